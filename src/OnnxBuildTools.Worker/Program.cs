@@ -1,0 +1,2 @@
+Console.Error.WriteLine("onnx-build-tools: no command yet");
+return 2;
