@@ -1,1 +1,10 @@
-Console.WriteLine("no benchmarks yet");
+// Benchmark harness: `dotnet run -c Release --project tests/OnnxBuildTools.Benchmarks -- <name> [args]`.
+// Each benchmark prints ratios measured side by side in one run; none of them is a pass/fail test.
+string name = args.Length > 0 ? args[0] : "";
+string[] rest = args.Skip(1).ToArray();
+switch (name)
+{
+    default:
+        Console.Error.WriteLine("usage: OnnxBuildTools.Benchmarks <benchmark> [args]");
+        return 2;
+}
