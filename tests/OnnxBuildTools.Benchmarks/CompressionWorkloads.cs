@@ -229,10 +229,35 @@ internal sealed class ImageWorkload(long[] shape, float? probabilityThreshold) :
         return $"top-1 {same}/{_images.Length}";
     }
 
+    /// <summary>Dark character-like strokes in text lines on a light page, normalised with ImageNet mean and std.</summary>
     private static float[] MakeImage(long[] shape, int seed)
     {
         var random = new Random(seed);
         int channels = (int)shape[1], height = (int)shape[2], width = (int)shape[3];
+        var ink = new bool[height, width];
+        int lineHeight = Math.Max(12, height / 6);
+        for (int top = lineHeight / 3; top + lineHeight <= height; top += lineHeight * 2)
+        {
+            for (int x = 8 + random.Next(8); x < width - 16; x += 10 + random.Next(6))
+            {
+                int w = 2 + random.Next(3), h = lineHeight - random.Next(lineHeight / 3);
+                for (int y = top; y < top + h; y++)
+                {
+                    for (int dx = 0; dx < w; dx++)
+                    {
+                        ink[y, x + dx] = true;
+                    }
+                }
+                if (random.Next(2) == 0)
+                {
+                    for (int dx = 0; dx < 8; dx++)
+                    {
+                        ink[top + h / 2, x + dx] = true;
+                    }
+                }
+            }
+        }
+        float[] mean = [0.485f, 0.456f, 0.406f], std = [0.229f, 0.224f, 0.225f];
         var image = new float[channels * height * width];
         for (int c = 0; c < channels; c++)
         {
@@ -240,8 +265,9 @@ internal sealed class ImageWorkload(long[] shape, float? probabilityThreshold) :
             {
                 for (int x = 0; x < width; x++)
                 {
-                    double stripes = ((y / 12) % 2 == 0 && (x / 6) % 3 != 0) ? 0.8 : -0.6;
-                    image[(c * height + y) * width + x] = (float)(stripes + 0.2 * Math.Sin(x * 0.05 + seed) + 0.1 * (random.NextDouble() - 0.5));
+                    float pixel = ink[y, x] ? 0.1f : 0.95f;
+                    pixel += 0.04f * (float)(random.NextDouble() - 0.5);
+                    image[(c * height + y) * width + x] = (pixel - mean[c % 3]) / std[c % 3];
                 }
             }
         }

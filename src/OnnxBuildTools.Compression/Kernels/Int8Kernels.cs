@@ -84,6 +84,41 @@ internal static class Int8Kernels
         }
     }
 
+    /// <summary>
+    /// Per-channel quantization of a tensor viewed as [outer, channels, inner]: one scale per channel
+    /// over all its outer × inner values (axis 0 is outer = 1; a per-tensor scale is channels = 1).
+    /// </summary>
+    public static void QuantizePerAxis(ReadOnlySpan<float> values, int outer, int channels, Span<sbyte> quantized, Span<float> scales)
+    {
+        if (outer == 1)
+        {
+            QuantizePerRow(values, channels, quantized, scales);
+            return;
+        }
+        int inner = values.Length / (outer * channels);
+        var maxAbs = scales[..channels];
+        maxAbs.Clear();
+        for (int o = 0; o < outer; o++)
+        {
+            for (int c = 0; c < channels; c++)
+            {
+                maxAbs[c] = Math.Max(maxAbs[c], MaxAbs(values.Slice((o * channels + c) * inner, inner)));
+            }
+        }
+        for (int c = 0; c < channels; c++)
+        {
+            scales[c] = ScaleFor(maxAbs[c]);
+        }
+        for (int o = 0; o < outer; o++)
+        {
+            for (int c = 0; c < channels; c++)
+            {
+                int start = (o * channels + c) * inner;
+                Quantize(values.Slice(start, inner), 1f / scales[c], quantized.Slice(start, inner));
+            }
+        }
+    }
+
     /// <summary>Per-column (last axis) quantization of a [rows, cols] matrix; one scale per column.</summary>
     public static void QuantizePerColumn(ReadOnlySpan<float> values, int cols, Span<sbyte> quantized, Span<float> scales)
     {

@@ -27,24 +27,29 @@ internal static class WeightEncoder
                 return null;
             case WeightEncoding.Float16CastAtLoad:
             {
-                var half = new Half[values.Length];
-                Float16Kernels.ConvertClamped(values, half);
-                return new EncodedWeight(Tensor(DataType.Float16, dims, MemoryMarshal.AsBytes(half.AsSpan()).ToArray()), null, null);
+                var bytes = new byte[values.Length * 2];
+                Float16Kernels.ConvertClamped(values, MemoryMarshal.Cast<byte, Half>(bytes.AsSpan()));
+                return new EncodedWeight(Tensor(DataType.Float16, dims, bytes), null, null);
             }
             case WeightEncoding.Int8DequantizedAtLoad:
             {
-                int channels = options.PerChannel ? checked((int)dims[0]) : 1;
-                var quantized = new sbyte[values.Length];
+                // Scales along the first axis longer than 1: output channels of Conv, rows of embedding
+                // tables, and the channel axis of [1, C, 1, 1] constants.
+                int axis = options.PerChannel ? Math.Max(0, Array.FindIndex(dims, d => d > 1)) : 0;
+                int channels = options.PerChannel && dims.Length > 0 ? checked((int)dims[axis]) : 1;
+                int outer = options.PerChannel ? checked((int)dims.Take(axis).Aggregate(1L, (a, d) => a * d)) : 1;
+                var bytes = new byte[values.Length];
                 var scales = new float[channels];
-                Int8Kernels.QuantizePerRow(values, channels, quantized, scales);
-                long[] scaleDims = options.PerChannel ? [channels, .. Enumerable.Repeat(1L, dims.Length - 1)] : [];
-                return new EncodedWeight(Tensor(DataType.Int8, dims, MemoryMarshal.AsBytes(quantized.AsSpan())), Tensor(DataType.Float, scaleDims, scales), null);
+                Int8Kernels.QuantizePerAxis(values, outer, channels, MemoryMarshal.Cast<byte, sbyte>(bytes.AsSpan()), scales);
+                long[] scaleDims = options.PerChannel ? [.. dims.Select((d, i) => i == axis ? d : 1L)] : [];
+                return new EncodedWeight(Tensor(DataType.Int8, dims, bytes), Tensor(DataType.Float, scaleDims, scales), null);
             }
             case WeightEncoding.Int8DynamicMatMul:
             {
                 int rows = checked((int)dims[0]);
                 int cols = checked((int)dims[1]);
-                var quantized = new sbyte[values.Length];
+                var bytes = new byte[values.Length];
+                var quantized = MemoryMarshal.Cast<byte, sbyte>(bytes.AsSpan());
                 float alpha = plan.FusedUses[0].Consumer.Alpha;
                 if (plan.WeightIsNByK)
                 {
@@ -54,14 +59,14 @@ internal static class WeightEncoder
                     Int8Kernels.QuantizePerRow(values, rows, nByK, scales);
                     Transpose(nByK, rows, cols, quantized);
                     ScaleBy(scales, alpha);
-                    return new EncodedWeight(Tensor(DataType.Int8, [cols, rows], MemoryMarshal.AsBytes(quantized.AsSpan())), Tensor(DataType.Float, [rows], scales), null);
+                    return new EncodedWeight(Tensor(DataType.Int8, [cols, rows], bytes), Tensor(DataType.Float, [rows], scales), null);
                 }
                 else
                 {
                     var scales = new float[cols];
                     Int8Kernels.QuantizePerColumn(values, cols, quantized, scales);
                     ScaleBy(scales, alpha);
-                    return new EncodedWeight(Tensor(DataType.Int8, dims, MemoryMarshal.AsBytes(quantized.AsSpan())), Tensor(DataType.Float, [cols], scales), null);
+                    return new EncodedWeight(Tensor(DataType.Int8, dims, bytes), Tensor(DataType.Float, [cols], scales), null);
                 }
             }
             case WeightEncoding.Int4MatMulNBits:
@@ -119,8 +124,6 @@ internal static class WeightEncoder
             }
         }
     }
-
-    internal static TensorProto Tensor(DataType type, long[] dims, ReadOnlySpan<byte> data) => Tensor(type, dims, data.ToArray());
 
     internal static TensorProto Tensor(DataType type, long[] dims, byte[] data)
     {
