@@ -7,8 +7,8 @@ namespace OnnxBuildTools.Compression.Kernels;
 /// columns, cols = K) is cut into blocks of <c>blockSize</c> along K; each block has a scale (and, when
 /// asymmetric, a zero point). Codes are unsigned 0..15, two per byte, the lower K index in the low nibble;
 /// the tail of the last block is padded with the zero point's code.
-/// Symmetric: zero point 8, scale = v / -8 where v is the block's value of largest magnitude (so it maps
-/// exactly to code 0). Asymmetric: scale = (max - min) / 15 over a range that includes 0.
+/// Symmetric: zero point 8, scale = max(-min / 8, max / 7), so the full code range -8..7 is used and nothing
+/// is clipped. Asymmetric: scale = (max - min) / 15 over a range that includes 0.
 /// </summary>
 internal static class Int4Kernels
 {
@@ -39,8 +39,9 @@ internal static class Int4Kernels
                 int zeroPoint;
                 if (symmetric)
                 {
-                    float extreme = TensorPrimitives.MaxMagnitude(block);
-                    scale = extreme != 0f ? extreme / -8f : 1f;
+                    // The smallest scale that clips nothing: -8·s reaches the minimum and 7·s the maximum.
+                    float needed = Math.Max(-Math.Min(0f, TensorPrimitives.Min(block)) / 8f, Math.Max(0f, TensorPrimitives.Max(block)) / 7f);
+                    scale = needed > 0f ? needed : 1f;
                     zeroPoint = 8;
                 }
                 else
