@@ -31,7 +31,8 @@ public static class ModelCompressor
             StripDebugInfo(model.Graph);
         }
         var sites = WeightLocator.Locate(model);
-        var plans = ModelPlanner.Plan(sites, options);
+        long opset = model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(1).Max();
+        var plans = ModelPlanner.Plan(sites, options, opset);
         var encoded = new EncodedWeight?[plans.Count];
         Parallel.For(0, plans.Count, i => encoded[i] = WeightEncoder.Encode(plans[i], options));
         new GraphRewriter(model, options).Apply(plans, encoded);

@@ -33,9 +33,12 @@ internal interface IConsumerPlanner
 }
 
 /// <summary>What planners may look at besides the use itself.</summary>
-internal sealed class PlanningContext(CompressionOptions options, IReadOnlyDictionary<string, WeightSite> weightsByUniqueName)
+internal sealed class PlanningContext(CompressionOptions options, IReadOnlyDictionary<string, WeightSite> weightsByUniqueName, long defaultOpset)
 {
     public CompressionOptions Options { get; } = options;
+
+    /// <summary>The model's ai.onnx opset version.</summary>
+    public long DefaultOpset { get; } = defaultOpset;
 
     /// <summary>A weight by name when the name is unambiguous in the model.</summary>
     public WeightSite? FindWeight(string name) => weightsByUniqueName.GetValueOrDefault(name);

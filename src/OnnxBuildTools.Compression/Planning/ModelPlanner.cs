@@ -5,11 +5,14 @@ namespace OnnxBuildTools.Compression.Planning;
 /// <summary>Asks each consumer's planner what it wants and settles one storage form per weight.</summary>
 internal static class ModelPlanner
 {
-    public static IReadOnlyList<WeightPlan> Plan(IReadOnlyList<WeightSite> sites, CompressionOptions options)
+    /// <summary>Mul with numpy-style broadcasting (the int8 float view) needs ai.onnx opset 7.</summary>
+    private const long BroadcastingOpset = 7;
+
+    public static IReadOnlyList<WeightPlan> Plan(IReadOnlyList<WeightSite> sites, CompressionOptions options, long defaultOpset)
     {
         var unique = sites.GroupBy(s => s.Name, StringComparer.Ordinal).Where(g => g.Count() == 1)
             .ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
-        var context = new PlanningContext(options, unique);
+        var context = new PlanningContext(options, unique, defaultOpset);
         var plans = new WeightPlan[sites.Count];
         Parallel.For(0, sites.Count, i => plans[i] = PlanOne(sites[i], context));
         return plans;
@@ -57,6 +60,8 @@ internal static class ModelPlanner
             var encoding = first.Kind == UseKind.DynamicInt8MatMul ? WeightEncoding.Int8DynamicMatMul : WeightEncoding.Int4MatMulNBits;
             return new WeightPlan(site, encoding, consumers, false, first.WeightIsNByK, null);
         }
-        return new WeightPlan(site, WeightEncoding.Int8DequantizedAtLoad, [], true, false, null);
+        return context.DefaultOpset >= BroadcastingOpset
+            ? new WeightPlan(site, WeightEncoding.Int8DequantizedAtLoad, [], true, false, null)
+            : WeightPlan.Float(site, $"opset {context.DefaultOpset} has no broadcasting Mul to restore int8 weights");
     }
 }
