@@ -47,6 +47,12 @@ public sealed record CompressionOptions
     /// <summary>Drop node doc strings and per-node metadata (exporters' stack traces); inference is unaffected.</summary>
     public bool StripDebugInfo { get; init; } = true;
 
+    /// <summary>
+    /// Give internal values short names and drop node names (graph inputs and outputs keep theirs).
+    /// Lossless for inference; turn it off to compare intermediate tensors with the source by name.
+    /// </summary>
+    public bool CompactNames { get; init; } = true;
+
     /// <summary>Throws OBT2002 when an option is out of range.</summary>
     public void Validate(string? filePath = null)
     {

@@ -36,6 +36,10 @@ public static class ModelCompressor
         var encoded = new EncodedWeight?[plans.Count];
         Parallel.For(0, plans.Count, i => encoded[i] = WeightEncoder.Encode(plans[i], options));
         new GraphRewriter(model, options).Apply(plans, encoded);
+        if (options.CompactNames && options.Method != CompressionMethod.None)
+        {
+            NameCompactor.Compact(model);
+        }
         watch.Stop();
 
         var statistics = plans.Select((plan, i) => new WeightStatistics(

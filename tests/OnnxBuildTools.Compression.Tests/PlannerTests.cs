@@ -9,9 +9,10 @@ namespace OnnxBuildTools.Compression.Tests;
 [TestClass]
 public sealed class PlannerTests
 {
-    private static readonly CompressionOptions Int8 = new() { Method = CompressionMethod.Int8 };
-    private static readonly CompressionOptions Int4 = new() { Method = CompressionMethod.Int4 };
-    private static readonly CompressionOptions Float16 = new() { Method = CompressionMethod.Float16 };
+    // Names kept, so the tests can find the nodes and tensors they look at.
+    private static readonly CompressionOptions Int8 = new() { Method = CompressionMethod.Int8, CompactNames = false };
+    private static readonly CompressionOptions Int4 = new() { Method = CompressionMethod.Int4, CompactNames = false };
+    private static readonly CompressionOptions Float16 = new() { Method = CompressionMethod.Float16, CompactNames = false };
 
     [TestMethod]
     public void Int8MatMulBecomesDynamicQuantizeMatMulAndRunsClose()
@@ -241,6 +242,25 @@ public sealed class PlannerTests
         var result = ModelCompressor.Compress(model, Int8);
         Assert.IsFalse(result.Model.Graph.Input.Any(i => i.Name == "W"));
         Assert.AreEqual(1, result.Model.Graph.Input.Count);
+    }
+
+    [TestMethod]
+    public void CompactNamesShortensInternalNamesKeepsGraphBoundariesAndRunsTheSame()
+    {
+        var graph = new GraphProto { Name = "chain" };
+        graph.Input.Add(Value("input_with_a_long_name", DataType.Float, 1, 32));
+        graph.Output.Add(Value("output_with_a_long_name", DataType.Float, 1, 32));
+        graph.Initializer.Add(FloatTensor("/encoder/layers.0/attention/query/weight", [32, 32], RandomValues(1024, 14)));
+        graph.Node.Add(Node("MatMul", "/encoder/layers.0/attention/query/MatMul", ["input_with_a_long_name", "/encoder/layers.0/attention/query/weight"], ["/encoder/layers.0/attention/query/MatMul_output_0"]));
+        graph.Node.Add(Node("Relu", "/encoder/layers.0/Relu", ["/encoder/layers.0/attention/query/MatMul_output_0"], ["output_with_a_long_name"]));
+        var model = Model(graph);
+        var compact = ModelCompressor.Compress(model, Float16 with { CompactNames = true }).Model;
+        var kept = ModelCompressor.Compress(model, Float16).Model;
+        Assert.IsTrue(compact.CalculateSize() < kept.CalculateSize() - 100);
+        Assert.IsTrue(compact.Graph.Node.All(n => n.Name.Length == 0 && n.Output.All(o => o.Length <= 2 || o == "output_with_a_long_name")));
+        Assert.AreEqual("input_with_a_long_name", compact.Graph.Node.Single(n => n.OpType == "MatMul").Input[0]);
+        float[] x = RandomValues(32, 15);
+        CollectionAssert.AreEqual(Run(kept, "input_with_a_long_name", x, [1, 32]), Run(compact, "input_with_a_long_name", x, [1, 32]));
     }
 
     [TestMethod]
