@@ -44,6 +44,9 @@ public sealed record CompressionOptions
     /// <summary>Int8: one scale per output channel (true) or one per tensor (false).</summary>
     public bool PerChannel { get; init; } = true;
 
+    /// <summary>Fold inference BatchNormalization into the Conv before it (ONNX Runtime does the same at load).</summary>
+    public bool FoldBatchNorm { get; init; } = true;
+
     /// <summary>Drop node doc strings and per-node metadata (exporters' stack traces); inference is unaffected.</summary>
     public bool StripDebugInfo { get; init; } = true;
 

@@ -30,6 +30,10 @@ public static class ModelCompressor
         {
             StripDebugInfo(model.Graph);
         }
+        if (options.FoldBatchNorm && options.Method != CompressionMethod.None)
+        {
+            BatchNormFolding.Fold(model);
+        }
         var sites = WeightLocator.Locate(model);
         long opset = model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(1).Max();
         var plans = ModelPlanner.Plan(sites, options, opset);

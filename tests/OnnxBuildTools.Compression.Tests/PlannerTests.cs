@@ -264,6 +264,41 @@ public sealed class PlannerTests
     }
 
     [TestMethod]
+    [DataRow(true)]
+    [DataRow(false)]
+    public void BatchNormIsFoldedIntoTheConvBeforeIt(bool convHasBias)
+    {
+        const int C = 4, M = 6;
+        var graph = new GraphProto { Name = "conv_bn" };
+        graph.Input.Add(Value("x", DataType.Float, 1, C, 8, 8));
+        graph.Output.Add(Value("y", DataType.Float, 1, M, 8, 8));
+        graph.Initializer.Add(FloatTensor("w", [M, C, 3, 3], RandomValues(M * C * 9, 16)));
+        if (convHasBias)
+        {
+            graph.Initializer.Add(FloatTensor("b", [M], RandomValues(M, 17)));
+        }
+        graph.Initializer.Add(FloatTensor("gamma", [M], RandomValues(M, 18).Select(v => v + 1.5f).ToArray()));
+        graph.Initializer.Add(FloatTensor("beta", [M], RandomValues(M, 19)));
+        graph.Initializer.Add(FloatTensor("mean", [M], RandomValues(M, 20)));
+        graph.Initializer.Add(FloatTensor("var", [M], RandomValues(M, 21).Select(v => v + 1.2f).ToArray()));
+        graph.Node.Add(Node("Conv", "conv", convHasBias ? ["x", "w", "b"] : ["x", "w"], ["c"], new AttributeProto { Name = "pads", Type = AttributeProto.Types.AttributeType.Ints, Ints = { 1, 1, 1, 1 } }));
+        graph.Node.Add(Node("BatchNormalization", "bn", ["c", "gamma", "beta", "mean", "var"], ["y"]));
+        var model = Model(graph);
+        var result = ModelCompressor.Compress(model, Int8 with { MinElements = long.MaxValue });
+        Assert.IsFalse(TestGraphs.AllNodes(result.Model.Graph).Any(n => n.OpType == "BatchNormalization"));
+        Assert.IsFalse(result.Model.Graph.Initializer.Any(t => t.Name is "gamma" or "beta" or "mean" or "var"));
+        float[] x = RandomValues(C * 64, 22);
+        float[] expected = Run(model, "x", x, [1, C, 8, 8]);
+        float[] actual = Run(result.Model, "x", x, [1, C, 8, 8]);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            Assert.AreEqual(expected[i], actual[i], 1e-4f);
+        }
+        var kept = ModelCompressor.Compress(model, Int8 with { MinElements = long.MaxValue, FoldBatchNorm = false });
+        Assert.IsTrue(kept.Model.Graph.Node.Any(n => n.OpType == "BatchNormalization"));
+    }
+
+    [TestMethod]
     public void SourceModelIsNotModified()
     {
         var model = MatMul(32, 32);
