@@ -25,6 +25,7 @@ public sealed class OnnxModelGenerator : IIncrementalGenerator
     {
         public const string Options = "OnnxModelOptions";
         public const string Models = "OnnxModelResults";
+        public const string Duplicates = "OnnxModelDuplicateClasses";
     }
 
     public const string SignatureExtension = ".onnxsig";
@@ -44,7 +45,15 @@ public sealed class OnnxModelGenerator : IIncrementalGenerator
             .Select(static (pair, cancellationToken) => Build(pair.File, pair.Options, cancellationToken))
             .WithTrackingName(TrackingNames.Models);
 
-        context.RegisterSourceOutput(models, static (spc, model) => Produce(spc, model));
+        // Two models must not generate the same class. Only the (small, usually empty) list of
+        // losers is shared, so a signature edit that keeps class names leaves other models cached.
+        var duplicates = models
+            .Select(static (model, _) => new ClassClaim(FullName(model.Options), model.Options.SignaturePath))
+            .Collect()
+            .Select(static (claims, _) => FindDuplicates(claims))
+            .WithTrackingName(TrackingNames.Duplicates);
+
+        context.RegisterSourceOutput(models.Combine(duplicates), static (spc, pair) => Produce(spc, pair.Left, pair.Right));
     }
 
     internal static ModelOptions ReadOptions(string path, AnalyzerConfigOptions item, AnalyzerConfigOptions global)
@@ -123,7 +132,19 @@ public sealed class OnnxModelGenerator : IIncrementalGenerator
         return name;
     }
 
-    private static void Produce(SourceProductionContext context, ModelResult model)
+    private sealed record ClassClaim(string FullName, string SignaturePath);
+
+    private static string FullName(ModelOptions options) => (options.Namespace.Length > 0 ? options.Namespace + "." : "") + options.ClassName;
+
+    /// <summary>Signature paths whose class is already claimed by an ordinally smaller path.</summary>
+    private static EquatableArray<string> FindDuplicates(System.Collections.Immutable.ImmutableArray<ClassClaim> claims) =>
+        EquatableArray.From(claims
+            .GroupBy(c => c.FullName, StringComparer.Ordinal)
+            .Where(g => g.Count() > 1)
+            .SelectMany(g => g.Select(c => c.SignaturePath).OrderBy(p => p, StringComparer.Ordinal).Skip(1))
+            .OrderBy(p => p, StringComparer.Ordinal));
+
+    private static void Produce(SourceProductionContext context, ModelResult model, EquatableArray<string> duplicates)
     {
         foreach (DiagnosticInfo d in model.Diagnostics)
         {
@@ -133,17 +154,13 @@ public sealed class OnnxModelGenerator : IIncrementalGenerator
         {
             return;
         }
+        if (duplicates.Contains(model.Options.SignaturePath))
+        {
+            context.ReportDiagnostic(ToDiagnostic(new DiagnosticInfo(DiagnosticDescriptors.DuplicateClass.Id, model.Options.SignaturePath, 0, FullName(model.Options))));
+            return;
+        }
         string source = WrapperEmitter.Emit(model.Options, model.Signature);
-        string hint = (model.Options.Namespace.Length > 0 ? model.Options.Namespace + "." : "") + model.Options.ClassName + ".g.cs";
-        try
-        {
-            context.AddSource(hint, SourceText.From(source, System.Text.Encoding.UTF8));
-        }
-        catch (ArgumentException)
-        {
-            context.ReportDiagnostic(ToDiagnostic(new DiagnosticInfo(DiagnosticDescriptors.DuplicateClass.Id, model.Options.SignaturePath, 0,
-                (model.Options.Namespace.Length > 0 ? model.Options.Namespace + "." : "") + model.Options.ClassName)));
-        }
+        context.AddSource(FullName(model.Options) + ".g.cs", SourceText.From(source, System.Text.Encoding.UTF8));
     }
 
     internal static Diagnostic ToDiagnostic(DiagnosticInfo info)

@@ -422,8 +422,8 @@ internal static class WrapperEmitter
                     w.Line("values[" + i + "] = input." + m.ValueId + " ?? (created[" + i + "] = " + Ort + "OrtValue.CreateTensorValueFromMemory(new " + m.CsType + "[] { input." + m.Id + " }, global::System.Array.Empty<long>()));");
                     break;
                 case Access.StringTensor:
-                    w.Line("values[" + i + "] = input." + m.ValueId + " ?? (created[" + i + "] = CreateStringTensor(input." + m.Id +
-                           ", ResolveShape(input." + m.ShapeId + ", " + m.DeclaredField + ", (input." + m.Id + " ?? throw Missing(" + name + ")).Length, " + name + ", " + expects + ", " + Literal(m.ShapeId) + ")));");
+                    w.Line("values[" + i + "] = input." + m.ValueId + " ?? (created[" + i + "] = CreateStringTensor(input." + m.Id + " ?? throw Missing(" + name + ")" +
+                           ", ResolveShape(input." + m.ShapeId + ", " + m.DeclaredField + ", input." + m.Id + ".Length, " + name + ", " + expects + ", " + Literal(m.ShapeId) + ")));");
                     break;
                 case Access.StringScalar:
                     w.Line("values[" + i + "] = input." + m.ValueId + " ?? (created[" + i + "] = CreateStringTensor(new string[] { input." + m.Id + " ?? throw Missing(" + name + ") }, global::System.Array.Empty<long>()));");
@@ -506,7 +506,7 @@ internal static class WrapperEmitter
         w.Open("private static " + Ort + "OrtValue CreateStringTensor(string[] strings, long[] shape)");
         w.Line("var value = " + Ort + "OrtValue.CreateTensorWithEmptyStrings(" + Ort + "OrtAllocator.DefaultInstance, shape);");
         w.Open("try");
-        w.Line("for (int i = 0; i < strings.Length; i++) value.StringTensorSetElementAt((strings[i] ?? string.Empty).AsSpan(), i);");
+        w.Line("for (int i = 0; i < strings.Length; i++) value.StringTensorSetElementAt(global::System.MemoryExtensions.AsSpan(strings[i] ?? string.Empty), i);");
         w.Line("return value;");
         w.Close();
         w.Open("catch");

@@ -86,9 +86,13 @@ internal static class GeneratorHarness
                 concurrentBuild: true));
 
     public static GeneratorDriver CreateDriver(IReadOnlyList<SignatureFile> files, bool trackSteps = true) =>
+        CreateDriver(files, files.Select(f => (AdditionalText)new InMemoryAdditionalText(f.Path, f.Text)).ToList(), trackSteps);
+
+    /// <summary>A driver over the given text instances (keep them to call <c>ReplaceAdditionalText</c> later).</summary>
+    public static GeneratorDriver CreateDriver(IReadOnlyList<SignatureFile> files, IReadOnlyList<AdditionalText> texts, bool trackSteps = true) =>
         CSharpGeneratorDriver.Create(
             [new OnnxModelGenerator().AsSourceGenerator()],
-            files.Select(f => (AdditionalText)new InMemoryAdditionalText(f.Path, f.Text)),
+            texts,
             ParseOptions,
             new MetadataOptionsProvider(files.ToDictionary(f => f.Path)),
             new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: trackSteps));
