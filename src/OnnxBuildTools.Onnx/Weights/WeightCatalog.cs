@@ -28,6 +28,23 @@ public static class WeightCatalog
         weights.Sum(w => Math.Max(0, TensorData.ByteLength(w.Tensor, external))
             + (w.Sparse?.Indices is { } idx ? Math.Max(0, TensorData.ByteLength(idx, external)) : 0));
 
+    /// <summary>
+    /// Bytes of the model file that hold weights: the serialized initializer or sparse tensor, or the whole
+    /// Constant node, plus data kept in external files. This is what compression can shrink.
+    /// </summary>
+    public static long StorageBytes(IEnumerable<Weight> weights, ExternalDataStore? external = null) =>
+        weights.Sum(w =>
+        {
+            long inFile = w.Kind switch
+            {
+                WeightKind.ConstantNode => w.ConstantNode!.CalculateSize(),
+                WeightKind.SparseInitializer => w.Sparse!.CalculateSize(),
+                _ => w.Tensor.CalculateSize(),
+            };
+            long outside = ExternalDataStore.IsExternal(w.Tensor) ? Math.Max(0, TensorData.ByteLength(w.Tensor, external)) : 0;
+            return inFile + outside;
+        });
+
     /// <summary>Every graph in the model with its path: the main graph and all nested subgraphs.</summary>
     public static IEnumerable<(GraphProto Graph, string Path)> Graphs(ModelProto model)
     {
