@@ -72,10 +72,10 @@ public sealed class ExternalDataStore : IDisposable
         MappedFile file;
         lock (_gate)
         {
-            if (!_files.TryGetValue(reference.FullPath, out file!))
+            if (!_files.TryGetValue(reference.RealPath, out file!))
             {
-                file = new MappedFile(reference.FullPath);
-                _files.Add(reference.FullPath, file);
+                file = new MappedFile(reference.RealPath);
+                _files.Add(reference.RealPath, file);
             }
         }
         return file.Slice(reference.Offset, (int)reference.Length);
@@ -106,7 +106,7 @@ public sealed class ExternalDataStore : IDisposable
             throw new DiagnosticException(DiagnosticCodes.ExternalDataEscapesFolder, ModelPath,
                 $"Tensor '{tensorName}' points to '{location}', which resolves through a link to '{real}', outside the model's folder.");
         }
-        return fullPath;
+        return real;
     }
 
     private long ParseNumber(TensorProto tensor, string key, string value)
@@ -165,4 +165,4 @@ public sealed class ExternalDataStore : IDisposable
 }
 
 /// <summary>A validated external-data reference: the file (relative and full path), offset and length.</summary>
-public readonly record struct ExternalReference(string Location, string FullPath, long Offset, long Length);
+public readonly record struct ExternalReference(string Location, string RealPath, long Offset, long Length);
