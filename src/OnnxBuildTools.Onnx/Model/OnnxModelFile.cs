@@ -220,11 +220,11 @@ public static class OnnxModelFile
     public static string TempPathFor(string finalPath) =>
         Path.Combine(Path.GetDirectoryName(Path.GetFullPath(finalPath))!, $".{Path.GetFileName(finalPath)}.{Guid.NewGuid():N}.tmp");
 
-    private static void InlineExternalTensors(IReadOnlyList<Weight> weights, ExternalDataStore? source, string path)
+    private static void InlineExternalTensors(IReadOnlyList<Weight> weights, ExternalDataStore? source, string path, HashSet<TensorProto>? keep = null)
     {
         foreach (var tensor in AllTensors(weights))
         {
-            if (!ExternalDataStore.IsExternal(tensor)) continue;
+            if (!ExternalDataStore.IsExternal(tensor) || (keep?.Contains(tensor) ?? false)) continue;
             if (source is null)
             {
                 throw new DiagnosticException(DiagnosticCodes.ModelWriteFailed, path, $"Tensor '{tensor.Name}' refers to external data, but no source folder was given to read it from.");
@@ -237,6 +237,7 @@ public static class OnnxModelFile
     private static void WriteExternalData(IReadOnlyList<Weight> weights, string dataTemp, string dataName, SaveOptions options, ExternalDataStore? source, string path)
     {
         using var data = new FileStream(dataTemp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
+        var written = new HashSet<TensorProto>(ReferenceEqualityComparer.Instance);
         foreach (var weight in weights)
         {
             if (weight.Kind != WeightKind.Initializer) continue;
@@ -258,9 +259,10 @@ public static class OnnxModelFile
             tensor.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = dataName });
             tensor.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = offset.ToString(System.Globalization.CultureInfo.InvariantCulture) });
             tensor.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = bytes.Length.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+            written.Add(tensor);
         }
         // Remaining small external tensors are inlined so the model does not depend on the source folder.
-        InlineExternalTensors(weights, source, path);
+        InlineExternalTensors(weights, source, path, written);
         data.Flush(flushToDisk: false);
     }
 
