@@ -29,6 +29,7 @@ public sealed record AccuracyReport
     public required TimingInfo Timings { get; init; }
 
     /// <summary>The output whose cosine similarity is lowest: the headline number.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public OutputMetrics? WorstOutput => Outputs.Where(o => o.NotCompared is null).OrderBy(o => double.IsNaN(o.Cosine) ? double.NegativeInfinity : o.Cosine).FirstOrDefault();
 
     /// <summary>One line for the build output: verdict, key metric, size, and the report's path.</summary>
