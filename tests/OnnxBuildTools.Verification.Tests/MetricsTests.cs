@@ -46,8 +46,8 @@ public sealed class MetricsTests
         var acc = new Metrics.Accumulator();
         acc.Add([1, 2], [2, 3], 2);
         acc.Add([2], [2.5], 0);
-        // a·b = 2 + 6 + 5 = 13; |a| = 3; |b| = √17.25
-        Assert.AreEqual(13 / (3 * Math.Sqrt(17.25)), acc.Cosine, Tolerance);
+        // a·b = 2 + 6 + 5 = 13; |a| = 3; |b| = √19.25
+        Assert.AreEqual(13 / (3 * Math.Sqrt(19.25)), acc.Cosine, Tolerance);
         Assert.AreEqual(0.5, acc.RelativeError, Tolerance);
         Assert.AreEqual(1.0, acc.MaxAbsError, Tolerance);
         Assert.AreEqual(3, acc.Count);
