@@ -30,13 +30,15 @@ public sealed class TensorDataTests
     [TestMethod]
     public void BFloat16ConversionsRoundToNearestEven()
     {
-        var bits = new ushort[Awkward.Length];
-        HalfConversions.FloatToBFloat16(Awkward, bits);
-        var back = new float[Awkward.Length];
+        var random = new Random(11);
+        float[] values = [.. Awkward, .. Enumerable.Range(0, 999).Select(_ => BitConverter.UInt32BitsToSingle((uint)random.NextInt64(0, uint.MaxValue)))];
+        var bits = new ushort[values.Length];
+        HalfConversions.FloatToBFloat16(values, bits);
+        var back = new float[values.Length];
         HalfConversions.BFloat16ToFloat(bits, back);
-        for (int i = 0; i < Awkward.Length; i++)
+        for (int i = 0; i < values.Length; i++)
         {
-            float v = Awkward[i];
+            float v = values[i];
             if (float.IsNaN(v)) { Assert.IsTrue(float.IsNaN(back[i])); continue; }
             // Reference: round the float's bits to the upper 16, ties to even, in double arithmetic.
             uint u = BitConverter.SingleToUInt32Bits(v);
@@ -45,7 +47,7 @@ public sealed class TensorDataTests
             Assert.AreEqual((ushort)upper, bits[i], $"bfloat16 of {v}");
             Assert.AreEqual(BitConverter.UInt32BitsToSingle(upper << 16), back[i]);
         }
-        Assert.AreEqual(1.0078125f, back[Array.IndexOf(Awkward, 1.0078125f)], "representable values are exact");
+        Assert.AreEqual(1.0078125f, back[Array.IndexOf(values, 1.0078125f)], "representable values are exact");
     }
 
     [TestMethod]

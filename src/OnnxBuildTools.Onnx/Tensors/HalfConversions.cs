@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace OnnxBuildTools.Onnx.Tensors;
 
@@ -22,7 +23,17 @@ public static class HalfConversions
     {
         if (destination.Length < source.Length) throw new ArgumentException("Destination is too short.", nameof(destination));
         Span<uint> bits = MemoryMarshal.Cast<float, uint>(destination);
-        for (int i = 0; i < source.Length; i++)
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i <= source.Length - Vector256<ushort>.Count; i += Vector256<ushort>.Count)
+            {
+                var (lower, upper) = Vector256.Widen(Vector256.Create(source.Slice(i, Vector256<ushort>.Count)));
+                (lower << 16).CopyTo(bits.Slice(i));
+                (upper << 16).CopyTo(bits.Slice(i + Vector256<uint>.Count));
+            }
+        }
+        for (; i < source.Length; i++)
         {
             bits[i] = (uint)source[i] << 16;
         }
@@ -33,7 +44,28 @@ public static class HalfConversions
     {
         if (destination.Length < source.Length) throw new ArgumentException("Destination is too short.", nameof(destination));
         ReadOnlySpan<uint> bits = MemoryMarshal.Cast<float, uint>(source);
-        for (int i = 0; i < bits.Length; i++)
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var exponentMask = Vector256.Create(0x7FFF_FFFFu);
+            var infinity = Vector256.Create(0x7F80_0000u);
+            var quietBit = Vector256.Create(0x0040u);
+            var bias = Vector256.Create(0x7FFFu);
+            for (; i <= bits.Length - (2 * Vector256<uint>.Count); i += 2 * Vector256<uint>.Count)
+            {
+                var low = Round(Vector256.Create(bits.Slice(i, Vector256<uint>.Count)));
+                var high = Round(Vector256.Create(bits.Slice(i + Vector256<uint>.Count, Vector256<uint>.Count)));
+                Vector256.Narrow(low, high).CopyTo(destination.Slice(i));
+            }
+
+            Vector256<uint> Round(Vector256<uint> b)
+            {
+                var rounded = (b + bias + ((b >> 16) & Vector256<uint>.One)) >> 16;
+                var nan = Vector256.GreaterThan(b & exponentMask, infinity);
+                return Vector256.ConditionalSelect(nan, (b >> 16) | quietBit, rounded);
+            }
+        }
+        for (; i < bits.Length; i++)
         {
             uint b = bits[i];
             if ((b & 0x7FFF_FFFF) > 0x7F80_0000)
