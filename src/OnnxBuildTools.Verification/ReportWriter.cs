@@ -98,7 +98,7 @@ public static class ReportWriter
         }
         else
         {
-            html.Append("<p>Not measured: localization runs when the budget is missed (or always, when asked).</p>\n");
+            html.Append("<p>Not measured (localization was set to run only when the budget is missed, or off).</p>\n");
         }
 
         html.Append("<h2>Inputs</h2>\n<p>").Append(Encode(report.Inputs.Kind == "synthetic"
@@ -177,7 +177,7 @@ public static class ReportWriter
             var values = items.map(function (i) { return num(i.value); }).filter(function (v) { return isFinite(v) && (!log || v > 0); });
             if (bound !== undefined) { values.push(bound); }
             var max = values.length ? Math.max.apply(null, values) : 1;
-            var min = log ? Math.max(1e-7, values.length ? Math.min.apply(null, values) : 1e-7) : 0;
+            var min = log ? Math.max(1e-7, (values.length ? Math.min.apply(null, values) : 1e-6) / 3) : 0;
             if (max <= min) { max = log ? min * 10 : min + 1; }
             function y(v) {
               v = num(v);

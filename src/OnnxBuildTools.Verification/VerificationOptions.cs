@@ -3,10 +3,10 @@ namespace OnnxBuildTools.Verification;
 /// <summary>When to measure per-layer error.</summary>
 public enum LocalizationMode
 {
-    /// <summary>Only when the budget is missed (the default: it costs two more sessions).</summary>
-    WhenFailed,
-    /// <summary>Always, so the report's per-layer chart is filled even for a passing model.</summary>
+    /// <summary>Always (the default), so the report's per-layer chart is filled for a passing model too.</summary>
     Always,
+    /// <summary>Only when the budget is missed: saves two sessions (about 0.4 s on the 16 MB text encoder).</summary>
+    WhenFailed,
     Never,
 }
 
@@ -35,7 +35,7 @@ public sealed record VerificationOptions
     /// <summary>Outputs to treat as class scores (top-1 agreement); null guesses from names and producers.</summary>
     public IReadOnlyCollection<string>? ClassScoreOutputs { get; init; }
 
-    public LocalizationMode Localization { get; init; } = LocalizationMode.WhenFailed;
+    public LocalizationMode Localization { get; init; } = LocalizationMode.Always;
 
     /// <summary>Samples the per-layer measurement runs on (the first ones), bounding its memory and time.</summary>
     public int LocalizationSamples { get; init; } = 4;

@@ -1,5 +1,5 @@
 using Google.Protobuf;
-using OnnxBuildTools.Onnx.Diagnostics;
+using OnnxBuildTools.Onnx.Model;
 using OnnxBuildTools.Onnx.Protos;
 
 namespace OnnxBuildTools.Verification.Runtime;
@@ -7,18 +7,8 @@ namespace OnnxBuildTools.Verification.Runtime;
 /// <summary>Reading models and measuring them on disk, for the gate's own needs.</summary>
 internal static class ModelFiles
 {
-    public static ModelProto Load(string path)
-    {
-        try
-        {
-            using var stream = File.OpenRead(path);
-            return ModelProto.Parser.ParseFrom(stream);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidProtocolBufferException)
-        {
-            throw new DiagnosticException(DiagnosticCodes.VerificationRunFailed, path, $"Cannot read the model for the accuracy check: {e.Message}", e);
-        }
-    }
+    /// <summary>Parses a model through the model layer, so unreadable files get its OBT1xxx codes.</summary>
+    public static ModelProto Load(string path) => OnnxModelFile.Parse(path);
 
     /// <summary>The model file plus every distinct external data file it references.</summary>
     public static long SizeOnDisk(string path, ModelProto model)
