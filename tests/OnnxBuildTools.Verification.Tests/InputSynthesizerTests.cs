@@ -80,6 +80,10 @@ public sealed class InputSynthesizerTests
         var samples = InputSynthesizer.Synthesize(Model(), options);
         Assert.IsTrue(samples.All(m => m["step"].GetDouble(0) == 16000));
         Assert.IsTrue(samples.SelectMany(m => m["input_ids"].ToDoubleArray()).All(v => v is 3 or 4));
+        var full = options with { IntegerInputRanges = new Dictionary<string, (long Min, long Max)> { ["input_ids"] = (long.MinValue, long.MaxValue) } };
+        Assert.AreEqual(8, InputSynthesizer.Synthesize(Model(), full).Count, "the full int64 range does not overflow");
+        var tooWide = options with { IntegerInputRanges = new Dictionary<string, (long Min, long Max)> { ["step"] = (0, 1L << 40) } };
+        Assert.AreEqual(DiagnosticCodes.AccuracyOptionInvalid, Assert.ThrowsExactly<DiagnosticException>(() => InputSynthesizer.Synthesize(Model(), tooWide)).Code, "int32 cannot hold 2^40");
         var bad = options with { IntegerInputRanges = new Dictionary<string, (long Min, long Max)> { ["step"] = (5, 4) } };
         Assert.AreEqual(DiagnosticCodes.AccuracyOptionInvalid, Assert.ThrowsExactly<DiagnosticException>(() => InputSynthesizer.Synthesize(Model(), bad)).Code);
     }

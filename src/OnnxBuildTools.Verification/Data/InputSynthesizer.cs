@@ -73,6 +73,12 @@ public static class InputSynthesizer
                 throw new DiagnosticException(DiagnosticCodes.AccuracyOptionInvalid, null,
                     $"The integer range for input '{input.Name}' is empty: {range.Min} > {range.Max}.");
             }
+            var (typeMin, typeMax) = IntegerLimits(input.ElementType);
+            if (range.Min < typeMin || range.Max > typeMax)
+            {
+                throw new DiagnosticException(DiagnosticCodes.AccuracyOptionInvalid, null,
+                    $"The integer range {range.Min}..{range.Max} for input '{input.Name}' does not fit its type {HostTensor.TypeName(input.ElementType)}.");
+            }
             return new InputPlan(input, shape, range.Min, range.Max, $"uniform[{range.Min},{range.Max}] (option)");
         }
         if (GatherRows(model, input.Name) is { } rows && rows > 0)
@@ -102,13 +108,27 @@ public static class InputSynthesizer
                     BinaryPrimitives.WriteUInt16LittleEndian(e, (ushort)(BitConverter.SingleToUInt32Bits((float)rng.NextNormal()) >> 16));
                     break;
                 default:
-                    long v = plan.Min + (long)(rng.NextUInt64() % (ulong)(plan.Max - plan.Min + 1));
+                    // Span arithmetic in ulong: the full int64 range has 2^64 values, which wraps to 0.
+                    ulong valueCount = unchecked((ulong)plan.Max - (ulong)plan.Min + 1);
+                    long v = unchecked(plan.Min + (long)(valueCount == 0 ? rng.NextUInt64() : rng.NextUInt64() % valueCount));
                     WriteInteger(type, e, v);
                     break;
             }
         }
         return new HostTensor(type, plan.Shape, data);
     }
+
+    private static (long Min, long Max) IntegerLimits(TensorProto.Types.DataType type) => type switch
+    {
+        TensorProto.Types.DataType.Int8 => (sbyte.MinValue, sbyte.MaxValue),
+        TensorProto.Types.DataType.Uint8 => (0, byte.MaxValue),
+        TensorProto.Types.DataType.Int16 => (short.MinValue, short.MaxValue),
+        TensorProto.Types.DataType.Uint16 => (0, ushort.MaxValue),
+        TensorProto.Types.DataType.Int32 => (int.MinValue, int.MaxValue),
+        TensorProto.Types.DataType.Uint32 => (0, uint.MaxValue),
+        TensorProto.Types.DataType.Uint64 => (0, long.MaxValue),
+        _ => (long.MinValue, long.MaxValue),
+    };
 
     private static void WriteInteger(TensorProto.Types.DataType type, Span<byte> e, long v)
     {

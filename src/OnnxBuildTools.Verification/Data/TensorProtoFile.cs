@@ -51,7 +51,16 @@ public static class TensorProtoFile
         {
             throw new DiagnosticException(DiagnosticCodes.TensorProtoFileInvalid, path, $"Tensor '{proto.Name}' has a negative dimension.");
         }
-        long count = HostTensor.ElementCountOf(shape);
+        long count = 1;
+        foreach (long d in shape)
+        {
+            count = d == 0 || count <= Array.MaxLength / Math.Max(1, d) ? count * d : long.MaxValue;
+        }
+        if (count > Array.MaxLength / size)
+        {
+            throw new DiagnosticException(DiagnosticCodes.TensorProtoFileInvalid, path,
+                $"Tensor '{proto.Name}' has shape [{string.Join(",", shape)}], too large for a validation sample (is it a TensorProto at all?).");
+        }
         byte[] data;
         if (!proto.RawData.IsEmpty || count == 0)
         {

@@ -87,7 +87,7 @@ public static partial class ValidationDataSet
             CheckElementType(input, array, file);
             int rank = input.Dimensions?.Count ?? -1;
             bool sampleAxis;
-            if (rank >= 0 && array.Shape.Length == rank + 1)
+            if ((rank >= 0 && array.Shape.Length == rank + 1) || (rank < 0 && array.Shape.Length >= 1))
             {
                 sampleAxis = true;
             }

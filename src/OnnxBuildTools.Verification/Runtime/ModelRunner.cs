@@ -34,7 +34,7 @@ internal sealed class ModelRunner : IDisposable
 
     private static ModelRunner Create(string displayPath, int intraOpThreads, Func<SessionOptions, InferenceSession> open)
     {
-        var options = new SessionOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
+        var options = new SessionOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL };
         if (intraOpThreads > 0)
         {
             options.IntraOpNumThreads = intraOpThreads;
