@@ -27,7 +27,7 @@ public static class CommandLine
 
         Commands:
           compress    Write a compressed copy of a model (the source is never modified).
-          signature   Write the model's text signature, which the source generator reads.{(Signatures.IsAvailable ? "" : " (not available in this build)")}
+          signature   Write the model's text signature, which the source generator reads.
           batch       Process the jobs of a file written by the MSBuild task, in parallel.
 
         Options of compress (each mirrors the OnnxModel item metadata of the same name):

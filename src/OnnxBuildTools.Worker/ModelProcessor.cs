@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
-using Google.Protobuf;
-using OnnxBuildTools.Onnx.Protos;
 using OnnxBuildTools.Onnx.Diagnostics;
+using OnnxBuildTools.Onnx.Model;
+using OnnxBuildTools.Onnx.Protos;
+using OnnxBuildTools.Onnx.Weights;
 
 namespace OnnxBuildTools.Worker;
 
@@ -42,8 +43,8 @@ public static class ModelProcessor
             throw new DiagnosticException(DiagnosticCodes.ModelFileNotFound, source, $"The model file '{job.DisplayName}' does not exist.");
         }
 
-        ModelProto model = Read(source);
-        IReadOnlyList<string> externalFiles = ExternalDataFiles(model, source);
+        using LoadedModel model = OnnxModelFile.Load(source);
+        IReadOnlyList<string> externalFiles = ExternalDataFiles(model);
         long sourceBytes = new FileInfo(source).Length + externalFiles.Sum(f => new FileInfo(f).Length);
 
         if (job.DependencyPath is not null)
@@ -59,7 +60,14 @@ public static class ModelProcessor
             {
                 throw new DiagnosticException(DiagnosticCodes.InvalidMetadataValue, source, "The output path is the source model itself; source models are never overwritten.");
             }
-            outputBytes = WriteOutput(job, model, source, externalFiles, output);
+            try
+            {
+                outputBytes = WriteOutput(job, model, source, externalFiles, output);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new DiagnosticException(DiagnosticCodes.OutputNotWritten, source, $"The output '{output}' could not be written: {e.Message}");
+            }
         }
 
         if (job.SignaturePath is not null)
@@ -69,7 +77,7 @@ public static class ModelProcessor
         return new ModelSummary(job.DisplayName, sourceBytes, outputBytes, job.Compression, clock.Elapsed);
     }
 
-    private static long WriteOutput(ModelJob job, ModelProto model, string source, IReadOnlyList<string> externalFiles, string output)
+    private static long WriteOutput(ModelJob job, LoadedModel model, string source, IReadOnlyList<string> externalFiles, string output)
     {
         if (job.Compression != CompressionChoice.None)
         {
@@ -78,6 +86,7 @@ public static class ModelProcessor
         }
 
         // None: the model and its external data files, byte for byte, at the same relative locations.
+        _ = model;
         AtomicFile.Copy(source, output);
         long bytes = new FileInfo(output).Length;
         string sourceDirectory = Path.GetDirectoryName(source)!;
@@ -88,105 +97,23 @@ public static class ModelProcessor
             AtomicFile.Copy(external, target);
             bytes += new FileInfo(target).Length;
         }
-        _ = model;
         return bytes;
     }
 
-    /// <summary>Parses the model, mapping every read failure to a coded error naming the file.</summary>
-    public static ModelProto Read(string path)
+    /// <summary>Every external data file the model's weights point to, as full paths, sorted.</summary>
+    public static IReadOnlyList<string> ExternalDataFiles(LoadedModel model)
     {
-        ModelProto model;
-        try
+        var files = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (Weight weight in WeightCatalog.Enumerate(model.Proto))
         {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-            model = ModelProto.Parser.ParseFrom(stream);
-        }
-        catch (Exception e) when (e is InvalidProtocolBufferException or IOException or UnauthorizedAccessException)
-        {
-            throw new DiagnosticException(DiagnosticCodes.UnreadableModel, path, $"The file is not a readable ONNX model: {e.Message}");
-        }
-        if (model.Graph is null || model.IrVersion <= 0)
-        {
-            throw new DiagnosticException(DiagnosticCodes.UnreadableModel, path, "The file is not an ONNX model: it has no graph or no IR version.");
-        }
-        return model;
-    }
-
-    /// <summary>Every external data file the model's tensors point to, as full paths, sorted.</summary>
-    public static IReadOnlyList<string> ExternalDataFiles(ModelProto model, string modelPath)
-    {
-        var locations = new SortedSet<string>(StringComparer.Ordinal);
-        string directory = Path.GetDirectoryName(modelPath)!;
-        void AddTensor(TensorProto? tensor)
-        {
-            if (tensor is null || tensor.DataLocation != TensorProto.Types.DataLocation.External)
+            foreach (TensorProto? tensor in new[] { weight.Tensor, weight.Sparse?.Indices })
             {
-                return;
-            }
-            string? location = tensor.ExternalData.FirstOrDefault(e => e.Key == "location")?.Value;
-            if (string.IsNullOrEmpty(location))
-            {
-                return;
-            }
-            string full = Path.GetFullPath(Path.Combine(directory, location));
-            if (!full.StartsWith(directory + Path.DirectorySeparatorChar, StringComparison.Ordinal))
-            {
-                throw new DiagnosticException(DiagnosticCodes.UnreadableModel, modelPath, $"External data location '{location}' points outside the model's folder.");
-            }
-            if (!File.Exists(full))
-            {
-                throw new DiagnosticException(DiagnosticCodes.UnreadableModel, modelPath, $"External data file '{location}' does not exist.");
-            }
-            locations.Add(full);
-        }
-        void AddGraph(GraphProto? graph)
-        {
-            if (graph is null)
-            {
-                return;
-            }
-            foreach (TensorProto t in graph.Initializer)
-            {
-                AddTensor(t);
-            }
-            foreach (SparseTensorProto s in graph.SparseInitializer)
-            {
-                AddTensor(s.Values);
-                AddTensor(s.Indices);
-            }
-            AddNodes(graph.Node);
-        }
-        void AddNodes(IEnumerable<NodeProto> nodes)
-        {
-            foreach (NodeProto node in nodes)
-            {
-                foreach (AttributeProto a in node.Attribute)
+                if (tensor is not null && ExternalDataStore.IsExternal(tensor))
                 {
-                    AddTensor(a.T);
-                    foreach (TensorProto t in a.Tensors)
-                    {
-                        AddTensor(t);
-                    }
-                    AddTensor(a.SparseTensor?.Values);
-                    AddTensor(a.SparseTensor?.Indices);
-                    foreach (SparseTensorProto s in a.SparseTensors)
-                    {
-                        AddTensor(s.Values);
-                        AddTensor(s.Indices);
-                    }
-                    AddGraph(a.G);
-                    foreach (GraphProto g in a.Graphs)
-                    {
-                        AddGraph(g);
-                    }
+                    files.Add(model.ExternalData.Describe(tensor).RealPath);
                 }
             }
         }
-        AddGraph(model.Graph);
-        foreach (FunctionProto function in model.Functions)
-        {
-            AddNodes(function.Node);
-        }
-        return [.. locations];
+        return [.. files];
     }
 }

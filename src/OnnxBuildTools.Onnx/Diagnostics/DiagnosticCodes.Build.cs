@@ -12,8 +12,8 @@ public static partial class DiagnosticCodes
     /// <summary>The <c>Compression</c> metadata or <c>--compression</c> option names no known method.</summary>
     public const string UnknownCompressionMethod = "OBT3003";
 
-    /// <summary>The model file exists but could not be read as an ONNX model.</summary>
-    public const string UnreadableModel = "OBT3004";
+    /// <summary>A processed model (or its external data) could not be written to its output path.</summary>
+    public const string OutputNotWritten = "OBT3004";
 
     /// <summary>The worker could not be started, or failed without a coded message.</summary>
     public const string WorkerFailed = "OBT3005";
