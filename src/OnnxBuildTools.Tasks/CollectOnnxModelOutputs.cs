@@ -19,6 +19,9 @@ public sealed class CollectOnnxModelOutputs : Task
 
     public bool IncludeSignatures { get; set; }
 
+    /// <summary>Design-time builds compress nothing: leave out outputs that were never built.</summary>
+    public bool SkipMissingOutputs { get; set; }
+
     /// <summary>Files to copy: <c>Link</c> is the path in the output folder.</summary>
     [Output] public ITaskItem[] CopyItems { get; private set; } = [];
 
@@ -54,7 +57,8 @@ public sealed class CollectOnnxModelOutputs : Task
                 continue;
             }
 
-            if (embed)
+            bool built = !SkipMissingOutputs || File.Exists(output);
+            if (built && embed)
             {
                 var resource = new TaskItem(output);
                 resource.SetMetadata("LogicalName", model.GetMetadata("ResourceName"));
@@ -62,7 +66,7 @@ public sealed class CollectOnnxModelOutputs : Task
                 resource.SetMetadata("Type", "Non-Resx");
                 resources.Add(resource);
             }
-            else
+            else if (built)
             {
                 copies.Add(CopyItem(output, relative));
                 string sourceDirectory = Path.GetDirectoryName(model.ItemSpec)!;
