@@ -118,7 +118,9 @@ public sealed class PrepareOnnxModels : Task
             ok = Invalid(source, display, "Namespace", ns, "a C# namespace such as 'MyApp.Models'");
         }
 
-        string exclude = string.Join(";", model.GetMetadata("Exclude")
+        // "Exclude" only works as a child element (as an attribute it is MSBuild's own exclude pattern);
+        // "ExcludeNodes" is the same list usable as an attribute.
+        string exclude = string.Join(";", (model.GetMetadata("Exclude") + ";" + model.GetMetadata("ExcludeNodes"))
             .Split([';', ','], StringSplitOptions.RemoveEmptyEntries).Select(s => s.Trim()).Where(s => s.Length > 0).Distinct(StringComparer.Ordinal));
         if (!ok)
         {
