@@ -4,6 +4,8 @@ string name = args.Length > 0 ? args[0] : "";
 string[] rest = args.Skip(1).ToArray();
 switch (name)
 {
+    case "noop-build":
+        return OnnxBuildTools.Benchmarks.NoOpBuildBenchmark.Run(rest);
     default:
         Console.Error.WriteLine("usage: OnnxBuildTools.Benchmarks <benchmark> [args]");
         return 2;
