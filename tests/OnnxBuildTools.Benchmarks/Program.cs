@@ -7,6 +7,8 @@ switch (name)
     case "accuracy-gate": return AccuracyGateBenchmark.Run(rest);
     case "compression":
         return OnnxBuildTools.Benchmarks.CompressionBenchmark.Run(rest);
+    case "noop-build":
+        return OnnxBuildTools.Benchmarks.NoOpBuildBenchmark.Run(rest);
     default:
         Console.Error.WriteLine("usage: OnnxBuildTools.Benchmarks <benchmark> [args]");
         return 2;
