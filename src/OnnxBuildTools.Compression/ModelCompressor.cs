@@ -2,6 +2,7 @@ using System.Diagnostics;
 using OnnxBuildTools.Compression.Planning;
 using OnnxBuildTools.Compression.Rewriting;
 using OnnxBuildTools.Onnx.Diagnostics;
+using OnnxBuildTools.Onnx.Model;
 using OnnxBuildTools.Onnx.Protos;
 
 namespace OnnxBuildTools.Compression;
@@ -13,8 +14,22 @@ namespace OnnxBuildTools.Compression;
 /// </summary>
 public static class ModelCompressor
 {
+    /// <summary>
+    /// Compresses a loaded model; weights kept in external data files are read from their memory maps.
+    /// Tensors the engine leaves alone keep their external references: save the result with
+    /// <c>OnnxModelFile.Save(result.Model, path, options, source.ExternalData)</c>.
+    /// </summary>
+    public static CompressionResult Compress(LoadedModel source, CompressionOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        return Compress(source.Proto, options, source.FilePath, source.ExternalData);
+    }
+
     /// <summary>Compresses a parsed model. <paramref name="filePath"/> is only used in diagnostics.</summary>
-    public static CompressionResult Compress(ModelProto source, CompressionOptions options, string? filePath = null)
+    public static CompressionResult Compress(ModelProto source, CompressionOptions options, string? filePath = null) =>
+        Compress(source, options, filePath, null);
+
+    private static CompressionResult Compress(ModelProto source, CompressionOptions options, string? filePath, ExternalDataStore? external)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(options);
@@ -32,9 +47,9 @@ public static class ModelCompressor
         }
         if (options.FoldBatchNorm && options.Method != CompressionMethod.None)
         {
-            BatchNormFolding.Fold(model);
+            BatchNormFolding.Fold(model, external, filePath);
         }
-        var sites = WeightLocator.Locate(model);
+        var sites = WeightLocator.Locate(model, external, filePath);
         long opset = model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(1).Max();
         var plans = ModelPlanner.Plan(sites, options, opset);
         var encoded = new EncodedWeight?[plans.Count];

@@ -299,6 +299,34 @@ public sealed class PlannerTests
     }
 
     [TestMethod]
+    public void WeightsInExternalDataAreReadThroughTheLoadedModel()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"obt-comp-external-{Environment.ProcessId}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            var model = MatMul(128, 64);
+            string source = Path.Combine(dir, "model.onnx");
+            OnnxBuildTools.Onnx.Model.OnnxModelFile.Save(model, source, new OnnxBuildTools.Onnx.Model.SaveOptions { ExternalData = OnnxBuildTools.Onnx.Model.ExternalDataMode.Always });
+            Assert.IsTrue(File.Exists(source + ".data"));
+            using var loaded = OnnxBuildTools.Onnx.Model.OnnxModelFile.Load(source);
+            Assert.AreEqual(TensorProto.Types.DataLocation.External, loaded.Proto.Graph.Initializer[0].DataLocation);
+
+            var result = ModelCompressor.Compress(loaded, Int8);
+            Assert.AreEqual(WeightEncoding.Int8DynamicMatMul, result.Statistics.Weights.Single().Encoding);
+            string output = Path.Combine(dir, "out.onnx");
+            OnnxBuildTools.Onnx.Model.OnnxModelFile.Save(result.Model, output, null, loaded.ExternalData);
+            using var reloaded = OnnxBuildTools.Onnx.Model.OnnxModelFile.Load(output);
+            float[] x = RandomValues(128, 23);
+            Assert.IsTrue(Cosine(Run(model, "x", x, [1, 128]), Run(reloaded.Proto, "x", x, [1, 128])) > 0.999);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [TestMethod]
     public void SourceModelIsNotModified()
     {
         var model = MatMul(32, 32);

@@ -1,5 +1,7 @@
 using System.Runtime.InteropServices;
+using OnnxBuildTools.Onnx.Model;
 using OnnxBuildTools.Onnx.Protos;
+using OnnxBuildTools.Onnx.Tensors;
 
 namespace OnnxBuildTools.Compression.Planning;
 
@@ -19,8 +21,13 @@ internal readonly record struct WeightUse(NodeProto Node, int InputIndex, GraphP
 /// </summary>
 internal sealed class WeightSite
 {
-    public WeightSite(int order, string name, TensorProto tensor, WeightKind kind, GraphProto graph, NodeProto? constantNode)
+    private readonly Lazy<ReadOnlyMemory<byte>> _data;
+
+    public WeightSite(int order, string name, TensorProto tensor, WeightKind kind, GraphProto graph, NodeProto? constantNode,
+        ExternalDataStore? external = null, string? filePath = null)
     {
+        // raw_data and external data are not copied (external data is memory-mapped); typed fields are converted once.
+        _data = new Lazy<ReadOnlyMemory<byte>>(() => TensorData.GetBytes(tensor, external, filePath), LazyThreadSafetyMode.ExecutionAndPublication);
         Order = order;
         Name = name;
         Tensor = tensor;
@@ -46,14 +53,12 @@ internal sealed class WeightSite
     public List<WeightUse> Uses { get; } = [];
 
     /// <summary>The weight is itself a graph output, so its float value must stay visible.</summary>
-    public bool IsGraphOutput { get; set; }
+    public bool IsGraphOutput { get; init; }
 
     public long[] Dims => [.. Tensor.Dims];
 
     public long ElementCount => Tensor.Dims.Aggregate(1L, (a, d) => a * d);
 
-    /// <summary>The float32 values without copying when they are in raw_data.</summary>
-    public ReadOnlySpan<float> Values => Tensor.RawData.Length > 0
-        ? MemoryMarshal.Cast<byte, float>(Tensor.RawData.Span)
-        : CollectionsMarshal.AsSpan(Tensor.FloatData.ToList());
+    /// <summary>The float32 values, read through the model layer (OBT1xxx when the data does not match the dims).</summary>
+    public ReadOnlySpan<float> Values => MemoryMarshal.Cast<byte, float>(_data.Value.Span);
 }

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Google.Protobuf;
 using OnnxBuildTools.Compression.Planning;
+using OnnxBuildTools.Onnx.Model;
 using OnnxBuildTools.Onnx.Protos;
 
 namespace OnnxBuildTools.Compression.Rewriting;
@@ -13,9 +14,9 @@ namespace OnnxBuildTools.Compression.Rewriting;
 /// </summary>
 internal static class BatchNormFolding
 {
-    public static int Fold(ModelProto model)
+    public static int Fold(ModelProto model, ExternalDataStore? external = null, string? filePath = null)
     {
-        var sites = WeightLocator.Locate(model);
+        var sites = WeightLocator.Locate(model, external, filePath);
         var byName = sites.GroupBy(s => s.Name, StringComparer.Ordinal).Where(g => g.Count() == 1)
             .ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
         var references = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -28,7 +29,7 @@ internal static class BatchNormFolding
         {
             if (site.Kind == WeightKind.Initializer)
             {
-                site.Graph.Initializer.Remove(site.Tensor);
+                RemoveReference(site.Graph.Initializer, site.Tensor);
                 if (site.Graph.Input.FirstOrDefault(v => v.Name == site.Name) is { } input)
                 {
                     site.Graph.Input.Remove(input);
@@ -36,7 +37,7 @@ internal static class BatchNormFolding
             }
             else
             {
-                site.Graph.Node.Remove(site.ConstantNode);
+                RemoveReference(site.Graph.Node, site.ConstantNode!);
             }
         }
         return folded;
@@ -136,14 +137,27 @@ internal static class BatchNormFolding
         }
         foreach (var node in drop)
         {
-            graph.Node.Remove(node);
+            RemoveReference(graph.Node, node);
         }
         return folded;
     }
 
+    private static void RemoveReference<T>(IList<T> list, T item)
+        where T : class
+    {
+        for (int i = 0; i < list.Count; i++)
+        {
+            if (ReferenceEquals(list[i], item))
+            {
+                list.RemoveAt(i);
+                return;
+            }
+        }
+    }
+
     private static void SetValues(TensorProto tensor, float[] values)
     {
-        tensor.FloatData.Clear();
+        OnnxBuildTools.Onnx.Tensors.TensorData.ClearData(tensor);
         tensor.RawData = UnsafeByteOperations.UnsafeWrap(MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
     }
 

@@ -76,7 +76,7 @@ internal sealed class GraphRewriter
         List<NodeProto> placed;
         if (site.Kind == WeightKind.Initializer)
         {
-            int index = graph.Initializer.IndexOf(site.Tensor);
+            int index = IndexOfReference(graph.Initializer, site.Tensor);
             graph.Initializer.RemoveAt(index);
             for (int i = stored.Count - 1; i >= 0; i--)
             {
@@ -165,6 +165,19 @@ internal sealed class GraphRewriter
             return [node];
         }
         return [node, Node("Add", Unique(output + "_bias"), [output, bias], [original.Output[0]])];
+    }
+
+    private static int IndexOfReference<T>(IList<T> list, T item)
+        where T : class
+    {
+        for (int i = 0; i < list.Count; i++)
+        {
+            if (ReferenceEquals(list[i], item))
+            {
+                return i;
+            }
+        }
+        throw new InvalidOperationException("The weight is no longer in its graph.");
     }
 
     private void RebuildNodes(GraphProto graph)
