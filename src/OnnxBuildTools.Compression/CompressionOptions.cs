@@ -18,6 +18,16 @@ public enum CompressionMethod
     Float16,
 }
 
+/// <summary>The graph an Int8 MatMul or Gemm becomes.</summary>
+public enum Int8MatMulForm
+{
+    /// <summary><c>com.microsoft.DynamicQuantizeMatMul</c>: one ONNX Runtime node (quantizes the activation itself).</summary>
+    Fused,
+
+    /// <summary>Standard ONNX only (opset 11+): <c>DynamicQuantizeLinear</c>, <c>MatMulInteger</c>, <c>Cast</c>, <c>Mul</c>; for other runtimes.</summary>
+    Standard,
+}
+
 /// <summary>Typed, immutable options of <see cref="ModelCompressor"/>. The defaults are the recommended settings.</summary>
 public sealed record CompressionOptions
 {
@@ -41,6 +51,9 @@ public sealed record CompressionOptions
     /// <summary>Int4 <c>MatMulNBits</c> accuracy_level: 0 (unset), 1 fp32, 2 fp16, 3 bf16, 4 int8 compute.</summary>
     public int AccuracyLevel { get; init; } = 4;
 
+    /// <summary>Int8: which graph MatMul and Gemm become (see docs/compression.md for the measurement).</summary>
+    public Int8MatMulForm Int8MatMul { get; init; } = Int8MatMulForm.Fused;
+
     /// <summary>Int8: one scale per output channel (true) or one per tensor (false).</summary>
     public bool PerChannel { get; init; } = true;
 
@@ -59,7 +72,7 @@ public sealed record CompressionOptions
     /// <summary>Throws OBT2002 when an option is out of range.</summary>
     public void Validate(string? filePath = null)
     {
-        if (!Enum.IsDefined(Method))
+        if (!Enum.IsDefined(Method) || !Enum.IsDefined(Int8MatMul))
         {
             throw new DiagnosticException(DiagnosticCodes.CompressionInvalidOption, filePath, $"Unknown compression method '{Method}'.");
         }

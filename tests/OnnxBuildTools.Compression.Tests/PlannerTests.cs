@@ -32,6 +32,20 @@ public sealed class PlannerTests
     }
 
     [TestMethod]
+    public void Int8StandardFormUsesOnlyStandardOpsAndMatchesTheFusedForm()
+    {
+        var model = MatMul(64, 48);
+        var standard = ModelCompressor.Compress(model, Int8 with { Int8MatMul = Int8MatMulForm.Standard });
+        CollectionAssert.AreEqual(new[] { "DynamicQuantizeLinear", "MatMulInteger", "Cast", "Mul", "Mul" }, standard.Model.Graph.Node.Select(n => n.OpType).ToArray());
+        Assert.IsFalse(standard.Model.OpsetImport.Any(o => o.Domain == "com.microsoft"));
+        var fused = ModelCompressor.Compress(model, Int8);
+        float[] x = RandomValues(3 * 64, 2);
+        float[] a = Run(fused.Model, "x", x, [3, 64]);
+        float[] b = Run(standard.Model, "x", x, [3, 64]);
+        Assert.IsTrue(Cosine(a, b) > 0.99999, $"cosine {Cosine(a, b)}");
+    }
+
+    [TestMethod]
     [DataRow(true)]
     [DataRow(false)]
     public void Int4MatMulBecomesMatMulNBitsAndRunsClose(bool symmetric)

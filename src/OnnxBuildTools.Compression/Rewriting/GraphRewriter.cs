@@ -21,12 +21,14 @@ internal sealed class GraphRewriter
     private readonly Dictionary<NodeProto, List<NodeProto>> _after = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<NodeProto, List<NodeProto>> _replace = new(ReferenceEqualityComparer.Instance);
     private readonly HashSet<GraphProto> _touched = new(ReferenceEqualityComparer.Instance);
+    private readonly long _defaultOpset;
     private bool _usesMicrosoftOps;
 
     public GraphRewriter(ModelProto model, CompressionOptions options)
     {
         _model = model;
         _options = options;
+        _defaultOpset = model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(1).Max();
         CollectNames(model.Graph);
     }
 
@@ -126,10 +128,11 @@ internal sealed class GraphRewriter
         foreach (var (use, consumer) in plan.FusedUses)
         {
             _touched.Add(use.Graph);
-            _usesMicrosoftOps = true;
-            _replace[use.Node] = plan.Encoding == WeightEncoding.Int8DynamicMatMul
-                ? [DynamicMatMul(use.Node, weight, consumer)]
-                : NBitsMatMul(use.Node, weight, consumer, plan);
+            bool standard = plan.Encoding == WeightEncoding.Int8DynamicMatMul && _options.Int8MatMul == Int8MatMulForm.Standard && _defaultOpset >= 11;
+            _usesMicrosoftOps |= !standard;
+            _replace[use.Node] = plan.Encoding != WeightEncoding.Int8DynamicMatMul ? NBitsMatMul(use.Node, weight, consumer, plan)
+                : standard ? StandardDynamicMatMul(use.Node, weight, consumer)
+                : [DynamicMatMul(use.Node, weight, consumer)];
         }
     }
 
@@ -143,6 +146,28 @@ internal sealed class GraphRewriter
         var node = Node("DynamicQuantizeMatMul", original.Name, inputs, [original.Output[0]]);
         node.Domain = MicrosoftDomain;
         return node;
+    }
+
+    /// <summary>ai.onnx only: DynamicQuantizeLinear → MatMulInteger → Cast → Mul(activation scale · weight scales) [→ Add bias].</summary>
+    private List<NodeProto> StandardDynamicMatMul(NodeProto original, EncodedWeight weight, ConsumerPlan consumer)
+    {
+        string stem = original.Output[0];
+        string quantized = Unique(stem + "_a_q"), scale = Unique(stem + "_a_scale"), zeroPoint = Unique(stem + "_a_zero_point");
+        string integer = Unique(stem + "_int32"), widened = Unique(stem + "_float"), scales = Unique(stem + "_scales");
+        string output = consumer.Bias is null ? stem : Unique(stem + "_nobias");
+        var nodes = new List<NodeProto>
+        {
+            Node("DynamicQuantizeLinear", Unique(stem + "_quantize"), [original.Input[0]], [quantized, scale, zeroPoint]),
+            Node("MatMulInteger", Unique(stem + "_matmul"), [quantized, weight.Data.Name, zeroPoint], [integer]),
+            Node("Cast", Unique(stem + "_cast"), [integer], [widened], CastTo(DataType.Float)),
+            Node("Mul", Unique(stem + "_scale_product"), [scale, weight.Scales!.Name], [scales]),
+            Node("Mul", Unique(stem + "_rescale"), [widened, scales], [output]),
+        };
+        if (consumer.Bias is { } bias)
+        {
+            nodes.Add(Node("Add", Unique(stem + "_bias"), [output, bias], [stem]));
+        }
+        return nodes;
     }
 
     private List<NodeProto> NBitsMatMul(NodeProto original, EncodedWeight weight, ConsumerPlan consumer, WeightPlan plan)
