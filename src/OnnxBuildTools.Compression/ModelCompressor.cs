@@ -73,6 +73,17 @@ public static class ModelCompressor
         return new CompressionResult(model, new CompressionStatistics(statistics, watch.Elapsed));
     }
 
+    /// <summary>
+    /// The <see cref="CompressionOptions.CompactNames"/> step on its own, in place: short internal value names,
+    /// no node names; graph inputs and outputs keep theirs. Lets a caller compress with names kept, compare
+    /// intermediate tensors with the source by name (the accuracy gate), then compact before writing.
+    /// </summary>
+    public static void CompactNames(ModelProto model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        NameCompactor.Compact(model);
+    }
+
     private static void StripDebugInfo(GraphProto graph)
     {
         foreach (var node in graph.Node)
