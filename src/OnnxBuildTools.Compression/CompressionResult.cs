@@ -28,8 +28,9 @@ public enum WeightEncoding
 /// <param name="Name">The tensor name.</param>
 /// <param name="OpTypes">The consumers' op types, sorted and comma-separated.</param>
 /// <param name="Encoding">How it is stored now.</param>
-/// <param name="Reason">Why it was left in float, when it was.</param>
-public sealed record WeightStatistics(string Name, string OpTypes, WeightEncoding Encoding, long ElementCount, long BytesBefore, long BytesAfter, string? Reason);
+/// <param name="Reason">Why it was left in float (or fell back to float16), when it was.</param>
+/// <param name="Int8ZeroedFraction">Share of non-zero weights that int8 flushed to zero, when int8 restored at load was tried.</param>
+public sealed record WeightStatistics(string Name, string OpTypes, WeightEncoding Encoding, long ElementCount, long BytesBefore, long BytesAfter, string? Reason, double? Int8ZeroedFraction = null);
 
 /// <summary>Totals over all weights, in model order.</summary>
 public sealed record CompressionStatistics(IReadOnlyList<WeightStatistics> Weights, TimeSpan Elapsed)

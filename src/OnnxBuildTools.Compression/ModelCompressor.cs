@@ -64,11 +64,12 @@ public static class ModelCompressor
         var statistics = plans.Select((plan, i) => new WeightStatistics(
             plan.Site.Name,
             string.Join(",", plan.Site.Uses.Select(u => u.Node.OpType).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)),
-            plan.Encoding,
+            encoded[i]?.Encoding ?? plan.Encoding,
             plan.Site.ElementCount,
             plan.Site.ElementCount * sizeof(float),
             encoded[i]?.ByteCount ?? plan.Site.ElementCount * sizeof(float),
-            plan.Reason)).ToList();
+            plan.Encoding != encoded[i]?.Encoding && encoded[i] is not null ? "int8 would flush too many weights to zero: float16" : plan.Reason,
+            encoded[i]?.ZeroedFraction)).ToList();
         ModelContract.Verify(source, model, filePath ?? "");
         return new CompressionResult(model, new CompressionStatistics(statistics, watch.Elapsed));
     }

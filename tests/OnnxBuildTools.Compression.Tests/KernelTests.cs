@@ -104,6 +104,16 @@ public sealed class KernelTests
     }
 
     [TestMethod]
+    public void ZeroedFractionCountsOnlyValuesThatWereNotZero()
+    {
+        float[] values = [0f, 0f, 1f, 0.001f, -0.002f, 0.5f];
+        var quantized = new sbyte[values.Length];
+        Int8Kernels.Quantize(values, 127f, quantized);
+        Assert.AreEqual(0.5, Int8Kernels.ZeroedFraction(values, quantized), 1e-12); // 0.001 and -0.002 of 4 non-zero
+        Assert.AreEqual(0.0, Int8Kernels.ZeroedFraction(new float[3], new sbyte[3]));
+    }
+
+    [TestMethod]
     public void MaxAbsReportsNaNAndInfinity()
     {
         Assert.IsTrue(float.IsNaN(Int8Kernels.MaxAbs([1f, float.NaN, 2f])));

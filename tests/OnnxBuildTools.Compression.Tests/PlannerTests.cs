@@ -182,6 +182,31 @@ public sealed class PlannerTests
     }
 
     [TestMethod]
+    public void WeightsWhoseOutliersWouldFlushTheRestAreStoredAsFloat16()
+    {
+        var graph = new GraphProto { Name = "outliers" };
+        graph.Input.Add(Value("x", DataType.Float, 1, 64));
+        graph.Output.Add(Value("y", DataType.Float, 1, 64));
+        float[] spiky = RandomValues(64 * 64, 24, 0.01f);
+        for (int r = 0; r < 64; r++)
+        {
+            spiky[r * 64 + r % 64] = 100f; // one outlier per row sets the scale; the rest round to zero
+        }
+        graph.Initializer.Add(FloatTensor("spiky", [64, 64], spiky));
+        graph.Initializer.Add(FloatTensor("plain", [64, 64], RandomValues(64 * 64, 25)));
+        graph.Node.Add(Node("Add", "a", ["spiky", "plain"], ["s"]));
+        graph.Node.Add(Node("MatMul", "m", ["x", "s"], ["y"]));
+        var weights = ModelCompressor.Compress(Model(graph), Int8).Statistics.Weights;
+        var spikyStats = weights.Single(w => w.Name == "spiky");
+        Assert.AreEqual(WeightEncoding.Float16CastAtLoad, spikyStats.Encoding);
+        Assert.IsTrue(spikyStats.Int8ZeroedFraction > 0.9);
+        StringAssert.Contains(spikyStats.Reason, "float16");
+        var plainStats = weights.Single(w => w.Name == "plain");
+        Assert.AreEqual(WeightEncoding.Int8DequantizedAtLoad, plainStats.Encoding);
+        Assert.IsTrue(plainStats.Int8ZeroedFraction < 0.05);
+    }
+
+    [TestMethod]
     public void ExclusionsByOpTypeAndNodeNameKeepWeightsInFloat()
     {
         var model = MatMul(32, 32);

@@ -119,6 +119,17 @@ internal static class Int8Kernels
         }
     }
 
+    /// <summary>
+    /// The share of non-zero values that quantized to zero: high when a few outliers set the scale of
+    /// their channel and flush the other weights (typical per-channel int8 on trained weights: 1–2%).
+    /// </summary>
+    public static double ZeroedFraction(ReadOnlySpan<float> values, ReadOnlySpan<sbyte> quantized)
+    {
+        int nonZero = values.Length - values.Count(0f);
+        int zeroed = quantized.Count((sbyte)0) - (values.Length - nonZero);
+        return nonZero == 0 ? 0 : (double)zeroed / nonZero;
+    }
+
     /// <summary>Per-column (last axis) quantization of a [rows, cols] matrix; one scale per column.</summary>
     public static void QuantizePerColumn(ReadOnlySpan<float> values, int cols, Span<sbyte> quantized, Span<float> scales)
     {

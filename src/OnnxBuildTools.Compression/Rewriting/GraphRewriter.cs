@@ -55,7 +55,7 @@ internal sealed class GraphRewriter
     {
         var site = plan.Site;
         string name = site.Name;
-        string suffix = plan.Encoding switch
+        string suffix = weight.Encoding switch
         {
             WeightEncoding.Float16CastAtLoad => "_fp16",
             WeightEncoding.Int4MatMulNBits => "_q4",
@@ -108,7 +108,7 @@ internal sealed class GraphRewriter
         // 2. The float view under the original name, restored once when the session loads (constant folding).
         if (plan.KeepsFloatView)
         {
-            if (plan.Encoding == WeightEncoding.Float16CastAtLoad)
+            if (weight.Encoding == WeightEncoding.Float16CastAtLoad)
             {
                 placed.Add(Node("Cast", Unique(name + "_cast"), [weight.Data.Name], [name], CastTo(DataType.Float)));
             }

@@ -8,7 +8,7 @@ using DataType = OnnxBuildTools.Onnx.Protos.TensorProto.Types.DataType;
 namespace OnnxBuildTools.Compression.Rewriting;
 
 /// <summary>The new tensors for one weight: the compressed data, its scales, and zero points when asymmetric.</summary>
-internal sealed record EncodedWeight(TensorProto Data, TensorProto? Scales, TensorProto? ZeroPoints)
+internal sealed record EncodedWeight(WeightEncoding Encoding, TensorProto Data, TensorProto? Scales, TensorProto? ZeroPoints, double? ZeroedFraction = null)
 {
     public long ByteCount => Data.RawData.Length + (Scales?.RawData.Length ?? 0) + (ZeroPoints?.RawData.Length ?? 0);
 }
@@ -16,6 +16,12 @@ internal sealed record EncodedWeight(TensorProto Data, TensorProto? Scales, Tens
 /// <summary>Runs the kernels for one plan. Pure: tensors in, new tensors out (names are set by the rewriter).</summary>
 internal static class WeightEncoder
 {
+    /// <summary>
+    /// When int8 would flush more than this share of a weight's non-zero values to zero, the weight (restored
+    /// at load) is stored as float16 instead. The corpus models stay far below (at most a few percent).
+    /// </summary>
+    public const double MaxZeroedFraction = 0.25;
+
     public static EncodedWeight? Encode(WeightPlan plan, CompressionOptions options)
     {
         var site = plan.Site;
@@ -29,7 +35,7 @@ internal static class WeightEncoder
             {
                 var bytes = new byte[values.Length * 2];
                 Float16Kernels.ConvertClamped(values, MemoryMarshal.Cast<byte, Half>(bytes.AsSpan()));
-                return new EncodedWeight(Tensor(DataType.Float16, dims, bytes), null, null);
+                return new EncodedWeight(WeightEncoding.Float16CastAtLoad, Tensor(DataType.Float16, dims, bytes), null, null);
             }
             case WeightEncoding.Int8DequantizedAtLoad:
             {
@@ -41,8 +47,15 @@ internal static class WeightEncoder
                 var bytes = new byte[values.Length];
                 var scales = new float[channels];
                 Int8Kernels.QuantizePerAxis(values, outer, channels, MemoryMarshal.Cast<byte, sbyte>(bytes.AsSpan()), scales);
+                double zeroed = Int8Kernels.ZeroedFraction(values, MemoryMarshal.Cast<byte, sbyte>(bytes.AsSpan()));
+                if (zeroed > MaxZeroedFraction)
+                {
+                    // Outliers (a few weights far above the rest of their channel) would flush the others to
+                    // zero; float16 keeps every weight to three digits at half the float32 size.
+                    return Encode(plan with { Encoding = WeightEncoding.Float16CastAtLoad }, options)! with { ZeroedFraction = zeroed };
+                }
                 long[] scaleDims = options.PerChannel ? [.. dims.Select((d, i) => i == axis ? d : 1L)] : [];
-                return new EncodedWeight(Tensor(DataType.Int8, dims, bytes), Tensor(DataType.Float, scaleDims, scales), null);
+                return new EncodedWeight(WeightEncoding.Int8DequantizedAtLoad, Tensor(DataType.Int8, dims, bytes), Tensor(DataType.Float, scaleDims, scales), null, zeroed);
             }
             case WeightEncoding.Int8DynamicMatMul:
             {
@@ -59,14 +72,14 @@ internal static class WeightEncoder
                     Int8Kernels.QuantizePerRow(values, rows, nByK, scales);
                     Transpose(nByK, rows, cols, quantized);
                     ScaleBy(scales, alpha);
-                    return new EncodedWeight(Tensor(DataType.Int8, [cols, rows], bytes), Tensor(DataType.Float, [rows], scales), null);
+                    return new EncodedWeight(WeightEncoding.Int8DynamicMatMul, Tensor(DataType.Int8, [cols, rows], bytes), Tensor(DataType.Float, [rows], scales), null);
                 }
                 else
                 {
                     var scales = new float[cols];
                     Int8Kernels.QuantizePerColumn(values, cols, quantized, scales);
                     ScaleBy(scales, alpha);
-                    return new EncodedWeight(Tensor(DataType.Int8, dims, bytes), Tensor(DataType.Float, [cols], scales), null);
+                    return new EncodedWeight(WeightEncoding.Int8DynamicMatMul, Tensor(DataType.Int8, dims, bytes), Tensor(DataType.Float, [cols], scales), null);
                 }
             }
             case WeightEncoding.Int4MatMulNBits:
@@ -88,6 +101,7 @@ internal static class WeightEncoder
                 Int4Kernels.Quantize(nByK, n, k, blockSize, options.Symmetric, packed, scales, zeroPoints);
                 ScaleBy(scales, plan.FusedUses[0].Consumer.Alpha);
                 return new EncodedWeight(
+                    WeightEncoding.Int4MatMulNBits,
                     Tensor(DataType.Uint8, [n, blocks, blockSize / 2], packed),
                     Tensor(DataType.Float, [n * blocks], scales),
                     options.Symmetric ? null : Tensor(DataType.Uint8, [zeroPoints.Length], zeroPoints));
