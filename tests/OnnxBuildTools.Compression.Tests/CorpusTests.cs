@@ -50,6 +50,48 @@ public sealed class CorpusTests
     }
 
     /// <summary>
+    /// Weights restored at load cost nothing at run time: after ONNX Runtime's default optimizations the
+    /// session's graph holds no int8 or float16 weight and none of the restoring Cast/Mul nodes (also inside
+    /// Silero's If branches), i.e. it is the float32 graph.
+    /// </summary>
+    [TestMethod]
+    [DataRow("silero_vad", CompressionMethod.Int8)]
+    [DataRow("silero_vad", CompressionMethod.Float16)]
+    [DataRow("paddleocr_det", CompressionMethod.Int8)]
+    [DataRow("text_encoder", CompressionMethod.Float16)]
+    public void WeightsRestoredAtLoadAreFoldedBySessionOptimization(string name, CompressionMethod method)
+    {
+        var original = ModelProto.Parser.ParseFrom(File.ReadAllBytes(TestCorpus.RealModel(name)));
+        var result = ModelCompressor.Compress(original, new CompressionOptions { Method = method, CompactNames = false });
+        Assert.IsTrue(result.Statistics.Weights.Any(w => w.Encoding is WeightEncoding.Int8DequantizedAtLoad or WeightEncoding.Float16CastAtLoad));
+        string optimizedPath = Path.Combine(Path.GetTempPath(), $"obt-optimized-{name}-{method}-{Environment.ProcessId}.onnx");
+        try
+        {
+            using (var options = new SessionOptions { OptimizedModelFilePath = optimizedPath })
+            using (new InferenceSession(result.Model.ToByteArray(), options))
+            {
+            }
+            var optimized = ModelProto.Parser.ParseFrom(File.ReadAllBytes(optimizedPath));
+            var graphs = new List<GraphProto>();
+            void Collect(GraphProto g)
+            {
+                graphs.Add(g);
+                foreach (var a in g.Node.SelectMany(n => n.Attribute).Where(a => a.G is not null))
+                {
+                    Collect(a.G);
+                }
+            }
+            Collect(optimized.Graph);
+            Assert.IsFalse(graphs.SelectMany(g => g.Initializer).Any(t => t.DataType is (int)DataType.Int8 or (int)DataType.Float16), "a compressed weight reached run time");
+            Assert.IsFalse(graphs.SelectMany(g => g.Node).Any(n => n.Name.EndsWith("_rescale", StringComparison.Ordinal) || n.Name.EndsWith("_cast", StringComparison.Ordinal)), "a restoring node reached run time");
+        }
+        finally
+        {
+            File.Delete(optimizedPath);
+        }
+    }
+
+    /// <summary>
     /// The backend test models that carry weights (pytorch-converted, pytorch-operator, simple), with the
     /// threshold at 0 so every float initializer is touched: each compresses, passes the contract and loads.
     /// </summary>
