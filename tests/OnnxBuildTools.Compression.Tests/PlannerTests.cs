@@ -207,6 +207,44 @@ public sealed class PlannerTests
     }
 
     [TestMethod]
+    [DataRow(CompressionMethod.Int8, "DynamicQuantizeMatMul")]
+    [DataRow(CompressionMethod.Int4, "MatMulNBits")]
+    [DataRow(CompressionMethod.Float16, "MatMul")]
+    public void WeightsInsideALoopBodyAreCompressedAndTheLoopRuns(CompressionMethod method, string expectedOp)
+    {
+        // Loop 3 times: v = v · W, with W a Constant node in the body and an outer-scope bias added after.
+        var body = new GraphProto { Name = "body" };
+        body.Input.Add(Value("iteration", DataType.Int64));
+        body.Input.Add(Value("cond_in", DataType.Bool));
+        body.Input.Add(Value("v_in", DataType.Float, 1, 32));
+        var constant = Node("Constant", "w_const", [], ["W"]);
+        float[] w = RandomValues(32 * 32, 26, 0.3f);
+        constant.Attribute.Add(new AttributeProto { Name = "value", Type = AttributeProto.Types.AttributeType.Tensor, T = FloatTensor("W", [32, 32], w) });
+        body.Node.Add(constant);
+        body.Node.Add(Node("MatMul", "step", ["v_in", "W"], ["v_out"]));
+        body.Node.Add(Node("Identity", "keep_going", ["cond_in"], ["cond_out"]));
+        body.Output.Add(Value("cond_out", DataType.Bool));
+        body.Output.Add(Value("v_out", DataType.Float, 1, 32));
+        var graph = new GraphProto { Name = "main" };
+        graph.Input.Add(Value("x", DataType.Float, 1, 32));
+        graph.Output.Add(Value("y", DataType.Float, 1, 32));
+        graph.Initializer.Add(new TensorProto { Name = "trips", DataType = (int)DataType.Int64, Int64Data = { 3 } });
+        graph.Initializer.Add(new TensorProto { Name = "go", DataType = (int)DataType.Bool, Int32Data = { 1 } });
+        var loop = Node("Loop", "loop", ["trips", "go", "x"], ["y"]);
+        loop.Attribute.Add(new AttributeProto { Name = "body", Type = AttributeProto.Types.AttributeType.Graph, G = body });
+        graph.Node.Add(loop);
+        var model = Model(graph);
+        var result = ModelCompressor.Compress(model, new CompressionOptions { Method = method, MinElements = 64 });
+        var compressedBody = result.Model.Graph.Node.Single(n => n.OpType == "Loop").Attribute.Single().G;
+        Assert.IsTrue(compressedBody.Node.Any(n => n.OpType == expectedOp));
+        Assert.AreNotEqual(WeightEncoding.Float, result.Statistics.Weights.Single(s => s.ElementCount == 1024).Encoding);
+        float[] x = RandomValues(32, 27);
+        double cosine = Cosine(Run(model, "x", x, [1, 32]), Run(result.Model, "x", x, [1, 32]));
+        // Three chained products of random weights compound the 4-bit error.
+        Assert.IsTrue(cosine > (method == CompressionMethod.Int4 ? 0.97 : 0.999), $"cosine {cosine}");
+    }
+
+    [TestMethod]
     public void ExclusionsByOpTypeAndNodeNameKeepWeightsInFloat()
     {
         var model = MatMul(32, 32);
