@@ -9,7 +9,7 @@ using OnnxBuildTools.Testing;
 namespace OnnxBuildTools.Benchmarks;
 
 /// <summary>
-/// `compression [model-filter] [method] [Fused|Standard]`: for every corpus model × method prints size ratio, engine throughput
+/// `compression [model-filter] [method] [Fused|Standard] [option=value ...]`: for every corpus model × method prints size ratio, engine throughput
 /// (in-process, and with file I/O), compressed/fp32 latency ratio (ONNX Runtime, one thread, same process,
 /// interleaved rounds) and fidelity on fixed inputs; text_encoder also gets held-out accuracy.
 /// </summary>
@@ -22,6 +22,8 @@ internal static class CompressionBenchmark
         string filter = args.Length > 0 ? args[0] : "";
         var methods = args.Length > 1 ? [Enum.Parse<CompressionMethod>(args[1], ignoreCase: true)] : Methods;
         var int8Form = args.Length > 2 ? Enum.Parse<Int8MatMulForm>(args[2], ignoreCase: true) : Int8MatMulForm.Fused;
+        // Further arguments override options: symmetric=false, blocksize=64, accuracylevel=0, minelements=1024.
+        var overrides = args.Skip(3).Select(a => a.Split('=', 2)).ToDictionary(p => p[0].ToLowerInvariant(), p => p[1]);
         var rows = new List<string>();
         Console.WriteLine("| model | method | size ratio | engine MB/s | MB/s with I/O | latency ratio best (median) | cosine | rel. L2 | agreement | accuracy fp32 → compressed |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
@@ -38,7 +40,15 @@ internal static class CompressionBenchmark
             var referenceOutputs = workload.Evaluate(reference);
             foreach (var method in methods)
             {
-                var options = new CompressionOptions { Method = method, Int8MatMul = int8Form };
+                var options = new CompressionOptions
+                {
+                    Method = method,
+                    Int8MatMul = int8Form,
+                    Symmetric = !overrides.TryGetValue("symmetric", out var symmetric) || bool.Parse(symmetric),
+                    BlockSize = overrides.TryGetValue("blocksize", out var block) ? int.Parse(block, CultureInfo.InvariantCulture) : 32,
+                    AccuracyLevel = overrides.TryGetValue("accuracylevel", out var level) ? int.Parse(level, CultureInfo.InvariantCulture) : 4,
+                    MinElements = overrides.TryGetValue("minelements", out var min) ? long.Parse(min, CultureInfo.InvariantCulture) : 256,
+                };
                 var (compressed, engineSeconds, weightBytes) = TimeEngine(original, options);
                 double withIo = TimeWithIo(path, options);
                 byte[] compressedBytes = compressed.Model.ToByteArray();
