@@ -32,6 +32,17 @@ public sealed class PlannerTests
     }
 
     [TestMethod]
+    public void Int8PerTensorUsesOneScaleEverywhere()
+    {
+        var model = MatMul(64, 48);
+        var result = ModelCompressor.Compress(model, Int8 with { PerChannel = false });
+        var scale = result.Model.Graph.Initializer.Single(t => t.Name == result.Model.Graph.Node.Single().Input[2]);
+        Assert.AreEqual(0, scale.Dims.Count);
+        float[] x = RandomValues(3 * 64, 2);
+        Assert.IsTrue(Cosine(Run(model, "x", x, [3, 64]), Run(result.Model, "x", x, [3, 64])) > 0.999);
+    }
+
+    [TestMethod]
     public void Int8StandardFormUsesOnlyStandardOpsAndMatchesTheFusedForm()
     {
         var model = MatMul(64, 48);

@@ -64,6 +64,24 @@ internal static class WeightEncoder
                 var bytes = new byte[values.Length];
                 var quantized = MemoryMarshal.Cast<byte, sbyte>(bytes.AsSpan());
                 float alpha = plan.FusedUses[0].Consumer.Alpha;
+                if (!options.PerChannel)
+                {
+                    // One scale for the whole tensor: a scalar b_scale; the layout is still [K, N].
+                    var scale = new float[1];
+                    if (plan.WeightIsNByK)
+                    {
+                        var nByK = new sbyte[values.Length];
+                        Int8Kernels.QuantizePerRow(values, 1, nByK, scale);
+                        Transpose(nByK, rows, cols, quantized);
+                    }
+                    else
+                    {
+                        Int8Kernels.QuantizePerRow(values, 1, quantized, scale);
+                    }
+                    ScaleBy(scale, alpha);
+                    long[] kByN = plan.WeightIsNByK ? [cols, rows] : [rows, cols];
+                    return new EncodedWeight(WeightEncoding.Int8DynamicMatMul, Tensor(DataType.Int8, kByN, bytes), Tensor(DataType.Float, [], scale), null);
+                }
                 if (plan.WeightIsNByK)
                 {
                     // [N, K]: one scale per row, then transpose to the [K, N] layout the op reads.
