@@ -48,6 +48,9 @@ public sealed record CompressionOptions
     /// <summary>Symmetric quantization (no zero points). Applies to Int4; Int8 is always symmetric.</summary>
     public bool Symmetric { get; init; } = true;
 
+    /// <summary>Int4: bits of embedding tables (Gather data): 8 (int8 rows, restored at load) or 4 (<c>GatherBlockQuantized</c> blocks).</summary>
+    public int EmbeddingBits { get; init; } = 8;
+
     /// <summary>Int4 <c>MatMulNBits</c> accuracy_level: 0 (unset), 1 fp32, 2 fp16, 3 bf16, 4 int8 compute.</summary>
     public int AccuracyLevel { get; init; } = 4;
 
@@ -80,6 +83,10 @@ public sealed record CompressionOptions
         {
             throw new DiagnosticException(DiagnosticCodes.CompressionInvalidOption, filePath,
                 $"Block size {BlockSize} is not a power of two from {MinBlockSize} to {MaxBlockSize}.");
+        }
+        if (EmbeddingBits is not (4 or 8))
+        {
+            throw new DiagnosticException(DiagnosticCodes.CompressionInvalidOption, filePath, $"Embedding bits {EmbeddingBits} is not 4 or 8.");
         }
         if (AccuracyLevel is < 0 or > 4)
         {

@@ -22,6 +22,9 @@ public enum WeightEncoding
 
     /// <summary>float16, cast to float32 once when the session loads.</summary>
     Float16CastAtLoad,
+
+    /// <summary>4-bit blocks along the rows of an embedding table, read by <c>GatherBlockQuantized</c> (only the gathered rows are expanded).</summary>
+    Int4GatherBlockQuantized,
 }
 
 /// <summary>One weight: where it is, who uses it, how it is stored, and its bytes before and after.</summary>

@@ -113,6 +113,42 @@ public sealed class PlannerTests
     }
 
     [TestMethod]
+    [DataRow(true)]
+    [DataRow(false)]
+    public void Int4EmbeddingsAtFourBitsUseGatherBlockQuantized(bool symmetric)
+    {
+        var graph = new GraphProto { Name = "embed4" };
+        graph.Input.Add(Value("ids", DataType.Int64, 2, 3));
+        graph.Output.Add(Value("e", DataType.Float, 2, 3, 64));
+        graph.Initializer.Add(FloatTensor("table", [50, 64], RandomValues(50 * 64, 28)));
+        graph.Node.Add(Node("Gather", "lookup", ["table", "ids"], ["e"]));
+        var model = Model(graph);
+        var result = ModelCompressor.Compress(model, Int4 with { EmbeddingBits = 4, Symmetric = symmetric });
+        var node = result.Model.Graph.Node.Single();
+        Assert.AreEqual("GatherBlockQuantized", node.OpType);
+        Assert.AreEqual(WeightEncoding.Int4GatherBlockQuantized, result.Statistics.Weights.Single().Encoding);
+
+        long[] ids = [0, 7, 49, 3, 3, 21];
+        float[] expected, actual;
+        using (var a = new Microsoft.ML.OnnxRuntime.InferenceSession(model.ToByteArray()))
+        using (var b = new Microsoft.ML.OnnxRuntime.InferenceSession(result.Model.ToByteArray()))
+        using (var input = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(ids, [2, 3]))
+        {
+            using var ra = a.Run(new Microsoft.ML.OnnxRuntime.RunOptions(), ["ids"], [input], ["e"]);
+            using var rb = b.Run(new Microsoft.ML.OnnxRuntime.RunOptions(), ["ids"], [input], ["e"]);
+            expected = ra[0].GetTensorDataAsSpan<float>().ToArray();
+            actual = rb[0].GetTensorDataAsSpan<float>().ToArray();
+        }
+        Assert.AreEqual(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            Assert.AreEqual(expected[i], actual[i], 1f / 7 / 2 + 1e-5f, $"element {i}"); // half a step of the largest possible scale
+        }
+        Assert.IsTrue(Cosine(expected, actual) > 0.99);
+        Assert.AreEqual(WeightEncoding.Int8DequantizedAtLoad, ModelCompressor.Compress(model, Int4).Statistics.Weights.Single().Encoding, "8 bits by default");
+    }
+
+    [TestMethod]
     public void TiedWeightIsStoredOnceForTwoConsumers()
     {
         var graph = new GraphProto { Name = "tied" };
@@ -459,6 +495,7 @@ public sealed class PlannerTests
         Assert.AreEqual("OBT2002", Assert.ThrowsExactly<DiagnosticException>(() => ModelCompressor.Compress(MatMul(16, 16), Int4 with { AccuracyLevel = 5 })).Code);
         Assert.AreEqual("OBT2002", Assert.ThrowsExactly<DiagnosticException>(() => ModelCompressor.Compress(MatMul(16, 16), Int8 with { MinElements = -1 })).Code);
         Assert.AreEqual("OBT2002", Assert.ThrowsExactly<DiagnosticException>(() => ModelCompressor.Compress(MatMul(16, 16), Int8 with { Exclude = [""] })).Code);
+        Assert.AreEqual("OBT2002", Assert.ThrowsExactly<DiagnosticException>(() => ModelCompressor.Compress(MatMul(16, 16), Int4 with { EmbeddingBits = 2 })).Code);
     }
 
     [TestMethod]

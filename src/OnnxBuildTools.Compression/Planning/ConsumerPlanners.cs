@@ -14,6 +14,9 @@ internal enum UseKind
     /// <summary>The node becomes <c>MatMulNBits</c> over 4-bit blocks.</summary>
     NBitsMatMul,
 
+    /// <summary>The node becomes <c>GatherBlockQuantized</c> over 4-bit blocks of each row.</summary>
+    NBitsGather,
+
     /// <summary>The weight must stay exactly as it is (excluded, or a control value such as Resize scales).</summary>
     KeepFloat,
 }
@@ -88,11 +91,26 @@ internal sealed class ControlInputPlanner(params int[] controlInputs) : IConsume
         controlInputs.Contains(use.InputIndex) ? ConsumerPlan.Keep("control input") : ConsumerPlan.Float;
 }
 
-/// <summary>Embedding tables: stored int8 per row and restored at load, so lookups cost what they did in float.</summary>
+/// <summary>
+/// Embedding tables: stored int8 per row and restored at load (lookups cost what they did in float), or with
+/// Int4 and <see cref="CompressionOptions.EmbeddingBits"/> = 4, 4-bit blocks read by <c>GatherBlockQuantized</c>
+/// (rank 2, gathered on axis 0, row length a multiple of the block size).
+/// </summary>
 internal sealed class GatherPlanner : IConsumerPlanner
 {
-    public ConsumerPlan Plan(WeightUse use, WeightSite weight, PlanningContext context) =>
-        use.InputIndex == 0 ? ConsumerPlan.Float : ConsumerPlan.Keep("indices");
+    public ConsumerPlan Plan(WeightUse use, WeightSite weight, PlanningContext context)
+    {
+        if (use.InputIndex != 0)
+        {
+            return ConsumerPlan.Keep("indices");
+        }
+        var options = context.Options;
+        var dims = weight.Tensor.Dims;
+        bool axisZero = use.Node.Attribute.FirstOrDefault(a => a.Name == "axis") is not { } axis || axis.I == 0;
+        return options.Method == CompressionMethod.Int4 && options.EmbeddingBits == 4 && dims.Count == 2 && axisZero && dims[1] % options.BlockSize == 0
+            ? new ConsumerPlan(UseKind.NBitsGather)
+            : ConsumerPlan.Float;
+    }
 }
 
 /// <summary>MatMul with a constant 2-D right-hand side [K, N]: integer kernels (int8) or 4-bit blocks (int4).</summary>

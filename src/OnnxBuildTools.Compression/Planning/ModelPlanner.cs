@@ -53,11 +53,16 @@ internal static class ModelPlanner
             return WeightPlan.Float(site, "rank below 2 (biases and norms stay exact)");
         }
         var first = consumers[0].Consumer;
-        bool allFused = !site.IsGraphOutput && first.Kind is UseKind.DynamicInt8MatMul or UseKind.NBitsMatMul
+        bool allFused = !site.IsGraphOutput && first.Kind is UseKind.DynamicInt8MatMul or UseKind.NBitsMatMul or UseKind.NBitsGather
             && consumers.All(c => c.Consumer.Kind == first.Kind && c.Consumer.WeightIsNByK == first.WeightIsNByK && c.Consumer.Alpha == first.Alpha);
         if (allFused)
         {
-            var encoding = first.Kind == UseKind.DynamicInt8MatMul ? WeightEncoding.Int8DynamicMatMul : WeightEncoding.Int4MatMulNBits;
+            var encoding = first.Kind switch
+            {
+                UseKind.DynamicInt8MatMul => WeightEncoding.Int8DynamicMatMul,
+                UseKind.NBitsMatMul => WeightEncoding.Int4MatMulNBits,
+                _ => WeightEncoding.Int4GatherBlockQuantized,
+            };
             return new WeightPlan(site, encoding, consumers, false, first.WeightIsNByK, null);
         }
         return context.DefaultOpset >= BroadcastingOpset

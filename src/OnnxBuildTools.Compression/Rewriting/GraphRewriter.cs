@@ -58,7 +58,7 @@ internal sealed class GraphRewriter
         string suffix = weight.Encoding switch
         {
             WeightEncoding.Float16CastAtLoad => "_fp16",
-            WeightEncoding.Int4MatMulNBits => "_q4",
+            WeightEncoding.Int4MatMulNBits or WeightEncoding.Int4GatherBlockQuantized => "_q4",
             _ => "_q8",
         };
         weight.Data.Name = Unique(name + suffix);
@@ -130,9 +130,13 @@ internal sealed class GraphRewriter
             _touched.Add(use.Graph);
             bool standard = plan.Encoding == WeightEncoding.Int8DynamicMatMul && _options.Int8MatMul == Int8MatMulForm.Standard && _defaultOpset >= 11;
             _usesMicrosoftOps |= !standard;
-            _replace[use.Node] = plan.Encoding != WeightEncoding.Int8DynamicMatMul ? NBitsMatMul(use.Node, weight, consumer, plan)
-                : standard ? StandardDynamicMatMul(use.Node, weight, consumer)
-                : [DynamicMatMul(use.Node, weight, consumer)];
+            _replace[use.Node] = plan.Encoding switch
+            {
+                WeightEncoding.Int4GatherBlockQuantized => [NBitsGather(use.Node, weight)],
+                WeightEncoding.Int4MatMulNBits => NBitsMatMul(use.Node, weight, consumer, plan),
+                _ when standard => StandardDynamicMatMul(use.Node, weight, consumer),
+                _ => [DynamicMatMul(use.Node, weight, consumer)],
+            };
         }
     }
 
@@ -168,6 +172,19 @@ internal sealed class GraphRewriter
             nodes.Add(Node("Add", Unique(stem + "_bias"), [output, bias], [stem]));
         }
         return nodes;
+    }
+
+    private NodeProto NBitsGather(NodeProto original, EncodedWeight weight)
+    {
+        var inputs = new List<string> { weight.Data.Name, original.Input[1], weight.Scales!.Name };
+        if (weight.ZeroPoints is { } zeroPoints)
+        {
+            inputs.Add(zeroPoints.Name);
+        }
+        var node = Node("GatherBlockQuantized", original.Name, inputs, [original.Output[0]],
+            IntAttribute("gather_axis", 0), IntAttribute("quantize_axis", 1), IntAttribute("block_size", _options.BlockSize), IntAttribute("bits", 4));
+        node.Domain = MicrosoftDomain;
+        return node;
     }
 
     private List<NodeProto> NBitsMatMul(NodeProto original, EncodedWeight weight, ConsumerPlan consumer, WeightPlan plan)

@@ -124,6 +124,25 @@ internal static class WeightEncoder
                     Tensor(DataType.Float, [n * blocks], scales),
                     options.Symmetric ? null : Tensor(DataType.Uint8, [zeroPoints.Length], zeroPoints));
             }
+            case WeightEncoding.Int4GatherBlockQuantized:
+            {
+                // Rows are the table's rows; the row length is a multiple of the block size, so the packed
+                // blocks of a row are exactly the [rows, cols / 2] layout the op reads.
+                int rows = checked((int)dims[0]);
+                int cols = checked((int)dims[1]);
+                int blockSize = options.BlockSize;
+                int blocks = cols / blockSize;
+                var packed = new byte[(long)rows * cols / 2];
+                var scales = new float[rows * blocks];
+                int zeroPointStride = (blocks + 1) / 2;
+                var zeroPoints = options.Symmetric ? [] : new byte[rows * zeroPointStride];
+                Int4Kernels.Quantize(values, rows, cols, blockSize, options.Symmetric, packed, scales, zeroPoints);
+                return new EncodedWeight(
+                    WeightEncoding.Int4GatherBlockQuantized,
+                    Tensor(DataType.Uint8, [rows, cols / 2], packed),
+                    Tensor(DataType.Float, [rows, blocks], scales),
+                    options.Symmetric ? null : Tensor(DataType.Uint8, [rows, zeroPointStride], zeroPoints));
+            }
             default:
                 throw new InvalidOperationException($"Unknown encoding {plan.Encoding}.");
         }
