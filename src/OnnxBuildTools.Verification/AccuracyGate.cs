@@ -92,7 +92,15 @@ public static partial class AccuracyGate
         phase.Restart();
         if (options.Localization == LocalizationMode.Always || (options.Localization == LocalizationMode.WhenFailed && failures.Count > 0))
         {
-            localization = Localizer.Run(original, originalModelPath, compressed, compressedModelPath, samples, options);
+            try
+            {
+                localization = Localizer.Run(original, originalModelPath, compressed, compressedModelPath, samples, options);
+            }
+            catch (DiagnosticException e)
+            {
+                // The per-layer view is an aid: when the runtime refuses the instrumented copies, the verdict stands.
+                localization = new LocalizationResult { Method = Localizer.MethodDescription, Layers = [], AllLayers = [], Note = $"Localization failed: {e.Message}" };
+            }
         }
         double localizationMs = localization is null ? 0 : phase.Elapsed.TotalMilliseconds;
 
