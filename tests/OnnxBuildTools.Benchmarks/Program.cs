@@ -5,6 +5,10 @@ string[] rest = args.Skip(1).ToArray();
 switch (name)
 {
     case "accuracy-gate": return AccuracyGateBenchmark.Run(rest);
+    case "compression":
+        return OnnxBuildTools.Benchmarks.CompressionBenchmark.Run(rest);
+    case "noop-build":
+        return OnnxBuildTools.Benchmarks.NoOpBuildBenchmark.Run(rest);
     default:
         Console.Error.WriteLine("usage: OnnxBuildTools.Benchmarks <benchmark> [args]");
         return 2;
