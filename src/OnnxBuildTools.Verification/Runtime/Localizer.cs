@@ -60,10 +60,16 @@ internal static class Localizer
             {
                 continue;
             }
+            // Without every activation input measured, the error this layer adds is unknown: leave it out
+            // rather than charge it with error that entered upstream.
+            if (!activations.All(i => graphInputs.Contains(i) || errors.ContainsKey(i)))
+            {
+                continue;
+            }
             double inputError = 0;
             foreach (string input in activations)
             {
-                double e = graphInputs.Contains(input) ? 0 : errors.GetValueOrDefault(input, 0);
+                double e = graphInputs.Contains(input) ? 0 : errors[input];
                 inputError = Math.Max(inputError, double.IsNaN(e) ? double.PositiveInfinity : e);
             }
             double outputError = errors[output];
@@ -97,7 +103,7 @@ internal static class Localizer
             Note = layers.Count == 0
                 ? changedWeights.Count == 0
                     ? "No weight of the original differs in the compressed model, so no layer can be blamed."
-                    : "No layer consuming a changed weight kept its output name in the compressed model."
+                    : "No layer consuming a changed weight kept its input and output names in the compressed model, so errors cannot be matched to layers; compress with CompressionOptions.CompactNames=false to localize."
                 : null,
         };
     }
