@@ -58,3 +58,25 @@ public sealed class LocalizationTests
         StringAssert.Contains(report.Localization.Note, "No weight");
     }
 }
+
+[TestClass]
+public sealed class ExternalDataGateTests
+{
+    [TestMethod]
+    public void ModelsWithExternalDataAreComparedAndLocalized()
+    {
+        using var dir = new TempDirectory();
+        var model = TestModels.ThreeLayerMlp(seed: 5, plantOutlier: true);
+        var always = new OnnxBuildTools.Onnx.Model.SaveOptions { ExternalData = OnnxBuildTools.Onnx.Model.ExternalDataMode.Always };
+        string original = dir.File("orig/mlp.onnx");
+        string compressed = dir.File("comp/mlp.onnx");
+        OnnxBuildTools.Onnx.Model.OnnxModelFile.Save(model, original, always);
+        OnnxBuildTools.Onnx.Model.OnnxModelFile.Save(TestModels.FakeInt8(model), compressed, always);
+        Assert.IsTrue(File.Exists(original + ".data"), "the weights really are external");
+
+        var report = AccuracyGate.Verify(original, compressed, new VerificationOptions());
+        Assert.IsFalse(report.Passed);
+        Assert.AreEqual("fc2", report.Localization!.Layers[0].Node, report.Localization.Note);
+        Assert.AreEqual(new FileInfo(original).Length + new FileInfo(original + ".data").Length, report.Size.OriginalBytes, "sizes include the external data file");
+    }
+}

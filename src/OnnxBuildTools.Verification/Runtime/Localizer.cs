@@ -19,6 +19,20 @@ internal static class Localizer
         ModelProto original, string originalPath, ModelProto compressed, string compressedPath,
         IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> samples, VerificationOptions options)
     {
+        long largest = Math.Max(InlinedBytes(original), InlinedBytes(compressed));
+        if (largest > MaxInstrumentedBytes)
+        {
+            return new LocalizationResult
+            {
+                Method = MethodDescription,
+                Layers = [],
+                AllLayers = [],
+                Note = $"Not localized: the instrumented copy would hold {largest / 1048576} MB of weights in memory, over protobuf's 2 GiB message limit.",
+            };
+        }
+        // With external data inline, weights compare by their bytes and the copies can go to ONNX Runtime as bytes.
+        original = Inlined(original, originalPath);
+        compressed = Inlined(compressed, compressedPath);
         var before = new GraphFacts(original);
         var after = new GraphFacts(compressed);
         var changedWeights = before.Weights
@@ -112,8 +126,8 @@ internal static class Localizer
         ModelProto original, string originalPath, ModelProto compressed, string compressedPath,
         List<string> compared, List<string> extra, IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> samples, VerificationOptions options)
     {
-        using var reference = ModelRunner.Open(WithOutputs(original, originalPath, extra), originalPath, options.IntraOpThreads);
-        using var candidate = ModelRunner.Open(WithOutputs(compressed, compressedPath, extra), compressedPath, options.IntraOpThreads);
+        using var reference = ModelRunner.Open(WithOutputs(original, extra), originalPath, options.IntraOpThreads);
+        using var candidate = ModelRunner.Open(WithOutputs(compressed, extra), compressedPath, options.IntraOpThreads);
         var accumulators = compared.ToDictionary(t => t, _ => new Metrics.Accumulator(), StringComparer.Ordinal);
         var skipped = new HashSet<string>(StringComparer.Ordinal);
         foreach (var sample in samples.Take(options.LocalizationSamples))
@@ -135,14 +149,27 @@ internal static class Localizer
         return accumulators.Where(kv => !skipped.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value.RelativeError, StringComparer.Ordinal);
     }
 
+    /// <summary>The instrumented copies go to ONNX Runtime as one serialized message, so they must stay under 2 GiB.</summary>
+    private const long MaxInstrumentedBytes = 1_900_000_000;
+
+    private static ModelProto Inlined(ModelProto model, string path)
+    {
+        if (!ModelFiles.ExternalTensors(model).Any())
+        {
+            return model;
+        }
+        var copy = model.Clone();
+        ModelFiles.InlineExternalData(copy, path);
+        return copy;
+    }
+
+    private static long InlinedBytes(ModelProto model) =>
+        model.CalculateSize() + ModelFiles.ExternalTensors(model).Sum(GraphFacts.StoredBytes);
+
     /// <summary>A copy of the model with extra graph outputs (name only; ONNX Runtime infers their types).</summary>
-    private static byte[] WithOutputs(ModelProto model, string path, List<string> extra)
+    private static byte[] WithOutputs(ModelProto model, List<string> extra)
     {
         var copy = model.Clone();
-        if (ModelFiles.ExternalTensors(copy).Any())
-        {
-            ModelFiles.InlineExternalData(copy, path);
-        }
         foreach (string name in extra)
         {
             copy.Graph.Output.Add(new ValueInfoProto { Name = name });
