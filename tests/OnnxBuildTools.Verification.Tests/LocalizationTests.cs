@@ -49,6 +49,23 @@ public sealed class LocalizationTests
     }
 
     [TestMethod]
+    public void UnnamedNodesAreExcludedByOpTypeWithANote()
+    {
+        using var dir = new TempDirectory();
+        var model = TestModels.ThreeLayerMlp(seed: 5, plantOutlier: true);
+        foreach (var node in model.Graph.Node)
+        {
+            node.Name = "";
+        }
+        string original = TestModels.Save(model, dir.Path, "a.onnx");
+        string compressed = TestModels.Save(TestModels.FakeInt8(model), dir.Path, "b.onnx");
+        var worst = AccuracyGate.Verify(original, compressed, new VerificationOptions()).Localization!.Layers[0];
+        Assert.AreEqual("h2", worst.OutputTensor, "fc2, known by its output");
+        Assert.AreEqual("MatMul", worst.ExcludeValue);
+        StringAssert.Contains(worst.ExcludeNote, "every MatMul");
+    }
+
+    [TestMethod]
     public void UnchangedWeightsBlameNoLayer()
     {
         using var dir = new TempDirectory();

@@ -91,7 +91,9 @@ internal static class Localizer
             {
                 Node = node.Name,
                 OpType = node.OpType,
-                ExcludeValue = node.Name.Length > 0 ? node.Name : changed[0],
+                // The engine's Exclude matches node names or op types; an unnamed node can only be kept by its op type.
+                ExcludeValue = node.Name.Length > 0 ? node.Name : node.OpType,
+                ExcludeNote = node.Name.Length > 0 ? null : $"the node has no name, so this keeps every {node.OpType} in float",
                 OutputTensor = output,
                 OutputError = outputError,
                 InputError = inputError,
