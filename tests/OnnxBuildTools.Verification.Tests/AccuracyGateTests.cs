@@ -151,6 +151,15 @@ public sealed class AccuracyGateTests
 
         e = Assert.ThrowsExactly<DiagnosticException>(() => AccuracyGate.Verify(original, original, new VerificationOptions { MaxSamples = 0 }));
         Assert.AreEqual(DiagnosticCodes.AccuracyOptionInvalid, e.Code);
+        var typo = new VerificationOptions
+        {
+            IntegerInputRanges = new Dictionary<string, (long Min, long Max)> { ["input_id"] = (0, 9) },
+            SymbolicDimensionSizes = new Dictionary<string, long> { ["sequence"] = 4 },
+        };
+        e = Assert.ThrowsExactly<DiagnosticException>(() => AccuracyGate.Verify(original, original, typo));
+        Assert.AreEqual(DiagnosticCodes.AccuracyOptionInvalid, e.Code);
+        StringAssert.Contains(e.Message, "input 'input_id', dimension 'sequence'");
+        StringAssert.Contains(e.Message, "x float[$batch,16]");
     }
 
     [TestMethod]
