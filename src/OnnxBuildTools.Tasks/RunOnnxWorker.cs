@@ -91,7 +91,11 @@ public sealed class RunOnnxWorker : ToolTask
         return builder.ToString();
     }
 
-    protected override void LogEventsFromTextOutput(string singleLine, MessageImportance messageImportance)
+    protected override void LogEventsFromTextOutput(string singleLine, MessageImportance messageImportance) =>
+        RelayLine(singleLine, messageImportance);
+
+    /// <summary>One line of the worker's output: a coded error or warning, or a message.</summary>
+    internal void RelayLine(string singleLine, MessageImportance messageImportance)
     {
         Match match = CanonicalLine.Match(singleLine);
         if (match.Success)
