@@ -4,6 +4,9 @@ string name = args.Length > 0 ? args[0] : "";
 string[] rest = args.Skip(1).ToArray();
 switch (name)
 {
+    case "accuracy-gate": return AccuracyGateBenchmark.Run(rest);
+    case "compression":
+        return OnnxBuildTools.Benchmarks.CompressionBenchmark.Run(rest);
     case "noop-build":
         return OnnxBuildTools.Benchmarks.NoOpBuildBenchmark.Run(rest);
     default:

@@ -1,0 +1,38 @@
+using Microsoft.CodeAnalysis;
+
+namespace OnnxBuildTools.Generator;
+
+/// <summary>The generator's coded diagnostics (OBTG###), documented in docs/diagnostics.md.</summary>
+internal static class DiagnosticDescriptors
+{
+    private const string Category = "OnnxBuildTools";
+
+    public static readonly DiagnosticDescriptor MalformedSignature = new(
+        "OBTG001", "Malformed model signature", "The model signature is malformed: {0}; no wrapper was generated",
+        Category, DiagnosticSeverity.Error, isEnabledByDefault: true);
+
+    public static readonly DiagnosticDescriptor UnsupportedVersion = new(
+        "OBTG002", "Unsupported signature version", "{0}; no wrapper was generated",
+        Category, DiagnosticSeverity.Error, isEnabledByDefault: true);
+
+    public static readonly DiagnosticDescriptor UnsupportedElementType = new(
+        "OBTG003", "Element type without a .NET type", "'{0}' has element type {1}, which has no .NET type in ONNX Runtime; it is exposed as an OrtValue only",
+        Category, DiagnosticSeverity.Info, isEnabledByDefault: true);
+
+    public static readonly DiagnosticDescriptor DuplicateClass = new(
+        "OBTG004", "Two models generate the same class", "Another OnnxModel already generates class '{0}'; set a distinct ClassName or Namespace on one of them",
+        Category, DiagnosticSeverity.Error, isEnabledByDefault: true);
+
+    public static readonly DiagnosticDescriptor InvalidName = new(
+        "OBTG005", "Invalid class or namespace name", "{0} '{1}' is not a valid C# name; '{2}' is used instead",
+        Category, DiagnosticSeverity.Warning, isEnabledByDefault: true);
+
+    public static DiagnosticDescriptor ById(string id) => id switch
+    {
+        "OBTG001" => MalformedSignature,
+        "OBTG002" => UnsupportedVersion,
+        "OBTG003" => UnsupportedElementType,
+        "OBTG004" => DuplicateClass,
+        _ => InvalidName,
+    };
+}

@@ -1,0 +1,37 @@
+using System.Text;
+
+namespace OnnxBuildTools.Generator.Emit;
+
+/// <summary>Minimal indented text writer; lines end with <c>\n</c> on every platform.</summary>
+internal sealed class IndentedWriter
+{
+    private readonly StringBuilder _sb = new(8192);
+    private int _indent;
+
+    public IndentedWriter Line(string text = "")
+    {
+        if (text.Length > 0)
+        {
+            _sb.Append(' ', _indent * 4).Append(text);
+        }
+        _sb.Append('\n');
+        return this;
+    }
+
+    public IndentedWriter Open(string header)
+    {
+        Line(header);
+        Line("{");
+        _indent++;
+        return this;
+    }
+
+    public IndentedWriter Close(string trailer = "")
+    {
+        _indent--;
+        Line("}" + trailer);
+        return this;
+    }
+
+    public override string ToString() => _sb.ToString();
+}

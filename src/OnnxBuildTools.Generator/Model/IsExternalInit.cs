@@ -1,0 +1,6 @@
+// Lets netstandard2.0 use records and init accessors.
+namespace System.Runtime.CompilerServices;
+
+internal static class IsExternalInit
+{
+}

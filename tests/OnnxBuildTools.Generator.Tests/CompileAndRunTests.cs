@@ -1,0 +1,263 @@
+using System.Diagnostics;
+using System.Reflection;
+using Microsoft.CodeAnalysis;
+using OnnxBuildTools.Generator.Tests.Infrastructure;
+using OnnxBuildTools.Onnx.Protos;
+using static OnnxBuildTools.Onnx.Protos.TensorProto.Types;
+
+namespace OnnxBuildTools.Generator.Tests;
+
+/// <summary>Wrappers for small models built in code, compiled with zero warnings and run through their typed API.</summary>
+[TestClass]
+public sealed class CompileAndRunTests
+{
+    private static string _dir = "";
+    private static Assembly _assembly = null!;
+    private static string _tinyPath = "", _staticPath = "", _relativeDir = "";
+
+    // y = x.1 * scale; ids_out = Identity(ids); text_out = Identity(text)
+    private static ModelProto Tiny() => TestModels.Model(
+        [TestModels.Node("Mul", ["x.1", "scale"], ["y"]), TestModels.Node("Identity", ["ids"], ["ids_out"]), TestModels.Node("Identity", ["text"], ["text_out"])],
+        [TestModels.Tensor("x.1", DataType.Float, "batch", 3), TestModels.Tensor("scale", DataType.Float), TestModels.Tensor("ids", DataType.Int64, "batch", "seq"), TestModels.Tensor("text", DataType.String, 2)],
+        [TestModels.Tensor("y", DataType.Float, "batch", 3), TestModels.Tensor("ids_out", DataType.Int64, "batch", "seq"), TestModels.Tensor("text_out", DataType.String, 2)]);
+
+    // out = Relu(in) on a fixed [2, 3] shape: outputs can be preallocated. Carries labels.
+    private static ModelProto Static()
+    {
+        var m = TestModels.Model([TestModels.Node("Relu", ["in"], ["out"])], [TestModels.Tensor("in", DataType.Float, 2, 3)], [TestModels.Tensor("out", DataType.Float, 2, 3)]);
+        m.MetadataProps.Add(new StringStringEntryProto { Key = "labels", Value = "[\"neg\",\"pos\"]" });
+        m.Graph.Input[0].DocString = "signed values";
+        return m;
+    }
+
+    private const string Consumer = """
+        using System;
+        using System.Linq;
+        using System.Threading.Tasks;
+        using Microsoft.ML.OnnxRuntime;
+
+        namespace App;
+
+        public static class Calls
+        {
+            public static string RunTiny(string modelPath)
+            {
+                using var model = new Tiny(modelPath, new SessionOptions { IntraOpNumThreads = 1 });
+                var x = new float[] { 1, 2, 3, 4, 5, 6 };
+                using var output = model.Run(new Tiny.Input
+                {
+                    X1 = x,
+                    Scale = 2f,
+                    Ids = new long[] { 7, 8, 9, 10 },
+                    IdsShape = new long[] { 2, 2 },
+                    Text = new[] { "a", "b" },
+                });
+                return string.Join(",", output.Y.ToArray()) + "|" + string.Join("x", output.YShape) + "|" +
+                    string.Join(",", output.IdsOut.ToArray()) + "|" + string.Join("x", output.IdsOutShape) + "|" + string.Join(",", output.TextOut);
+            }
+
+            public static string RunTinyOverloadAndAsync(string modelPath)
+            {
+                using var model = new Tiny(modelPath);
+                using var direct = model.Run(new float[] { 1, 1, 1 }, 3f, new long[] { 5 }, new long[] { 1, 1 }, new[] { "p", "q" });
+                using var viaTask = model.RunAsync(new Tiny.Input { X1 = new float[] { 2, 2, 2 }, Scale = 1f, Ids = new long[] { 1 }, IdsShape = new long[] { 1, 1 }, Text = new[] { "", "" } }).GetAwaiter().GetResult();
+                var batch = model.RunBatch(new[]
+                {
+                    new Tiny.Input { X1 = new float[] { 1, 2, 3 }, Scale = 1f, Ids = new long[] { 1 }, IdsShape = new long[] { 1, 1 }, Text = new[] { "x", "y" } },
+                    new Tiny.Input { X1 = new float[] { 4, 5, 6, 7, 8, 9 }, Scale = -1f, Ids = new long[] { 1, 2 }, IdsShape = new long[] { 2, 1 }, Text = new[] { "z", "w" } },
+                });
+                try
+                {
+                    return string.Join(",", direct.Y.ToArray()) + "|" + string.Join(",", viaTask.Y.ToArray()) + "|" +
+                        string.Join(";", batch.Select(b => string.Join(",", b.Y.ToArray())));
+                }
+                finally
+                {
+                    foreach (var b in batch) b.Dispose();
+                }
+            }
+
+            public static string RunTinyWithOrtValue(string modelPath)
+            {
+                using var model = new Tiny(System.IO.File.ReadAllBytes(modelPath));
+                using var x = OrtValue.CreateTensorValueFromMemory(new float[] { 1, 2, 3 }, new long[] { 1, 3 });
+                using var output = model.Run(new Tiny.Input { X1Value = x, Scale = 10f, Ids = new long[] { 1 }, IdsShape = new long[] { 1, 1 }, Text = new[] { "", "" } });
+                return string.Join(",", output.Y.ToArray()) + "|" + output.YValue.GetTensorTypeAndShape().ElementDataType;
+            }
+
+            public static string BadShape(string modelPath, int which)
+            {
+                using var model = new Tiny(modelPath);
+                var input = new Tiny.Input { X1 = new float[] { 1, 2, 3 }, Scale = 1f, Ids = new long[] { 1 }, IdsShape = new long[] { 1, 1 }, Text = new[] { "", "" } };
+                switch (which)
+                {
+                    case 0: input.X1Shape = new long[] { 1, 1, 3 }; break;
+                    case 1: input.X1 = new float[] { 1, 2, 3, 4 }; break;
+                    case 2: input.X1Shape = new long[] { 3, 1 }; break;
+                    case 3: input.IdsShape = null; break;
+                    case 4: input.Text = null; break;
+                    default: input.Ids = new long[] { 1, 2, 3 }; break;
+                }
+                try
+                {
+                    using var output = model.Run(input);
+                    return "no error";
+                }
+                catch (ArgumentException e)
+                {
+                    return e.Message;
+                }
+            }
+
+            public static string RunStaticPreallocated(string modelPath)
+            {
+                using var model = new Fixed(modelPath);
+                using var output = model.CreateOutput();
+                var first = new float[] { -1, 2, -3, 4, -5, 6 };
+                model.Run(new Fixed.Input { In = first }, output);
+                string a = string.Join(",", output.Out.ToArray());
+                model.Run(new Fixed.Input { In = new float[] { 1, -1, 1, -1, 1, -1 } }, output);
+                string b = string.Join(",", output.Out.ToArray());
+                return a + "|" + b + "|" + string.Join(",", Fixed.Labels) + "|" + Fixed.InputDescriptions[0] + "|" + Fixed.InputDescriptions[0].Description + "|" + string.Join(",", Fixed.OutputNames);
+            }
+
+            public static string RunStaticFromOutputFolderAndResource()
+            {
+                using var fromFolder = new Fixed();
+                using var fromResource = Fixed.FromEmbeddedResource();
+                using var a = fromFolder.Run(new float[] { -1, 1, -1, 1, -1, 1 });
+                using var b = fromResource.Run(new float[] { 1, -1, 1, -1, 1, -1 });
+                return string.Join(",", a.Out.ToArray()) + "|" + string.Join(",", b.Out.ToArray());
+            }
+
+            public static string DisposedUse(string modelPath)
+            {
+                var model = new Fixed(modelPath);
+                var output = model.Run(new float[6]);
+                output.Dispose();
+                string first;
+                try { _ = output.Out.Length; first = "no error"; } catch (ObjectDisposedException) { first = "output disposed"; }
+                model.Dispose();
+                model.Dispose();
+                try { model.Run(new float[6]); return first + "|no error"; } catch (ObjectDisposedException) { return first + "|model disposed"; }
+            }
+
+            /// <summary>Runs and disposes many times; returns the peak growth of the process's resident memory in MB.</summary>
+            public static double LeakCheck(string modelPath, int runs)
+            {
+                using var model = new Big(modelPath);
+                var data = new float[1 << 20];
+                for (int i = 0; i < 20; i++) { using var warm = model.Run(data); }
+                GC.Collect(); GC.WaitForPendingFinalizers(); GC.Collect();
+                using var process = System.Diagnostics.Process.GetCurrentProcess();
+                long before = process.WorkingSet64, peak = before;
+                for (int i = 0; i < runs; i++)
+                {
+                    using var output = model.Run(data);
+                    if (output.Y.Length != data.Length) throw new InvalidOperationException();
+                    if (i % 50 == 0)
+                    {
+                        // No collection here: the peak shows native memory that dispose did not free.
+                        process.Refresh();
+                        peak = Math.Max(peak, process.WorkingSet64);
+                    }
+                }
+                return (peak - before) / 1048576.0;
+            }
+        }
+        """;
+
+    [ClassInitialize]
+    public static void Build(TestContext _)
+    {
+        _dir = TestModels.TempDirectory("run");
+        _tinyPath = TestModels.Save(Tiny(), _dir, "tiny.onnx");
+        _staticPath = TestModels.Save(Static(), _dir, "static.onnx");
+        string bigPath = TestModels.Save(TestModels.Model([TestModels.Node("Neg", ["x"], ["y"])], [TestModels.Tensor("x", DataType.Float, 1 << 20)], [TestModels.Tensor("y", DataType.Float, 1 << 20)]), _dir, "big.onnx");
+        // The default constructor loads from AppContext.BaseDirectory + the relative path, as a built app would.
+        _relativeDir = Path.Combine("obt-generator-tests", Path.GetFileName(_dir));
+        string relative = Path.Combine(_relativeDir, "static.onnx");
+        Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, _relativeDir));
+        File.Copy(_staticPath, Path.Combine(AppContext.BaseDirectory, relative), overwrite: true);
+        byte[] staticBytes = File.ReadAllBytes(_staticPath);
+        _assembly = WrapperBuild.Compile(
+            [
+                new(_tinyPath, "Tiny", "App", Compression: "none"),
+                new(_staticPath, "Fixed", "App", RelativePath: relative, ResourceName: "App.static.onnx"),
+                new(bigPath, "Big", "App"),
+            ],
+            [Consumer], _dir,
+            [new ResourceDescription("App.static.onnx", () => new MemoryStream(staticBytes), isPublic: true)]);
+    }
+
+    [ClassCleanup]
+    public static void Cleanup()
+    {
+        try { Directory.Delete(Path.Combine(AppContext.BaseDirectory, _relativeDir), recursive: true); } catch (IOException) { }
+    }
+
+    private static string Call(string method, params object?[] args) => (string)WrapperBuild.Call(_assembly, "App.Calls", method, args)!;
+
+    [TestMethod]
+    public void RunsThroughTheTypedApi() =>
+        Assert.AreEqual("2,4,6,8,10,12|2x3|7,8,9,10|2x2|a,b", Call("RunTiny", _tinyPath));
+
+    [TestMethod]
+    public void PerInputOverloadAsyncAndBatch() =>
+        Assert.AreEqual("3,3,3|2,2,2|1,2,3;-4,-5,-6,-7,-8,-9", Call("RunTinyOverloadAndAsync", _tinyPath));
+
+    [TestMethod]
+    public void AcceptsOrtValuesAndBytes() =>
+        Assert.AreEqual("10,20,30|Float", Call("RunTinyWithOrtValue", _tinyPath));
+
+    [TestMethod]
+    public void ShapeAndTypeChecksHaveClearMessages()
+    {
+        Assert.AreEqual("input 'x.1' expects [batch, 3] of Float; got rank 3", Call("BadShape", _tinyPath, 0));
+        Assert.AreEqual("input 'x.1' expects [batch, 3] of Float; 4 elements do not fill whole rows of 3; set X1Shape", Call("BadShape", _tinyPath, 1));
+        Assert.AreEqual("input 'x.1' expects [batch, 3] of Float; got 1 at dimension 1", Call("BadShape", _tinyPath, 2));
+        Assert.AreEqual("input 'ids' expects [batch, seq] of Int64; more than one dimension is unknown, so set IdsShape", Call("BadShape", _tinyPath, 3));
+        Assert.AreEqual("input 'text' was not set", Call("BadShape", _tinyPath, 4));
+        Assert.AreEqual("input 'ids' expects [batch, seq] of Int64; the shape holds 1 elements but 3 were given", Call("BadShape", _tinyPath, 5));
+    }
+
+    [TestMethod]
+    public void PreallocatedOutputsAreReusedAndMetadataIsExposed() =>
+        Assert.AreEqual("0,2,0,4,0,6|1,0,1,0,1,0|neg,pos|in: tensor(float)[2, 3]|signed values|out", Call("RunStaticPreallocated", _staticPath));
+
+    [TestMethod]
+    public void LoadsFromTheOutputFolderAndFromAnEmbeddedResource() =>
+        Assert.AreEqual("0,1,0,1,0,1|1,0,1,0,1,0", Call("RunStaticFromOutputFolderAndResource"));
+
+    [TestMethod]
+    public void DisposedObjectsThrow() =>
+        Assert.AreEqual("output disposed|model disposed", Call("DisposedUse", _staticPath));
+
+    [TestMethod]
+    public void DisposingOutputsFreesTheirNativeMemory()
+    {
+        // 1,000 runs each produce a 4 MiB native output (about 4 GB in all); disposing them keeps memory flat.
+        double growthMb = (double)WrapperBuild.Call(_assembly, "App.Calls", "LeakCheck", Path.Combine(_dir, "big.onnx"), 1000)!;
+        Assert.IsTrue(growthMb < 64, $"resident memory grew by {growthMb:F1} MB over 1,000 runs");
+    }
+
+    [TestMethod]
+    public void GeneratedSourceCarriesDocsForEveryPublicMember()
+    {
+        var run = GeneratorHarness.Run(SnapshotTests.Signatures());
+        var undocumented = new List<string>();
+        foreach (var tree in run.OutputCompilation.SyntaxTrees.Where(t => t.FilePath.EndsWith(".g.cs", StringComparison.Ordinal)))
+        {
+            var model = run.OutputCompilation.GetSemanticModel(tree);
+            foreach (var node in tree.GetRoot().DescendantNodes().OfType<Microsoft.CodeAnalysis.CSharp.Syntax.MemberDeclarationSyntax>())
+            {
+                if (model.GetDeclaredSymbol(node) is ISymbol symbol and not INamespaceSymbol && symbol.DeclaredAccessibility == Accessibility.Public &&
+                    string.IsNullOrWhiteSpace(symbol.GetDocumentationCommentXml()))
+                {
+                    undocumented.Add(symbol.ToDisplayString());
+                }
+            }
+        }
+        Assert.AreEqual(0, undocumented.Count, string.Join("\n", undocumented.Take(20)));
+    }
+}

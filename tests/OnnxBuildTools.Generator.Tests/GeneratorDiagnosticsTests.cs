@@ -1,0 +1,63 @@
+using OnnxBuildTools.Generator.Tests.Infrastructure;
+
+namespace OnnxBuildTools.Generator.Tests;
+
+[TestClass]
+public sealed class GeneratorDiagnosticsTests
+{
+    private const string Valid = "onnxsig\t1\nmodel\t8\tt\t1\t\t0\ngraph\tg\ninput\tx\ttensor(float)[2]\t\noutput\ty\ttensor(float)[2]\t\n";
+
+    private static List<string> Ids(params SignatureFile[] files)
+    {
+        var run = GeneratorHarness.Run(files);
+        Assert.AreEqual(0, GeneratorHarness.Problems(run.OutputCompilation).Count(d => !d.Id.StartsWith("OBTG", StringComparison.Ordinal)),
+            "a diagnostic must never come with uncompilable code: " + string.Join("\n", GeneratorHarness.Problems(run.OutputCompilation)));
+        return run.GeneratorDiagnostics.Select(d => d.Id).ToList();
+    }
+
+    [TestMethod]
+    public void MalformedTypeIsOBTG001WithTheLine()
+    {
+        var run = GeneratorHarness.Run([new SignatureFile("/p/bad.onnxsig", Valid.Replace("tensor(float)[2]\t\noutput", "tensor(float)[2,\t\noutput", StringComparison.Ordinal))]);
+        var d = run.GeneratorDiagnostics.Single();
+        Assert.AreEqual("OBTG001", d.Id);
+        Assert.AreEqual(3, d.Location.GetLineSpan().StartLinePosition.Line);
+        Assert.AreEqual("/p/bad.onnxsig", d.Location.GetLineSpan().Path);
+        Assert.AreEqual(0, run.Sources.Count);
+    }
+
+    [TestMethod]
+    public void EmptyOrForeignFileIsOBTG001() =>
+        CollectionAssert.AreEqual(new[] { "OBTG001" }, Ids(new SignatureFile("/p/e.onnxsig", "not a signature")));
+
+    [TestMethod]
+    public void NewerFormatVersionIsOBTG002() =>
+        CollectionAssert.AreEqual(new[] { "OBTG002" }, Ids(new SignatureFile("/p/v.onnxsig", Valid.Replace("onnxsig\t1", "onnxsig\t2", StringComparison.Ordinal))));
+
+    [TestMethod]
+    public void UnsupportedElementTypeIsOBTG003AndStillCompiles() =>
+        CollectionAssert.AreEqual(new[] { "OBTG003" }, Ids(new SignatureFile("/p/c.onnxsig", Valid.Replace("input\tx\ttensor(float)", "input\tx\ttensor(float8e4m3fn)", StringComparison.Ordinal))));
+
+    [TestMethod]
+    public void TwoModelsWithTheSameClassAreOBTG004()
+    {
+        var ids = Ids(new SignatureFile("/p/a/m.onnxsig", Valid, "Same"), new SignatureFile("/p/b/m.onnxsig", Valid, "Same"));
+        CollectionAssert.AreEqual(new[] { "OBTG004" }, ids);
+    }
+
+    [TestMethod]
+    public void InvalidClassOrNamespaceIsOBTG005AndSanitized()
+    {
+        var run = GeneratorHarness.Run([new SignatureFile("/p/m.onnxsig", Valid, "my model", "My.9ns")]);
+        CollectionAssert.AreEqual(new[] { "OBTG005", "OBTG005" }, run.GeneratorDiagnostics.Select(d => d.Id).ToList());
+        Assert.IsNotNull(run.OutputCompilation.GetTypeByMetadataName("My.Models9ns.MyModel"));
+        Assert.AreEqual(0, GeneratorHarness.Problems(run.OutputCompilation).Count, string.Join("\n", GeneratorHarness.Problems(run.OutputCompilation)));
+    }
+
+    [TestMethod]
+    public void MissingMetadataFallsBackToFileNameAndRootNamespace()
+    {
+        var run = GeneratorHarness.Run([new SignatureFile("/p/silero_vad.onnxsig", Valid, "", "")]);
+        Assert.IsNotNull(run.OutputCompilation.GetTypeByMetadataName("Fallback.Root.SileroVad"));
+    }
+}
