@@ -1,3 +1,4 @@
+using OnnxBuildTools.Compression;
 using OnnxBuildTools.Onnx.Diagnostics;
 
 namespace OnnxBuildTools.Worker;
@@ -33,8 +34,8 @@ public static class BatchFile
                 fields[field[..equals]] = field[(equals + 1)..];
             }
             string source = Take(fields, "source") ?? throw CommandLine.Usage($"Job file '{path}': a job has no source.");
-            string compressionText = Take(fields, "compression") ?? nameof(CompressionChoice.None);
-            if (!CompressionChoices.TryParse(compressionText, out CompressionChoice compression))
+            string compressionText = Take(fields, "compression") ?? nameof(CompressionMethod.None);
+            if (!CompressionChoices.TryParse(compressionText, out CompressionMethod compression))
             {
                 throw new DiagnosticException(DiagnosticCodes.UnknownCompressionMethod, source,
                     $"Unknown compression method '{compressionText}'. Use one of: {string.Join(", ", CompressionChoices.Names)}.");

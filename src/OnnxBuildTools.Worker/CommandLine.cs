@@ -1,3 +1,4 @@
+using OnnxBuildTools.Compression;
 using System.Globalization;
 using System.Reflection;
 using OnnxBuildTools.Onnx.Diagnostics;
@@ -129,8 +130,8 @@ public static class CommandLine
         var options = Options.Parse(args, "compress", ["--output", "--compression", "--exclude", "--signature"]);
         string model = options.SinglePositional("compress", "model");
         string output = options.Required("--output");
-        string compressionText = options.Last("--compression") ?? nameof(CompressionChoice.None);
-        if (!CompressionChoices.TryParse(compressionText, out CompressionChoice compression))
+        string compressionText = options.Last("--compression") ?? nameof(CompressionMethod.None);
+        if (!CompressionChoices.TryParse(compressionText, out CompressionMethod compression))
         {
             throw new DiagnosticException(DiagnosticCodes.UnknownCompressionMethod, Path.GetFullPath(model),
                 $"Unknown compression method '{compressionText}'. Use one of: {string.Join(", ", CompressionChoices.Names)}.");

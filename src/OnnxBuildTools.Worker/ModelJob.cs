@@ -1,3 +1,4 @@
+using OnnxBuildTools.Compression;
 namespace OnnxBuildTools.Worker;
 
 /// <summary>
@@ -21,7 +22,7 @@ public sealed record ModelJob
     /// <summary>Where the list of the model's external data files goes (the build's extra inputs); optional.</summary>
     public string? DependencyPath { get; init; }
 
-    public CompressionChoice Compression { get; init; } = CompressionChoice.None;
+    public CompressionMethod Compression { get; init; } = CompressionMethod.None;
 
     /// <summary>Node names or op types to leave in float.</summary>
     public IReadOnlyList<string> Exclude { get; init; } = [];

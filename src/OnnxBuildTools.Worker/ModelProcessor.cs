@@ -1,3 +1,4 @@
+using OnnxBuildTools.Compression;
 using System.Diagnostics;
 using System.Globalization;
 using OnnxBuildTools.Onnx.Diagnostics;
@@ -8,7 +9,7 @@ using OnnxBuildTools.Onnx.Weights;
 namespace OnnxBuildTools.Worker;
 
 /// <summary>What one processed model reports: sizes before and after, and the time taken.</summary>
-public sealed record ModelSummary(string DisplayName, long SourceBytes, long OutputBytes, CompressionChoice Compression, TimeSpan Elapsed)
+public sealed record ModelSummary(string DisplayName, long SourceBytes, long OutputBytes, CompressionMethod Compression, TimeSpan Elapsed)
 {
     /// <summary>The one line the build prints per model, e.g. <c>models/encoder.onnx: 43.1 MB -> 11.2 MB (Int8, 0.26x) in 1.9 s</c>.</summary>
     public string ToSummaryLine()
@@ -79,10 +80,12 @@ public static class ModelProcessor
 
     private static long WriteOutput(ModelJob job, LoadedModel model, string source, IReadOnlyList<string> externalFiles, string output)
     {
-        if (job.Compression != CompressionChoice.None)
+        if (job.Compression != CompressionMethod.None)
         {
-            throw new DiagnosticException(DiagnosticCodes.UnknownCompressionMethod, source,
-                $"Compression '{job.Compression}' is not available in this build of onnx-build-tools yet; use 'None'.");
+            var options = new CompressionOptions { Method = job.Compression, Exclude = job.Exclude };
+            CompressionResult result = ModelCompressor.Compress(model.Proto, options, source);
+            OnnxModelFile.Save(result.Model, output, source: model.ExternalData);
+            return OutputBytes(output);
         }
 
         // None: the model and its external data files, byte for byte, at the same relative locations.
@@ -98,6 +101,13 @@ public static class ModelProcessor
             bytes += new FileInfo(target).Length;
         }
         return bytes;
+    }
+
+    /// <summary>The written model plus the external data files it refers to.</summary>
+    private static long OutputBytes(string output)
+    {
+        using LoadedModel written = OnnxModelFile.Load(output);
+        return new FileInfo(output).Length + ExternalDataFiles(written).Sum(f => new FileInfo(f).Length);
     }
 
     /// <summary>Every external data file the model's weights point to, as full paths, sorted.</summary>

@@ -7,7 +7,7 @@ namespace OnnxBuildTools.EndToEnd.Tests;
 public sealed class BuildOutputTests
 {
     /// <summary>The method the end-to-end builds use; the engine's methods replace None as they land.</summary>
-    public static readonly string Compression = "None";
+    public static readonly string Compression = "Int8";
 
     [TestMethod]
     public void BuildPutsProcessedModelInOutputRunsInOrtAndLeavesSourceUntouched()
