@@ -81,6 +81,12 @@ public sealed class CollectOnnxModelOutputs : Task
                 }
             }
             written.Add(new TaskItem(output));
+            string report = model.GetMetadata("ReportFile");
+            if (report.Length > 0)
+            {
+                written.Add(new TaskItem(report));
+                written.Add(new TaskItem(Path.ChangeExtension(report, ".html")));
+            }
 
             if (IncludeSignatures)
             {

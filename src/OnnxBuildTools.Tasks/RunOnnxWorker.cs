@@ -154,6 +154,13 @@ public sealed class RunOnnxWorker : ToolTask
                 fields.Add("output=" + model.GetMetadata("OutputFile"));
                 fields.Add("compression=" + model.GetMetadata("Compression"));
                 fields.Add("exclude=" + model.GetMetadata("Exclude"));
+                fields.Add("report=" + model.GetMetadata("ReportFile"));
+                fields.Add("validation-data=" + model.GetMetadata("ValidationData"));
+                fields.Add("accuracy-check=" + model.GetMetadata("AccuracyCheck"));
+                fields.Add("min-cosine=" + model.GetMetadata("MinCosine"));
+                fields.Add("max-relative-error=" + model.GetMetadata("MaxRelativeError"));
+                fields.Add("min-top1-agreement=" + model.GetMetadata("MinTop1Agreement"));
+                fields.Add("integer-input-ranges=" + model.GetMetadata("IntegerInputRanges"));
             }
             if (signatureSources.Contains(model.ItemSpec))
             {

@@ -6,7 +6,8 @@ namespace OnnxBuildTools.Worker;
 /// <summary>
 /// The job file the MSBuild task writes: UTF-8, one job per line, TAB-separated <c>key=value</c> fields
 /// (<c>source</c>, <c>display</c>, <c>output</c>, <c>signature</c>, <c>deps</c>, <c>compression</c>,
-/// <c>exclude</c> with ';' between names). Unknown keys are an error, so the task and worker stay in step.
+/// <c>exclude</c> with ';' between names, and the accuracy gate's <c>accuracy-check</c>, <c>validation-data</c>,
+/// <c>min-cosine</c>, <c>max-relative-error</c>, <c>min-top1-agreement</c>, <c>integer-input-ranges</c>, <c>report</c>). Unknown keys are an error, so the task and worker stay in step.
 /// </summary>
 public static class BatchFile
 {
@@ -49,6 +50,16 @@ public static class BatchFile
                 DependencyPath = Take(fields, "deps"),
                 Compression = compression,
                 Exclude = CommandLine.SplitList([Take(fields, "exclude") ?? ""]),
+                Accuracy = new AccuracySettings
+                {
+                    Check = Take(fields, "accuracy-check"),
+                    ValidationData = Take(fields, "validation-data"),
+                    MinCosine = Take(fields, "min-cosine"),
+                    MaxRelativeError = Take(fields, "max-relative-error"),
+                    MinTop1Agreement = Take(fields, "min-top1-agreement"),
+                    IntegerInputRanges = Take(fields, "integer-input-ranges"),
+                    ReportPath = Take(fields, "report"),
+                },
             });
             if (fields.Count > 0)
             {

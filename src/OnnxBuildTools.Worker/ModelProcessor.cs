@@ -35,7 +35,10 @@ public sealed record ModelSummary(string DisplayName, long SourceBytes, long Out
 /// <summary>Runs one <see cref="ModelJob"/>: read the model, compress it, write the outputs atomically.</summary>
 public static class ModelProcessor
 {
-    public static ModelSummary Process(ModelJob job)
+    public static ModelSummary Process(ModelJob job) => Process(job, _ => { });
+
+    /// <summary>Processes the job; <paramref name="report"/> receives extra lines (the accuracy verdict, warnings).</summary>
+    public static ModelSummary Process(ModelJob job, Action<string> report)
     {
         var clock = Stopwatch.StartNew();
         string source = Path.GetFullPath(job.SourcePath);
@@ -64,6 +67,10 @@ public static class ModelProcessor
             try
             {
                 outputBytes = WriteOutput(job, model, source, externalFiles, output);
+                if (job.Compression != CompressionMethod.None && job.Accuracy is not null)
+                {
+                    AccuracyCheck.Run(job, source, output, report);
+                }
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {

@@ -34,6 +34,12 @@ public sealed class BuildOutputTests
         StringAssert.StartsWith(File.ReadAllText(signature), "onnxsig\t1\n");
         StringAssert.Contains(File.ReadAllText(signature), "input\tx\ttensor(float)[$batch,128]");
         Assert.AreEqual(0, Directory.GetFiles(project.IntermediateOnnxDirectory, "*.tmp", SearchOption.AllDirectories).Length);
+
+        // The accuracy gate ran on the compressed model and passed.
+        string report = Path.Combine(project.IntermediateOnnxDirectory, "report", "models", "encoder.onnx.report.json");
+        StringAssert.Contains(File.ReadAllText(report), "\"passed\": true");
+        Assert.IsTrue(File.Exists(Path.ChangeExtension(report, ".html")));
+        StringAssert.Contains(build.Output, "models/encoder.onnx: accuracy within budget");
     }
 
     [TestMethod]
