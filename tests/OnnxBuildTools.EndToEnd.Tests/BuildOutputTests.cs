@@ -43,6 +43,27 @@ public sealed class BuildOutputTests
     }
 
     [TestMethod]
+    public void EveryMethodGivesASmallerModelThatRunsClose()
+    {
+        string[] methods = ["Int8", "Int4", "Float16"];
+        var project = ConsumerProject.Create("Methods", string.Concat(methods.Select(m => $"""<OnnxModel Include="{m}.onnx" Compression="{m}" />""")));
+        foreach (string method in methods)
+        {
+            project.AddModel(method + ".onnx", seed: method.Length, size: 128);
+        }
+        ProcessResult build = project.Build().AssertSucceeded("build");
+        foreach (string method in methods)
+        {
+            string source = Path.Combine(project.Directory, method + ".onnx");
+            string output = Path.Combine(project.OutputDirectory, method + ".onnx");
+            Assert.IsTrue(new FileInfo(output).Length < new FileInfo(source).Length * (method == "Float16" ? 0.6 : 0.35), $"{method} is not small enough:\n{build.Output}");
+            (double maxAbs, double relativeL2) = OrtCompare.MatMulOutputs(source, output, 128);
+            Assert.IsTrue(relativeL2 < (method == "Int4" ? 0.15 : 0.05), $"{method}: max abs {maxAbs}, relative L2 {relativeL2}");
+            StringAssert.Contains(build.Output, $"{method}.onnx: accuracy within budget");
+        }
+    }
+
+    [TestMethod]
     public void DesignTimeBuildWritesSignatureButCompressesNothing()
     {
         var project = ConsumerProject.Create("DesignTime", """<OnnxModel Include="m.onnx" />""");
