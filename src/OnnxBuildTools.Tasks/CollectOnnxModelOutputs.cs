@@ -100,6 +100,7 @@ public sealed class CollectOnnxModelOutputs : Task
                 signature.SetMetadata("OnnxModelSourcePath", model.GetMetadata("DisplayPath"));
                 signatures.Add(signature);
                 written.Add(new TaskItem(signatureFile));
+                written.Add(new TaskItem(model.GetMetadata("SignatureStampFile")));
             }
         }
         CopyItems = [.. copies];

@@ -151,6 +151,7 @@ public sealed class PrepareOnnxModels : Task
         item.SetMetadata("OutputFile", Path.Combine(intermediate, "out", relativeNative));
         item.SetMetadata("SignatureFile", Path.Combine(intermediate, "sig", signatureRelative));
         item.SetMetadata("StampFile", Path.Combine(intermediate, "state", relativeNative + ".stamp"));
+        item.SetMetadata("SignatureStampFile", Path.Combine(intermediate, "state", relativeNative + ".signature-checked"));
         item.SetMetadata("DependencyFile", dependencyFile);
         item.SetMetadata("Dependencies", string.Join(";", ReadLines(dependencyFile)));
         item.SetMetadata("ReportFile", Path.Combine(intermediate, "report", relativeNative + ".report.json"));

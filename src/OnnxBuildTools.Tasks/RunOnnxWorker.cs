@@ -165,6 +165,7 @@ public sealed class RunOnnxWorker : ToolTask
             if (signatureSources.Contains(model.ItemSpec))
             {
                 fields.Add("signature=" + model.GetMetadata("SignatureFile"));
+                fields.Add("signature-stamp=" + model.GetMetadata("SignatureStampFile"));
             }
             builder.Append(string.Join("\t", fields.Select(f => f.Replace('\t', ' ').Replace('\n', ' ').Replace('\r', ' ')))).Append('\n');
         }

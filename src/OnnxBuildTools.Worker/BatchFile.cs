@@ -5,7 +5,7 @@ namespace OnnxBuildTools.Worker;
 
 /// <summary>
 /// The job file the MSBuild task writes: UTF-8, one job per line, TAB-separated <c>key=value</c> fields
-/// (<c>source</c>, <c>display</c>, <c>output</c>, <c>signature</c>, <c>deps</c>, <c>compression</c>,
+/// (<c>source</c>, <c>display</c>, <c>output</c>, <c>signature</c>, <c>signature-stamp</c>, <c>deps</c>, <c>compression</c>,
 /// <c>exclude</c> with ';' between names, and the accuracy gate's <c>accuracy-check</c>, <c>validation-data</c>,
 /// <c>min-cosine</c>, <c>max-relative-error</c>, <c>min-top1-agreement</c>, <c>integer-input-ranges</c>, <c>report</c>). Unknown keys are an error, so the task and worker stay in step.
 /// </summary>
@@ -47,6 +47,7 @@ public static class BatchFile
                 DisplayName = Take(fields, "display") ?? source,
                 OutputPath = Take(fields, "output"),
                 SignaturePath = Take(fields, "signature"),
+                SignatureStampPath = Take(fields, "signature-stamp"),
                 DependencyPath = Take(fields, "deps"),
                 Compression = compression,
                 Exclude = CommandLine.SplitList([Take(fields, "exclude") ?? ""]),

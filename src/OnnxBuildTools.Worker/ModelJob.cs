@@ -19,6 +19,12 @@ public sealed record ModelJob
     /// <summary>Where the <c>.onnxsig</c> goes; null when no signature is wanted.</summary>
     public string? SignaturePath { get; init; }
 
+    /// <summary>
+    /// A marker touched whenever the signature is checked: the build's up-to-date output for the signature,
+    /// which itself keeps its time stamp when its content is unchanged (so the compiler does not rerun).
+    /// </summary>
+    public string? SignatureStampPath { get; init; }
+
     /// <summary>Where the list of the model's external data files goes (the build's extra inputs); optional.</summary>
     public string? DependencyPath { get; init; }
 

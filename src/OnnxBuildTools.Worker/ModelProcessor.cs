@@ -81,6 +81,10 @@ public static class ModelProcessor
         if (job.SignaturePath is not null)
         {
             Signatures.Write(source, job.SignaturePath);
+            if (job.SignatureStampPath is not null)
+            {
+                AtomicFile.Write(job.SignatureStampPath, _ => { });
+            }
         }
         return new ModelSummary(job.DisplayName, sourceBytes, outputBytes, job.Compression, clock.Elapsed);
     }
