@@ -133,4 +133,23 @@ public sealed class TaskTests
         CollectionAssert.IsSubsetOf(new[] { "source=/p/a.onnx", "output=/o/a.onnx", "compression=Int4", "exclude=x;y", "signature=/o/a.onnxsig" }, lines[0].Split('\t'));
         Assert.IsFalse(lines[1].Contains("output=", StringComparison.Ordinal), "a signature-only job must not compress");
     }
+
+    [TestMethod]
+    public void OneSourceWithTwoOutputsGivesTwoJobs()
+    {
+        TaskItem Declared(string output)
+        {
+            var item = new TaskItem("/p/a.onnx");
+            item.SetMetadata("OutputFile", output);
+            item.SetMetadata("SignatureFile", output + "sig");
+            return item;
+        }
+        TaskItem first = Declared("/o/one/a.onnx"), second = Declared("/o/two/a.onnx");
+        var task = new RunOnnxWorker { Models = [first, second], Signatures = [first, second], WorkerPath = "w.dll", JobFile = "j" };
+        string[] lines = task.JobLines().TrimEnd('\n').Split('\n');
+        Assert.AreEqual(2, lines.Length);
+        CollectionAssert.Contains(lines[0].Split('\t'), "output=/o/one/a.onnx");
+        CollectionAssert.Contains(lines[1].Split('\t'), "output=/o/two/a.onnx");
+        CollectionAssert.Contains(lines[1].Split('\t'), "signature=/o/two/a.onnxsig");
+    }
 }
