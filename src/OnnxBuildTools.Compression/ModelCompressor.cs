@@ -51,7 +51,7 @@ public static class ModelCompressor
         }
         var sites = WeightLocator.Locate(model, external, filePath);
         long opset = model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(1).Max();
-        var plans = ModelPlanner.Plan(sites, options, opset);
+        var plans = ModelPlanner.Plan(sites, options, opset, model);
         var encoded = new EncodedWeight?[plans.Count];
         Parallel.For(0, plans.Count, i => encoded[i] = WeightEncoder.Encode(plans[i], options));
         new GraphRewriter(model, options).Apply(plans, encoded);

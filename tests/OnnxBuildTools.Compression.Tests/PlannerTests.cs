@@ -32,6 +32,42 @@ public sealed class PlannerTests
     }
 
     [TestMethod]
+    [DataRow(Int8MatMulForm.Fused)]
+    [DataRow(Int8MatMulForm.Standard)]
+    public void Int8MatMulAbsorbsTheBiasAddAfterIt(Int8MatMulForm form)
+    {
+        var graph = new GraphProto { Name = "linear" };
+        graph.Input.Add(Value("x", DataType.Float, 2, 64));
+        graph.Output.Add(Value("y", DataType.Float, 2, 32));
+        graph.Initializer.Add(FloatTensor("W", [64, 32], RandomValues(64 * 32, 29)));
+        graph.Node.Add(Node("MatMul", "mm", ["x", "W"], ["h"]));
+        var biasConstant = Node("Constant", "bias_const", [], ["b"]); // defined after the MatMul, before the Add
+        biasConstant.Attribute.Add(new AttributeProto { Name = "value", Type = AttributeProto.Types.AttributeType.Tensor, T = FloatTensor("b", [32], RandomValues(32, 30)) });
+        graph.Node.Add(biasConstant);
+        graph.Node.Add(Node("Add", "add", ["b", "h"], ["y"]));
+        var model = Model(graph);
+        var result = ModelCompressor.Compress(model, Int8 with { Int8MatMul = form });
+        var ops = result.Model.Graph.Node.Select(n => n.OpType).ToArray();
+        if (form == Int8MatMulForm.Fused)
+        {
+            CollectionAssert.AreEqual(new[] { "Constant", "DynamicQuantizeMatMul" }, ops);
+            Assert.AreEqual("b", result.Model.Graph.Node[1].Input[4]);
+        }
+        else
+        {
+            Assert.AreEqual("Add", ops[^1]);
+            Assert.IsFalse(ops.Contains("MatMul"));
+        }
+        float[] x = RandomValues(2 * 64, 31);
+        Assert.IsTrue(Cosine(Run(model, "x", x, [2, 64]), Run(result.Model, "x", x, [2, 64])) > 0.999);
+
+        // A second reader of the MatMul output keeps the Add separate.
+        graph.Output.Add(Value("h", DataType.Float, 2, 32));
+        var kept = ModelCompressor.Compress(model, Int8);
+        Assert.IsTrue(kept.Model.Graph.Node.Any(n => n.OpType == "Add"));
+    }
+
+    [TestMethod]
     public void Int8PerTensorUsesOneScaleEverywhere()
     {
         var model = MatMul(64, 48);

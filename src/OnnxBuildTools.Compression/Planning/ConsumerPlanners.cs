@@ -21,8 +21,9 @@ internal enum UseKind
     KeepFloat,
 }
 
-/// <summary>One consumer's request. <paramref name="WeightIsNByK"/>: the weight is laid out [N, K] (Gemm transB=1).</summary>
-internal sealed record ConsumerPlan(UseKind Kind, bool WeightIsNByK = false, float Alpha = 1f, string? Bias = null, string? Reason = null)
+/// <summary>One consumer's request. <paramref name="WeightIsNByK"/>: the weight is laid out [N, K] (Gemm transB=1).
+/// <paramref name="FusedAdd"/>: an Add of a constant [N] bias that reads only this node's output and is absorbed into the fused node.</summary>
+internal sealed record ConsumerPlan(UseKind Kind, bool WeightIsNByK = false, float Alpha = 1f, string? Bias = null, string? Reason = null, NodeProto? FusedAdd = null)
 {
     public static readonly ConsumerPlan Float = new(UseKind.FloatView);
 
@@ -36,8 +37,13 @@ internal interface IConsumerPlanner
 }
 
 /// <summary>What planners may look at besides the use itself.</summary>
-internal sealed class PlanningContext(CompressionOptions options, IReadOnlyDictionary<string, WeightSite> weightsByUniqueName, long defaultOpset)
+internal sealed class PlanningContext(CompressionOptions options, IReadOnlyDictionary<string, WeightSite> weightsByUniqueName, long defaultOpset,
+    IReadOnlyDictionary<string, (NodeProto Node, GraphProto Graph)>? soleReaders = null)
 {
+    /// <summary>The only node reading a value, when exactly one node in the model reads it, it is in <paramref name="graph"/>, and the value is no graph output.</summary>
+    public NodeProto? SoleReader(string value, GraphProto graph) =>
+        soleReaders is not null && soleReaders.TryGetValue(value, out var reader) && ReferenceEquals(reader.Graph, graph) ? reader.Node : null;
+
     public CompressionOptions Options { get; } = options;
 
     /// <summary>The model's ai.onnx opset version.</summary>
@@ -122,7 +128,19 @@ internal sealed class MatMulPlanner : IConsumerPlanner
         {
             return ConsumerPlan.Float;
         }
-        return MatMulKinds.For(context.Options, weight.Tensor.Dims[0], weight.Tensor.Dims[1], weightIsNByK: false, alpha: 1f, bias: null);
+        long n = weight.Tensor.Dims[1];
+        var plan = MatMulKinds.For(context.Options, weight.Tensor.Dims[0], n, weightIsNByK: false, alpha: 1f, bias: null);
+        // MatMul → Add(bias [N]): the integer op takes the bias itself (one node less per layer).
+        if (plan.Kind == UseKind.DynamicInt8MatMul && use.Node.Output.Count == 1
+            && context.SoleReader(use.Node.Output[0], use.Graph) is { OpType: "Add", Domain: "" or "ai.onnx", Input.Count: 2, Output.Count: 1 } add)
+        {
+            string other = add.Input[0] == use.Node.Output[0] ? add.Input[1] : add.Input[0];
+            if (other != use.Node.Output[0] && context.FindWeight(other) is { } bias && bias.Tensor.Dims.Count == 1 && bias.Tensor.Dims[0] == n)
+            {
+                return plan with { Bias = other, FusedAdd = add };
+            }
+        }
+        return plan;
     }
 }
 

@@ -8,14 +8,35 @@ internal static class ModelPlanner
     /// <summary>Mul with numpy-style broadcasting (the int8 float view) needs ai.onnx opset 7.</summary>
     private const long BroadcastingOpset = 7;
 
-    public static IReadOnlyList<WeightPlan> Plan(IReadOnlyList<WeightSite> sites, CompressionOptions options, long defaultOpset)
+    public static IReadOnlyList<WeightPlan> Plan(IReadOnlyList<WeightSite> sites, CompressionOptions options, long defaultOpset, OnnxBuildTools.Onnx.Protos.ModelProto? model = null)
     {
         var unique = sites.GroupBy(s => s.Name, StringComparer.Ordinal).Where(g => g.Count() == 1)
             .ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
-        var context = new PlanningContext(options, unique, defaultOpset);
+        var context = new PlanningContext(options, unique, defaultOpset, model is null ? null : SoleReaders(model));
         var plans = new WeightPlan[sites.Count];
         Parallel.For(0, sites.Count, i => plans[i] = PlanOne(sites[i], context));
         return plans;
+    }
+
+    /// <summary>Values read by exactly one node in the whole model (all graphs) and not a graph output, with that node's graph.</summary>
+    private static Dictionary<string, (OnnxBuildTools.Onnx.Protos.NodeProto Node, OnnxBuildTools.Onnx.Protos.GraphProto Graph)> SoleReaders(OnnxBuildTools.Onnx.Protos.ModelProto model)
+    {
+        var readers = new Dictionary<string, (OnnxBuildTools.Onnx.Protos.NodeProto Node, OnnxBuildTools.Onnx.Protos.GraphProto Graph)?>(StringComparer.Ordinal);
+        foreach (var (graph, _) in OnnxBuildTools.Onnx.Weights.WeightCatalog.Graphs(model))
+        {
+            foreach (var node in graph.Node)
+            {
+                foreach (var input in node.Input.Distinct())
+                {
+                    readers[input] = readers.ContainsKey(input) ? null : (node, graph);
+                }
+            }
+            foreach (var output in graph.Output)
+            {
+                readers[output.Name] = null;
+            }
+        }
+        return readers.Where(r => r.Value is not null).ToDictionary(r => r.Key, r => r.Value!.Value, StringComparer.Ordinal);
     }
 
     private static WeightPlan PlanOne(WeightSite site, PlanningContext context)

@@ -130,6 +130,16 @@ internal sealed class GraphRewriter
             _touched.Add(use.Graph);
             bool standard = plan.Encoding == WeightEncoding.Int8DynamicMatMul && _options.Int8MatMul == Int8MatMulForm.Standard && _defaultOpset >= 11;
             _usesMicrosoftOps |= !standard;
+            if (consumer.FusedAdd is { } add)
+            {
+                // The fused node takes the Add's place (after the bias is defined) and its output name.
+                _replace[use.Node] = [];
+                _replace[add] = plan.Encoding == WeightEncoding.Int8DynamicMatMul && !standard
+                    ? [DynamicMatMul(use.Node, weight, consumer, add.Output[0])]
+                    : StandardDynamicMatMul(use.Node, weight, consumer, add.Output[0]);
+                RemoveValueInfo(use.Node.Output[0]);
+                continue;
+            }
             _replace[use.Node] = plan.Encoding switch
             {
                 WeightEncoding.Int4GatherBlockQuantized => [NBitsGather(use.Node, weight)],
@@ -140,22 +150,22 @@ internal sealed class GraphRewriter
         }
     }
 
-    private NodeProto DynamicMatMul(NodeProto original, EncodedWeight weight, ConsumerPlan consumer)
+    private NodeProto DynamicMatMul(NodeProto original, EncodedWeight weight, ConsumerPlan consumer, string? output = null)
     {
         var inputs = new List<string> { original.Input[0], weight.Data.Name, weight.Scales!.Name };
         if (consumer.Bias is { } bias)
         {
             inputs.AddRange(["", bias]);
         }
-        var node = Node("DynamicQuantizeMatMul", original.Name, inputs, [original.Output[0]]);
+        var node = Node("DynamicQuantizeMatMul", original.Name, inputs, [output ?? original.Output[0]]);
         node.Domain = MicrosoftDomain;
         return node;
     }
 
     /// <summary>ai.onnx only: DynamicQuantizeLinear → MatMulInteger → Cast → Mul(activation scale · weight scales) [→ Add bias].</summary>
-    private List<NodeProto> StandardDynamicMatMul(NodeProto original, EncodedWeight weight, ConsumerPlan consumer)
+    private List<NodeProto> StandardDynamicMatMul(NodeProto original, EncodedWeight weight, ConsumerPlan consumer, string? finalOutput = null)
     {
-        string stem = original.Output[0];
+        string stem = finalOutput ?? original.Output[0];
         string quantized = Unique(stem + "_a_q"), scale = Unique(stem + "_a_scale"), zeroPoint = Unique(stem + "_a_zero_point");
         string integer = Unique(stem + "_int32"), widened = Unique(stem + "_float"), scales = Unique(stem + "_scales");
         string output = consumer.Bias is null ? stem : Unique(stem + "_nobias");
