@@ -32,6 +32,29 @@ public sealed class PlannerTests
     }
 
     [TestMethod]
+    [DataRow(true)]
+    [DataRow(false)]
+    public void Int4MatMulAbsorbsTheBiasAddAfterIt(bool symmetric)
+    {
+        var graph = new GraphProto { Name = "linear4" };
+        graph.Input.Add(Value("x", DataType.Float, 2, 64));
+        graph.Output.Add(Value("y", DataType.Float, 2, 32));
+        graph.Initializer.Add(FloatTensor("W", [64, 32], RandomValues(64 * 32, 32)));
+        graph.Initializer.Add(FloatTensor("b", [32], RandomValues(32, 33)));
+        graph.Node.Add(Node("MatMul", "mm", ["x", "W"], ["h"]));
+        graph.Node.Add(Node("Add", "add", ["h", "b"], ["y"]));
+        var model = Model(graph);
+        var result = ModelCompressor.Compress(model, Int4 with { Symmetric = symmetric });
+        var node = result.Model.Graph.Node.Single();
+        Assert.AreEqual("MatMulNBits", node.OpType);
+        Assert.AreEqual(6, node.Input.Count);
+        Assert.AreEqual("b", node.Input[5]);
+        Assert.AreEqual(symmetric ? "" : "W_zero_point", node.Input[3]);
+        float[] x = RandomValues(2 * 64, 34);
+        Assert.IsTrue(Cosine(Run(model, "x", x, [2, 64]), Run(result.Model, "x", x, [2, 64])) > 0.99);
+    }
+
+    [TestMethod]
     [DataRow(Int8MatMulForm.Fused)]
     [DataRow(Int8MatMulForm.Standard)]
     public void Int8MatMulAbsorbsTheBiasAddAfterIt(Int8MatMulForm form)

@@ -130,8 +130,8 @@ internal sealed class MatMulPlanner : IConsumerPlanner
         }
         long n = weight.Tensor.Dims[1];
         var plan = MatMulKinds.For(context.Options, weight.Tensor.Dims[0], n, weightIsNByK: false, alpha: 1f, bias: null);
-        // MatMul → Add(bias [N]): the integer op takes the bias itself (one node less per layer).
-        if (plan.Kind == UseKind.DynamicInt8MatMul && use.Node.Output.Count == 1
+        // MatMul → Add(bias [N]): the quantized op takes the bias itself (one node less per layer).
+        if (plan.Kind is UseKind.DynamicInt8MatMul or UseKind.NBitsMatMul && use.Node.Output.Count == 1
             && context.SoleReader(use.Node.Output[0], use.Graph) is { OpType: "Add", Domain: "" or "ai.onnx", Input.Count: 2, Output.Count: 1 } add)
         {
             string other = add.Input[0] == use.Node.Output[0] ? add.Input[1] : add.Input[0];

@@ -134,16 +134,16 @@ internal sealed class GraphRewriter
             {
                 // The fused node takes the Add's place (after the bias is defined) and its output name.
                 _replace[use.Node] = [];
-                _replace[add] = plan.Encoding == WeightEncoding.Int8DynamicMatMul && !standard
-                    ? [DynamicMatMul(use.Node, weight, consumer, add.Output[0])]
-                    : StandardDynamicMatMul(use.Node, weight, consumer, add.Output[0]);
+                _replace[add] = plan.Encoding == WeightEncoding.Int4MatMulNBits ? [NBitsMatMul(use.Node, weight, consumer, plan, add.Output[0])]
+                    : standard ? StandardDynamicMatMul(use.Node, weight, consumer, add.Output[0])
+                    : [DynamicMatMul(use.Node, weight, consumer, add.Output[0])];
                 RemoveValueInfo(use.Node.Output[0]);
                 continue;
             }
             _replace[use.Node] = plan.Encoding switch
             {
                 WeightEncoding.Int4GatherBlockQuantized => [NBitsGather(use.Node, weight)],
-                WeightEncoding.Int4MatMulNBits => NBitsMatMul(use.Node, weight, consumer, plan),
+                WeightEncoding.Int4MatMulNBits => [NBitsMatMul(use.Node, weight, consumer, plan)],
                 _ when standard => StandardDynamicMatMul(use.Node, weight, consumer),
                 _ => [DynamicMatMul(use.Node, weight, consumer)],
             };
@@ -197,26 +197,26 @@ internal sealed class GraphRewriter
         return node;
     }
 
-    private List<NodeProto> NBitsMatMul(NodeProto original, EncodedWeight weight, ConsumerPlan consumer, WeightPlan plan)
+    /// <summary>MatMulNBits(A, B, scales[, zero_points], g_idx = "", bias) with the bias as its input 5.</summary>
+    private NodeProto NBitsMatMul(NodeProto original, EncodedWeight weight, ConsumerPlan consumer, WeightPlan plan, string? output = null)
     {
         var dims = weight.Data.Dims;
         long n = dims[0];
         long k = plan.WeightIsNByK ? plan.Site.Tensor.Dims[1] : plan.Site.Tensor.Dims[0];
-        var inputs = new List<string> { original.Input[0], weight.Data.Name, weight.Scales!.Name };
-        if (weight.ZeroPoints is { } zeroPoints)
+        var inputs = new List<string> { original.Input[0], weight.Data.Name, weight.Scales!.Name, weight.ZeroPoints?.Name ?? "" };
+        if (consumer.Bias is { } bias)
         {
-            inputs.Add(zeroPoints.Name);
+            inputs.AddRange(["", bias]);
         }
-        string output = consumer.Bias is null ? original.Output[0] : Unique(original.Output[0] + "_nobias");
-        var node = Node("MatMulNBits", original.Name.Length > 0 ? original.Name : Unique("MatMulNBits"), inputs, [output],
+        while (inputs[^1].Length == 0)
+        {
+            inputs.RemoveAt(inputs.Count - 1);
+        }
+        var node = Node("MatMulNBits", original.Name.Length > 0 ? original.Name : Unique("MatMulNBits"), inputs, [output ?? original.Output[0]],
             IntAttribute("K", k), IntAttribute("N", n), IntAttribute("bits", 4), IntAttribute("block_size", _options.BlockSize),
             IntAttribute("accuracy_level", _options.AccuracyLevel));
         node.Domain = MicrosoftDomain;
-        if (consumer.Bias is not { } bias)
-        {
-            return [node];
-        }
-        return [node, Node("Add", Unique(output + "_bias"), [output, bias], [original.Output[0]])];
+        return node;
     }
 
     private static int IndexOfReference<T>(IList<T> list, T item)
