@@ -54,6 +54,12 @@ internal static class WrapperEmitter
     public static IEnumerable<ValueInfo> UnsupportedValues(SignatureInfo signature) =>
         signature.Inputs.Concat(signature.Outputs).Where(v => v.Type.Kind == OnnxTypeKind.Tensor && ElementTypes.Map(v.Type.Element) is null);
 
+    /// <summary>The member names the wrapper uses for each value (for tools and tests that write code against it).</summary>
+    internal static IReadOnlyList<(string OnnxName, string Access, string Id, string ShapeId, string ValueId, string CsType)> DescribeMembers(SignatureInfo signature, bool inputs) =>
+        Plan(inputs ? signature.Inputs : signature.Outputs, inputs ? "Input" : "Output", inputs)
+            .Select(m => (m.Info.Name, m.Access.ToString(), m.Id, m.ShapeId, m.ValueId, m.CsType))
+            .ToList();
+
     public static string Emit(ModelOptions options, SignatureInfo signature)
     {
         List<Member> inputs = Plan(signature.Inputs, "Input", isInput: true);
@@ -80,7 +86,13 @@ internal static class WrapperEmitter
     {
         var reserved = new HashSet<string>(StringComparer.Ordinal) { enclosingType };
         foreach (string m in ObjectMembers) reserved.Add(m);
-        if (!isInput) reserved.Add("Dispose");
+        if (!isInput)
+        {
+            // The Output class's own members.
+            reserved.Add("Dispose");
+            reserved.Add("Values");
+            reserved.Add("Get");
+        }
         string[] ids = IdentifierNames.MakeUnique(values.Select(v => v.Name).ToList(), "Value", reserved);
         var members = new List<Member>();
         var parameterNames = new HashSet<string>(StringComparer.Ordinal) { "runOptions", "input", "output", "cancellationToken" };
