@@ -4,6 +4,7 @@ string name = args.Length > 0 ? args[0] : "";
 string[] rest = args.Skip(1).ToArray();
 switch (name)
 {
+    case "wrapper": return OnnxBuildTools.Benchmarks.WrapperBenchmark.Run(rest);
     default:
         Console.Error.WriteLine("usage: OnnxBuildTools.Benchmarks <benchmark> [args]");
         return 2;

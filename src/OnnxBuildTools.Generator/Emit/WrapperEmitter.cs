@@ -286,10 +286,7 @@ internal static class WrapperEmitter
         w.Open("public Output Run(Input input, " + Ort + "RunOptions? runOptions = null)");
         w.Line("if (input is null) throw new global::System.ArgumentNullException(nameof(input));");
         w.Line("ThrowIfDisposed();");
-        w.Line("var values = new " + Ort + "OrtValue?[" + inputs.Count + "];");
-        w.Line("var created = new " + Ort + "OrtValue?[" + inputs.Count + "];");
-        w.Open("try");
-        w.Line("BindInputs(input, values, created);");
+        BeginBinding(w, inputs);
         if (!hasOptionalInputs)
         {
             w.Line("var results = _session.Run(runOptions ?? _runOptions, InputNameArray, values!, OutputNameArray);");
@@ -301,13 +298,16 @@ internal static class WrapperEmitter
         }
         w.Line("// Ownership of the values moves to the Output (the collection itself holds nothing else).");
         w.Line("var owned = new " + Ort + "OrtValue[" + outputs.Count + "];");
+        w.Open("if (results is global::System.Collections.Generic.IReadOnlyList<" + Ort + "OrtValue> list)");
+        w.Line("for (int i = 0; i < owned.Length; i++) owned[i] = list[i];");
+        w.Close();
+        w.Open("else");
         w.Line("int i = 0;");
         w.Line("foreach (var value in results) owned[i++] = value;");
+        w.Close();
         w.Line("return new Output(owned);");
         w.Close();
-        w.Open("finally");
-        w.Line("foreach (var value in created) value?.Dispose();");
-        w.Close();
+        EndBinding(w, inputs);
         w.Close();
         w.Line();
 
@@ -320,9 +320,10 @@ internal static class WrapperEmitter
             foreach (Member m in outputs)
             {
                 string shape = m.Access == Access.Scalar ? "global::System.Array.Empty<long>()" : m.DeclaredField + "!";
-                w.Line("values[" + m.Index + "] = " + Ort + "OrtValue.CreateTensorValueFromMemory(new " + m.CsType + "[" + ElementCount(m.Info.Type) + "], " + shape + ");");
+                w.Line("var buffer" + m.Index + " = new " + m.CsType + "[" + ElementCount(m.Info.Type) + "];");
+                w.Line("values[" + m.Index + "] = " + Ort + "OrtValue.CreateTensorValueFromMemory(buffer" + m.Index + ", " + shape + ");");
             }
-            w.Line("return new Output(values);");
+            w.Line("return new Output(values, " + string.Join(", ", outputs.Select(m => "buffer" + m.Index)) + ");");
             w.Close();
             w.Line();
             w.Line("/// <summary>Runs the model into preallocated outputs from <see cref=\"CreateOutput\"/>: no output allocation per call.</summary>");
@@ -333,10 +334,7 @@ internal static class WrapperEmitter
             w.Line("if (input is null) throw new global::System.ArgumentNullException(nameof(input));");
             w.Line("if (output is null) throw new global::System.ArgumentNullException(nameof(output));");
             w.Line("ThrowIfDisposed();");
-            w.Line("var values = new " + Ort + "OrtValue?[" + inputs.Count + "];");
-            w.Line("var created = new " + Ort + "OrtValue?[" + inputs.Count + "];");
-            w.Open("try");
-            w.Line("BindInputs(input, values, created);");
+            BeginBinding(w, inputs);
             if (!hasOptionalInputs)
             {
                 w.Line("_session.Run(runOptions ?? _runOptions, InputNameArray, values!, OutputNameArray, output.Values);");
@@ -347,9 +345,7 @@ internal static class WrapperEmitter
                 w.Line("_session.Run(runOptions ?? _runOptions, names, present, OutputNameArray, output.Values);");
             }
             w.Close();
-            w.Open("finally");
-            w.Line("foreach (var value in created) value?.Dispose();");
-            w.Close();
+            EndBinding(w, inputs);
             w.Close();
             w.Line();
         }
@@ -417,36 +413,6 @@ internal static class WrapperEmitter
         w.Close();
         w.Line();
 
-        // Binding inputs.
-        w.Open("private static void BindInputs(Input input, " + Ort + "OrtValue?[] values, " + Ort + "OrtValue?[] created)");
-        foreach (Member m in inputs)
-        {
-            string i = m.Index.ToString(CultureInfo.InvariantCulture);
-            string name = Literal(m.Info.Name);
-            string expects = Literal(m.Expects);
-            switch (m.Access)
-            {
-                case Access.Tensor:
-                    w.Line("values[" + i + "] = input." + m.ValueId + " ?? (created[" + i + "] = " + Ort + "OrtValue.CreateTensorValueFromMemory(" + Ort + "OrtMemoryInfo.DefaultInstance, input." + m.Id +
-                           ", ResolveShape(input." + m.ShapeId + ", " + m.DeclaredField + ", input." + m.Id + ".Length, " + name + ", " + expects + ", " + Literal(m.ShapeId) + ")));");
-                    break;
-                case Access.Scalar:
-                    w.Line("values[" + i + "] = input." + m.ValueId + " ?? (created[" + i + "] = " + Ort + "OrtValue.CreateTensorValueFromMemory(new " + m.CsType + "[] { input." + m.Id + " }, global::System.Array.Empty<long>()));");
-                    break;
-                case Access.StringTensor:
-                    w.Line("values[" + i + "] = input." + m.ValueId + " ?? (created[" + i + "] = CreateStringTensor(input." + m.Id + " ?? throw Missing(" + name + ")" +
-                           ", ResolveShape(input." + m.ShapeId + ", " + m.DeclaredField + ", input." + m.Id + ".Length, " + name + ", " + expects + ", " + Literal(m.ShapeId) + ")));");
-                    break;
-                case Access.StringScalar:
-                    w.Line("values[" + i + "] = input." + m.ValueId + " ?? (created[" + i + "] = CreateStringTensor(new string[] { input." + m.Id + " ?? throw Missing(" + name + ") }, global::System.Array.Empty<long>()));");
-                    break;
-                default:
-                    w.Line("values[" + i + "] = input." + m.Id + (m.IsOptional ? ";" : " ?? throw Missing(" + name + ");"));
-                    break;
-            }
-        }
-        w.Close();
-        w.Line();
         if (hasOptionalInputs)
         {
             w.Line("/// <summary>Leaves out optional inputs that were not given.</summary>");
@@ -460,6 +426,60 @@ internal static class WrapperEmitter
             w.Line("present = valueList.ToArray();");
             w.Close();
             w.Line();
+        }
+    }
+
+    /// <summary>Declares a local per input value the run creates, opens the try block and builds the value array in place.</summary>
+    private static void BeginBinding(IndentedWriter w, List<Member> inputs)
+    {
+        foreach (Member m in inputs.Where(m => m.Access != Access.OrtValueOnly))
+        {
+            w.Line(Ort + "OrtValue? created" + m.Index.ToString(CultureInfo.InvariantCulture) + " = null;");
+        }
+        w.Open("try");
+        w.Line("var values = new " + Ort + "OrtValue?[]");
+        w.Line("{");
+        foreach (Member m in inputs)
+        {
+            w.Line("    " + BindExpression(m) + ",");
+        }
+        w.Line("};");
+    }
+
+    private static void EndBinding(IndentedWriter w, List<Member> inputs)
+    {
+        w.Open("finally");
+        foreach (Member m in inputs.Where(m => m.Access != Access.OrtValueOnly))
+        {
+            w.Line("created" + m.Index.ToString(CultureInfo.InvariantCulture) + "?.Dispose();");
+        }
+        w.Close();
+    }
+
+    /// <summary>The expression giving one input's OrtValue: the caller's own, or one created over its data (pinned, not copied).</summary>
+    private static string BindExpression(Member m)
+    {
+        string created = "created" + m.Index.ToString(CultureInfo.InvariantCulture);
+        string name = Literal(m.Info.Name);
+        string expects = Literal(m.Expects);
+        switch (m.Access)
+        {
+            case Access.Tensor:
+                string resolve = "ResolveShape(input." + m.ShapeId + ", " + m.DeclaredField + ", input." + m.Id + ".Length, " + name + ", " + expects + ", " + Literal(m.ShapeId) + ")";
+                if (m.Info.Type.IsFullyKnown)
+                {
+                    // Fast path: no shape given and the length matches the fixed shape.
+                    resolve = "(input." + m.ShapeId + " is null && input." + m.Id + ".Length == " + ElementCount(m.Info.Type) + " ? " + m.DeclaredField + "! : " + resolve + ")";
+                }
+                return "input." + m.ValueId + " ?? (" + created + " = " + Ort + "OrtValue.CreateTensorValueFromMemory(" + Ort + "OrtMemoryInfo.DefaultInstance, input." + m.Id + ", " + resolve + "))";
+            case Access.Scalar:
+                return "input." + m.ValueId + " ?? (" + created + " = " + Ort + "OrtValue.CreateTensorValueFromMemory(new " + m.CsType + "[] { input." + m.Id + " }, global::System.Array.Empty<long>()))";
+            case Access.StringTensor:
+                return "input." + m.ValueId + " ?? (" + created + " = CreateStringTensor(input." + m.Id + " ?? throw Missing(" + name + "), ResolveShape(input." + m.ShapeId + ", " + m.DeclaredField + ", input." + m.Id + ".Length, " + name + ", " + expects + ", " + Literal(m.ShapeId) + ")))";
+            case Access.StringScalar:
+                return "input." + m.ValueId + " ?? (" + created + " = CreateStringTensor(new string[] { input." + m.Id + " ?? throw Missing(" + name + ") }, global::System.Array.Empty<long>()))";
+            default:
+                return m.IsOptional ? "input." + m.Id : "input." + m.Id + " ?? throw Missing(" + name + ")";
         }
     }
 
@@ -629,6 +649,23 @@ internal static class WrapperEmitter
         w.Line();
         w.Line("internal Output(" + Ort + "OrtValue[] values) => _values = values;");
         w.Line();
+        if (canPreallocate)
+        {
+            // Preallocated outputs keep their managed buffers, so reading them needs no native call.
+            foreach (Member m in outputs)
+            {
+                w.Line("private readonly " + m.CsType + "[]? _buffer" + m.Index + ";");
+            }
+            w.Line();
+            w.Open("internal Output(" + Ort + "OrtValue[] values, " + string.Join(", ", outputs.Select(m => m.CsType + "[] buffer" + m.Index)) + ")");
+            w.Line("_values = values;");
+            foreach (Member m in outputs)
+            {
+                w.Line("_buffer" + m.Index + " = buffer" + m.Index + ";");
+            }
+            w.Close();
+            w.Line();
+        }
         w.Line("internal " + Ort + "OrtValue[] Values => _values;");
         w.Line();
         foreach (Member m in outputs)
@@ -640,11 +677,11 @@ internal static class WrapperEmitter
                 case Access.Tensor:
                     w.Line("/// <summary>" + summary + "</summary>");
                     w.Line("/// <remarks>A view of the native buffer, no copy; shape in <see cref=\"" + m.ShapeId + "\"/>.</remarks>");
-                    w.Line("public global::System.ReadOnlySpan<" + m.CsType + "> " + m.Id + " => Get(" + i + ").GetTensorDataAsSpan<" + m.CsType + ">();");
+                    w.Line("public global::System.ReadOnlySpan<" + m.CsType + "> " + m.Id + " => " + (canPreallocate ? "_buffer" + i + " is { } buffer && !_disposed ? buffer : " : "") + "Get(" + i + ").GetTensorDataAsSpan<" + m.CsType + ">();");
                     break;
                 case Access.Scalar:
                     w.Line("/// <summary>" + summary + "</summary>");
-                    w.Line("public " + m.CsType + " " + m.Id + " => Get(" + i + ").GetTensorDataAsSpan<" + m.CsType + ">()[0];");
+                    w.Line("public " + m.CsType + " " + m.Id + " => " + (canPreallocate ? "_buffer" + i + " is { } buffer && !_disposed ? buffer[0] : " : "") + "Get(" + i + ").GetTensorDataAsSpan<" + m.CsType + ">()[0];");
                     break;
                 case Access.StringTensor:
                     w.Line("/// <summary>" + summary + "</summary>");
@@ -687,7 +724,6 @@ internal static class WrapperEmitter
         w.Line("foreach (var value in _values) value?.Dispose();");
         w.Close();
         w.Close();
-        _ = canPreallocate;
     }
 
     private static void Descriptions(IndentedWriter w, List<Member> members)

@@ -116,21 +116,33 @@ namespace Snapshots.Classifier
         {
             if (input is null) throw new global::System.ArgumentNullException(nameof(input));
             ThrowIfDisposed();
-            var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[2];
-            var created = new global::Microsoft.ML.OnnxRuntime.OrtValue?[2];
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created0 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created1 = null;
             try
             {
-                BindInputs(input, values, created);
+                var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[]
+                {
+                    input.InputIdsValue ?? (created0 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InputIds, (input.InputIdsShape is null && input.InputIds.Length == 16 ? DeclaredInputIdsInputShape! : ResolveShape(input.InputIdsShape, DeclaredInputIdsInputShape, input.InputIds.Length, "input_ids", "[1, 16] of Int64", "InputIdsShape")))),
+                    input.AttentionMaskValue ?? (created1 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AttentionMask, (input.AttentionMaskShape is null && input.AttentionMask.Length == 16 ? DeclaredAttentionMaskInputShape! : ResolveShape(input.AttentionMaskShape, DeclaredAttentionMaskInputShape, input.AttentionMask.Length, "attention_mask", "[1, 16] of Int64", "AttentionMaskShape")))),
+                };
                 var results = _session.Run(runOptions ?? _runOptions, InputNameArray, values!, OutputNameArray);
                 // Ownership of the values moves to the Output (the collection itself holds nothing else).
                 var owned = new global::Microsoft.ML.OnnxRuntime.OrtValue[2];
-                int i = 0;
-                foreach (var value in results) owned[i++] = value;
+                if (results is global::System.Collections.Generic.IReadOnlyList<global::Microsoft.ML.OnnxRuntime.OrtValue> list)
+                {
+                    for (int i = 0; i < owned.Length; i++) owned[i] = list[i];
+                }
+                else
+                {
+                    int i = 0;
+                    foreach (var value in results) owned[i++] = value;
+                }
                 return new Output(owned);
             }
             finally
             {
-                foreach (var value in created) value?.Dispose();
+                created0?.Dispose();
+                created1?.Dispose();
             }
         }
 
@@ -139,9 +151,11 @@ namespace Snapshots.Classifier
         public Output CreateOutput()
         {
             var values = new global::Microsoft.ML.OnnxRuntime.OrtValue[2];
-            values[0] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(new float[3], DeclaredLogitsOutputShape!);
-            values[1] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(new float[8], DeclaredEmbeddingOutputShape!);
-            return new Output(values);
+            var buffer0 = new float[3];
+            values[0] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(buffer0, DeclaredLogitsOutputShape!);
+            var buffer1 = new float[8];
+            values[1] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(buffer1, DeclaredEmbeddingOutputShape!);
+            return new Output(values, buffer0, buffer1);
         }
 
         /// <summary>Runs the model into preallocated outputs from <see cref="CreateOutput"/>: no output allocation per call.</summary>
@@ -153,16 +167,21 @@ namespace Snapshots.Classifier
             if (input is null) throw new global::System.ArgumentNullException(nameof(input));
             if (output is null) throw new global::System.ArgumentNullException(nameof(output));
             ThrowIfDisposed();
-            var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[2];
-            var created = new global::Microsoft.ML.OnnxRuntime.OrtValue?[2];
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created0 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created1 = null;
             try
             {
-                BindInputs(input, values, created);
+                var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[]
+                {
+                    input.InputIdsValue ?? (created0 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InputIds, (input.InputIdsShape is null && input.InputIds.Length == 16 ? DeclaredInputIdsInputShape! : ResolveShape(input.InputIdsShape, DeclaredInputIdsInputShape, input.InputIds.Length, "input_ids", "[1, 16] of Int64", "InputIdsShape")))),
+                    input.AttentionMaskValue ?? (created1 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AttentionMask, (input.AttentionMaskShape is null && input.AttentionMask.Length == 16 ? DeclaredAttentionMaskInputShape! : ResolveShape(input.AttentionMaskShape, DeclaredAttentionMaskInputShape, input.AttentionMask.Length, "attention_mask", "[1, 16] of Int64", "AttentionMaskShape")))),
+                };
                 _session.Run(runOptions ?? _runOptions, InputNameArray, values!, OutputNameArray, output.Values);
             }
             finally
             {
-                foreach (var value in created) value?.Dispose();
+                created0?.Dispose();
+                created1?.Dispose();
             }
         }
 
@@ -210,12 +229,6 @@ namespace Snapshots.Classifier
                 foreach (var result in results) result?.Dispose();
                 throw;
             }
-        }
-
-        private static void BindInputs(Input input, global::Microsoft.ML.OnnxRuntime.OrtValue?[] values, global::Microsoft.ML.OnnxRuntime.OrtValue?[] created)
-        {
-            values[0] = input.InputIdsValue ?? (created[0] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InputIds, ResolveShape(input.InputIdsShape, DeclaredInputIdsInputShape, input.InputIds.Length, "input_ids", "[1, 16] of Int64", "InputIdsShape")));
-            values[1] = input.AttentionMaskValue ?? (created[1] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AttentionMask, ResolveShape(input.AttentionMaskShape, DeclaredAttentionMaskInputShape, input.AttentionMask.Length, "attention_mask", "[1, 16] of Int64", "AttentionMaskShape")));
         }
 
         /// <summary>Frees the ONNX Runtime session.</summary>
@@ -361,11 +374,21 @@ namespace Snapshots.Classifier
 
             internal Output(global::Microsoft.ML.OnnxRuntime.OrtValue[] values) => _values = values;
 
+            private readonly float[]? _buffer0;
+            private readonly float[]? _buffer1;
+
+            internal Output(global::Microsoft.ML.OnnxRuntime.OrtValue[] values, float[] buffer0, float[] buffer1)
+            {
+                _values = values;
+                _buffer0 = buffer0;
+                _buffer1 = buffer1;
+            }
+
             internal global::Microsoft.ML.OnnxRuntime.OrtValue[] Values => _values;
 
             /// <summary>Output <c>logits</c>: tensor of float, shape [1, 3]. class scores</summary>
             /// <remarks>A view of the native buffer, no copy; shape in <see cref="LogitsShape"/>.</remarks>
-            public global::System.ReadOnlySpan<float> Logits => Get(0).GetTensorDataAsSpan<float>();
+            public global::System.ReadOnlySpan<float> Logits => _buffer0 is { } buffer && !_disposed ? buffer : Get(0).GetTensorDataAsSpan<float>();
 
             /// <summary>The actual shape of <see cref="Logits"/> (declared: [1, 3]).</summary>
             public long[] LogitsShape => Get(0).GetTensorTypeAndShape().Shape;
@@ -375,7 +398,7 @@ namespace Snapshots.Classifier
 
             /// <summary>Output <c>embedding</c>: tensor of float, shape [1, 8].</summary>
             /// <remarks>A view of the native buffer, no copy; shape in <see cref="EmbeddingShape"/>.</remarks>
-            public global::System.ReadOnlySpan<float> Embedding => Get(1).GetTensorDataAsSpan<float>();
+            public global::System.ReadOnlySpan<float> Embedding => _buffer1 is { } buffer && !_disposed ? buffer : Get(1).GetTensorDataAsSpan<float>();
 
             /// <summary>The actual shape of <see cref="Embedding"/> (declared: [1, 8]).</summary>
             public long[] EmbeddingShape => Get(1).GetTensorTypeAndShape().Shape;

@@ -94,22 +94,44 @@ namespace Snapshots.Containers
         {
             if (input is null) throw new global::System.ArgumentNullException(nameof(input));
             ThrowIfDisposed();
-            var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[8];
-            var created = new global::Microsoft.ML.OnnxRuntime.OrtValue?[8];
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created0 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created1 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created2 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created3 = null;
             try
             {
-                BindInputs(input, values, created);
+                var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[]
+                {
+                    input.ScalarSrValue ?? (created0 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(new long[] { input.ScalarSr }, global::System.Array.Empty<long>())),
+                    input.ScalarNameValue ?? (created1 = CreateStringTensor(new string[] { input.ScalarName ?? throw Missing("scalar_name") }, global::System.Array.Empty<long>())),
+                    input.UnknownRankValue ?? (created2 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.UnknownRank, ResolveShape(input.UnknownRankShape, DeclaredUnknownRankInputShape, input.UnknownRank.Length, "unknown_rank", "any shape of Float", "UnknownRankShape"))),
+                    input.TwoSymbolsValue ?? (created3 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.TwoSymbols, ResolveShape(input.TwoSymbolsShape, DeclaredTwoSymbolsInputShape, input.TwoSymbols.Length, "two_symbols", "[n, ?, 4] of Float", "TwoSymbolsShape"))),
+                    input.Sequence ?? throw Missing("sequence"),
+                    input.Maybe,
+                    input.Lookup ?? throw Missing("lookup"),
+                    input.Wave ?? throw Missing("wave"),
+                };
                 Present(values, out string[] names, out global::Microsoft.ML.OnnxRuntime.OrtValue[] present);
                 var results = _session.Run(runOptions ?? _runOptions, names, present, OutputNameArray);
                 // Ownership of the values moves to the Output (the collection itself holds nothing else).
                 var owned = new global::Microsoft.ML.OnnxRuntime.OrtValue[5];
-                int i = 0;
-                foreach (var value in results) owned[i++] = value;
+                if (results is global::System.Collections.Generic.IReadOnlyList<global::Microsoft.ML.OnnxRuntime.OrtValue> list)
+                {
+                    for (int i = 0; i < owned.Length; i++) owned[i] = list[i];
+                }
+                else
+                {
+                    int i = 0;
+                    foreach (var value in results) owned[i++] = value;
+                }
                 return new Output(owned);
             }
             finally
             {
-                foreach (var value in created) value?.Dispose();
+                created0?.Dispose();
+                created1?.Dispose();
+                created2?.Dispose();
+                created3?.Dispose();
             }
         }
 
@@ -144,18 +166,6 @@ namespace Snapshots.Containers
                 foreach (var result in results) result?.Dispose();
                 throw;
             }
-        }
-
-        private static void BindInputs(Input input, global::Microsoft.ML.OnnxRuntime.OrtValue?[] values, global::Microsoft.ML.OnnxRuntime.OrtValue?[] created)
-        {
-            values[0] = input.ScalarSrValue ?? (created[0] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(new long[] { input.ScalarSr }, global::System.Array.Empty<long>()));
-            values[1] = input.ScalarNameValue ?? (created[1] = CreateStringTensor(new string[] { input.ScalarName ?? throw Missing("scalar_name") }, global::System.Array.Empty<long>()));
-            values[2] = input.UnknownRankValue ?? (created[2] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.UnknownRank, ResolveShape(input.UnknownRankShape, DeclaredUnknownRankInputShape, input.UnknownRank.Length, "unknown_rank", "any shape of Float", "UnknownRankShape")));
-            values[3] = input.TwoSymbolsValue ?? (created[3] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.TwoSymbols, ResolveShape(input.TwoSymbolsShape, DeclaredTwoSymbolsInputShape, input.TwoSymbols.Length, "two_symbols", "[n, ?, 4] of Float", "TwoSymbolsShape")));
-            values[4] = input.Sequence ?? throw Missing("sequence");
-            values[5] = input.Maybe;
-            values[6] = input.Lookup ?? throw Missing("lookup");
-            values[7] = input.Wave ?? throw Missing("wave");
         }
 
         /// <summary>Leaves out optional inputs that were not given.</summary>

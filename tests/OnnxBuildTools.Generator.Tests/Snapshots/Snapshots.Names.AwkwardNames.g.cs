@@ -129,21 +129,66 @@ namespace Snapshots.Names
         {
             if (input is null) throw new global::System.ArgumentNullException(nameof(input));
             ThrowIfDisposed();
-            var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[13];
-            var created = new global::Microsoft.ML.OnnxRuntime.OrtValue?[13];
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created0 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created1 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created2 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created3 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created4 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created5 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created6 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created7 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created8 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created9 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created10 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created11 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created12 = null;
             try
             {
-                BindInputs(input, values, created);
+                var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[]
+                {
+                    input.X1Value ?? (created0 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.X1, ResolveShape(input.X1Shape, DeclaredX1InputShape, input.X1.Length, "x.1", "[p2o.DynamicDimension.0, 3] of Float", "X1Shape"))),
+                    input.OnnxFlatten0Value ?? (created1 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.OnnxFlatten0, (input.OnnxFlatten0Shape is null && input.OnnxFlatten0.Length == 1 ? DeclaredOnnxFlatten0InputShape! : ResolveShape(input.OnnxFlatten0Shape, DeclaredOnnxFlatten0InputShape, input.OnnxFlatten0.Length, "onnx::Flatten_0", "[1] of Float", "OnnxFlatten0Shape")))),
+                    input.Value39Value ?? (created2 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Value39, (input.Value39Shape is null && input.Value39.Length == 1 ? DeclaredValue39InputShape! : ResolveShape(input.Value39Shape, DeclaredValue39InputShape, input.Value39.Length, "39", "[1] of Float", "Value39Shape")))),
+                    input.Sigmoid0Tmp0Value ?? (created3 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Sigmoid0Tmp0, (input.Sigmoid0Tmp0Shape is null && input.Sigmoid0Tmp0.Length == 1 ? DeclaredSigmoid0Tmp0InputShape! : ResolveShape(input.Sigmoid0Tmp0Shape, DeclaredSigmoid0Tmp0InputShape, input.Sigmoid0Tmp0.Length, "sigmoid_0.tmp_0", "[1] of Float", "Sigmoid0Tmp0Shape")))),
+                    input.KeyVaLueN12Value ?? (created4 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.KeyVaLueN12, (input.KeyVaLueN12Shape is null && input.KeyVaLueN12.Length == 1 ? DeclaredKeyVaLueN12InputShape! : ResolveShape(input.KeyVaLueN12Shape, DeclaredKeyVaLueN12InputShape, input.KeyVaLueN12.Length, "{\"key\": \"va\\\\lue\", \"n\": [1,2]}", "[1] of Float", "KeyVaLueN12Shape")))),
+                    input.ClassValue ?? (created5 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Class, (input.ClassShape is null && input.Class.Length == 1 ? DeclaredClassInputShape! : ResolveShape(input.ClassShape, DeclaredClassInputShape, input.Class.Length, "class", "[1] of Float", "ClassShape")))),
+                    input.IntValue ?? (created6 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Int, (input.IntShape is null && input.Int.Length == 1 ? DeclaredIntInputShape! : ResolveShape(input.IntShape, DeclaredIntInputShape, input.Int.Length, "int", "[1] of Float", "IntShape")))),
+                    input.ABValue ?? (created7 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AB, (input.ABShape is null && input.AB.Length == 1 ? DeclaredABInputShape! : ResolveShape(input.ABShape, DeclaredABInputShape, input.AB.Length, "a.b", "[1] of Float", "ABShape")))),
+                    input.AB_2Value ?? (created8 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AB_2, (input.AB_2Shape is null && input.AB_2.Length == 1 ? DeclaredAB_2InputShape! : ResolveShape(input.AB_2Shape, DeclaredAB_2InputShape, input.AB_2.Length, "a_b", "[1] of Float", "AB_2Shape")))),
+                    input.Input_2Value ?? (created9 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Input_2, (input.Input_2Shape is null && input.Input_2.Length == 1 ? DeclaredInput_2InputShape! : ResolveShape(input.Input_2Shape, DeclaredInput_2InputShape, input.Input_2.Length, "Input", "[1] of Float", "Input_2Shape")))),
+                    input.XShapeValue ?? (created10 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.XShape, (input.XShapeShape is null && input.XShape.Length == 1 ? DeclaredXShapeInputShape! : ResolveShape(input.XShapeShape, DeclaredXShapeInputShape, input.XShape.Length, "x_shape", "[1] of Float", "XShapeShape")))),
+                    input.ToString_2Value ?? (created11 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.ToString_2, (input.ToString_2Shape is null && input.ToString_2.Length == 1 ? DeclaredToString_2InputShape! : ResolveShape(input.ToString_2Shape, DeclaredToString_2InputShape, input.ToString_2.Length, "ToString", "[1] of Float", "ToString_2Shape")))),
+                    input.名字Value ?? (created12 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.名字, (input.名字Shape is null && input.名字.Length == 1 ? Declared名字InputShape! : ResolveShape(input.名字Shape, Declared名字InputShape, input.名字.Length, "名字", "[1] of Float", "名字Shape")))),
+                };
                 var results = _session.Run(runOptions ?? _runOptions, InputNameArray, values!, OutputNameArray);
                 // Ownership of the values moves to the Output (the collection itself holds nothing else).
                 var owned = new global::Microsoft.ML.OnnxRuntime.OrtValue[3];
-                int i = 0;
-                foreach (var value in results) owned[i++] = value;
+                if (results is global::System.Collections.Generic.IReadOnlyList<global::Microsoft.ML.OnnxRuntime.OrtValue> list)
+                {
+                    for (int i = 0; i < owned.Length; i++) owned[i] = list[i];
+                }
+                else
+                {
+                    int i = 0;
+                    foreach (var value in results) owned[i++] = value;
+                }
                 return new Output(owned);
             }
             finally
             {
-                foreach (var value in created) value?.Dispose();
+                created0?.Dispose();
+                created1?.Dispose();
+                created2?.Dispose();
+                created3?.Dispose();
+                created4?.Dispose();
+                created5?.Dispose();
+                created6?.Dispose();
+                created7?.Dispose();
+                created8?.Dispose();
+                created9?.Dispose();
+                created10?.Dispose();
+                created11?.Dispose();
+                created12?.Dispose();
             }
         }
 
@@ -152,10 +197,13 @@ namespace Snapshots.Names
         public Output CreateOutput()
         {
             var values = new global::Microsoft.ML.OnnxRuntime.OrtValue[3];
-            values[0] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(new float[1], DeclaredOutput_2OutputShape!);
-            values[1] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(new float[1], DeclaredDispose_2OutputShape!);
-            values[2] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(new float[1], DeclaredValue39OutputShape!);
-            return new Output(values);
+            var buffer0 = new float[1];
+            values[0] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(buffer0, DeclaredOutput_2OutputShape!);
+            var buffer1 = new float[1];
+            values[1] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(buffer1, DeclaredDispose_2OutputShape!);
+            var buffer2 = new float[1];
+            values[2] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(buffer2, DeclaredValue39OutputShape!);
+            return new Output(values, buffer0, buffer1, buffer2);
         }
 
         /// <summary>Runs the model into preallocated outputs from <see cref="CreateOutput"/>: no output allocation per call.</summary>
@@ -167,16 +215,54 @@ namespace Snapshots.Names
             if (input is null) throw new global::System.ArgumentNullException(nameof(input));
             if (output is null) throw new global::System.ArgumentNullException(nameof(output));
             ThrowIfDisposed();
-            var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[13];
-            var created = new global::Microsoft.ML.OnnxRuntime.OrtValue?[13];
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created0 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created1 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created2 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created3 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created4 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created5 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created6 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created7 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created8 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created9 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created10 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created11 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created12 = null;
             try
             {
-                BindInputs(input, values, created);
+                var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[]
+                {
+                    input.X1Value ?? (created0 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.X1, ResolveShape(input.X1Shape, DeclaredX1InputShape, input.X1.Length, "x.1", "[p2o.DynamicDimension.0, 3] of Float", "X1Shape"))),
+                    input.OnnxFlatten0Value ?? (created1 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.OnnxFlatten0, (input.OnnxFlatten0Shape is null && input.OnnxFlatten0.Length == 1 ? DeclaredOnnxFlatten0InputShape! : ResolveShape(input.OnnxFlatten0Shape, DeclaredOnnxFlatten0InputShape, input.OnnxFlatten0.Length, "onnx::Flatten_0", "[1] of Float", "OnnxFlatten0Shape")))),
+                    input.Value39Value ?? (created2 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Value39, (input.Value39Shape is null && input.Value39.Length == 1 ? DeclaredValue39InputShape! : ResolveShape(input.Value39Shape, DeclaredValue39InputShape, input.Value39.Length, "39", "[1] of Float", "Value39Shape")))),
+                    input.Sigmoid0Tmp0Value ?? (created3 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Sigmoid0Tmp0, (input.Sigmoid0Tmp0Shape is null && input.Sigmoid0Tmp0.Length == 1 ? DeclaredSigmoid0Tmp0InputShape! : ResolveShape(input.Sigmoid0Tmp0Shape, DeclaredSigmoid0Tmp0InputShape, input.Sigmoid0Tmp0.Length, "sigmoid_0.tmp_0", "[1] of Float", "Sigmoid0Tmp0Shape")))),
+                    input.KeyVaLueN12Value ?? (created4 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.KeyVaLueN12, (input.KeyVaLueN12Shape is null && input.KeyVaLueN12.Length == 1 ? DeclaredKeyVaLueN12InputShape! : ResolveShape(input.KeyVaLueN12Shape, DeclaredKeyVaLueN12InputShape, input.KeyVaLueN12.Length, "{\"key\": \"va\\\\lue\", \"n\": [1,2]}", "[1] of Float", "KeyVaLueN12Shape")))),
+                    input.ClassValue ?? (created5 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Class, (input.ClassShape is null && input.Class.Length == 1 ? DeclaredClassInputShape! : ResolveShape(input.ClassShape, DeclaredClassInputShape, input.Class.Length, "class", "[1] of Float", "ClassShape")))),
+                    input.IntValue ?? (created6 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Int, (input.IntShape is null && input.Int.Length == 1 ? DeclaredIntInputShape! : ResolveShape(input.IntShape, DeclaredIntInputShape, input.Int.Length, "int", "[1] of Float", "IntShape")))),
+                    input.ABValue ?? (created7 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AB, (input.ABShape is null && input.AB.Length == 1 ? DeclaredABInputShape! : ResolveShape(input.ABShape, DeclaredABInputShape, input.AB.Length, "a.b", "[1] of Float", "ABShape")))),
+                    input.AB_2Value ?? (created8 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AB_2, (input.AB_2Shape is null && input.AB_2.Length == 1 ? DeclaredAB_2InputShape! : ResolveShape(input.AB_2Shape, DeclaredAB_2InputShape, input.AB_2.Length, "a_b", "[1] of Float", "AB_2Shape")))),
+                    input.Input_2Value ?? (created9 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Input_2, (input.Input_2Shape is null && input.Input_2.Length == 1 ? DeclaredInput_2InputShape! : ResolveShape(input.Input_2Shape, DeclaredInput_2InputShape, input.Input_2.Length, "Input", "[1] of Float", "Input_2Shape")))),
+                    input.XShapeValue ?? (created10 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.XShape, (input.XShapeShape is null && input.XShape.Length == 1 ? DeclaredXShapeInputShape! : ResolveShape(input.XShapeShape, DeclaredXShapeInputShape, input.XShape.Length, "x_shape", "[1] of Float", "XShapeShape")))),
+                    input.ToString_2Value ?? (created11 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.ToString_2, (input.ToString_2Shape is null && input.ToString_2.Length == 1 ? DeclaredToString_2InputShape! : ResolveShape(input.ToString_2Shape, DeclaredToString_2InputShape, input.ToString_2.Length, "ToString", "[1] of Float", "ToString_2Shape")))),
+                    input.名字Value ?? (created12 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.名字, (input.名字Shape is null && input.名字.Length == 1 ? Declared名字InputShape! : ResolveShape(input.名字Shape, Declared名字InputShape, input.名字.Length, "名字", "[1] of Float", "名字Shape")))),
+                };
                 _session.Run(runOptions ?? _runOptions, InputNameArray, values!, OutputNameArray, output.Values);
             }
             finally
             {
-                foreach (var value in created) value?.Dispose();
+                created0?.Dispose();
+                created1?.Dispose();
+                created2?.Dispose();
+                created3?.Dispose();
+                created4?.Dispose();
+                created5?.Dispose();
+                created6?.Dispose();
+                created7?.Dispose();
+                created8?.Dispose();
+                created9?.Dispose();
+                created10?.Dispose();
+                created11?.Dispose();
+                created12?.Dispose();
             }
         }
 
@@ -246,23 +332,6 @@ namespace Snapshots.Names
                 foreach (var result in results) result?.Dispose();
                 throw;
             }
-        }
-
-        private static void BindInputs(Input input, global::Microsoft.ML.OnnxRuntime.OrtValue?[] values, global::Microsoft.ML.OnnxRuntime.OrtValue?[] created)
-        {
-            values[0] = input.X1Value ?? (created[0] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.X1, ResolveShape(input.X1Shape, DeclaredX1InputShape, input.X1.Length, "x.1", "[p2o.DynamicDimension.0, 3] of Float", "X1Shape")));
-            values[1] = input.OnnxFlatten0Value ?? (created[1] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.OnnxFlatten0, ResolveShape(input.OnnxFlatten0Shape, DeclaredOnnxFlatten0InputShape, input.OnnxFlatten0.Length, "onnx::Flatten_0", "[1] of Float", "OnnxFlatten0Shape")));
-            values[2] = input.Value39Value ?? (created[2] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Value39, ResolveShape(input.Value39Shape, DeclaredValue39InputShape, input.Value39.Length, "39", "[1] of Float", "Value39Shape")));
-            values[3] = input.Sigmoid0Tmp0Value ?? (created[3] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Sigmoid0Tmp0, ResolveShape(input.Sigmoid0Tmp0Shape, DeclaredSigmoid0Tmp0InputShape, input.Sigmoid0Tmp0.Length, "sigmoid_0.tmp_0", "[1] of Float", "Sigmoid0Tmp0Shape")));
-            values[4] = input.KeyVaLueN12Value ?? (created[4] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.KeyVaLueN12, ResolveShape(input.KeyVaLueN12Shape, DeclaredKeyVaLueN12InputShape, input.KeyVaLueN12.Length, "{\"key\": \"va\\\\lue\", \"n\": [1,2]}", "[1] of Float", "KeyVaLueN12Shape")));
-            values[5] = input.ClassValue ?? (created[5] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Class, ResolveShape(input.ClassShape, DeclaredClassInputShape, input.Class.Length, "class", "[1] of Float", "ClassShape")));
-            values[6] = input.IntValue ?? (created[6] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Int, ResolveShape(input.IntShape, DeclaredIntInputShape, input.Int.Length, "int", "[1] of Float", "IntShape")));
-            values[7] = input.ABValue ?? (created[7] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AB, ResolveShape(input.ABShape, DeclaredABInputShape, input.AB.Length, "a.b", "[1] of Float", "ABShape")));
-            values[8] = input.AB_2Value ?? (created[8] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AB_2, ResolveShape(input.AB_2Shape, DeclaredAB_2InputShape, input.AB_2.Length, "a_b", "[1] of Float", "AB_2Shape")));
-            values[9] = input.Input_2Value ?? (created[9] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Input_2, ResolveShape(input.Input_2Shape, DeclaredInput_2InputShape, input.Input_2.Length, "Input", "[1] of Float", "Input_2Shape")));
-            values[10] = input.XShapeValue ?? (created[10] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.XShape, ResolveShape(input.XShapeShape, DeclaredXShapeInputShape, input.XShape.Length, "x_shape", "[1] of Float", "XShapeShape")));
-            values[11] = input.ToString_2Value ?? (created[11] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.ToString_2, ResolveShape(input.ToString_2Shape, DeclaredToString_2InputShape, input.ToString_2.Length, "ToString", "[1] of Float", "ToString_2Shape")));
-            values[12] = input.名字Value ?? (created[12] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.名字, ResolveShape(input.名字Shape, Declared名字InputShape, input.名字.Length, "名字", "[1] of Float", "名字Shape")));
         }
 
         /// <summary>Frees the ONNX Runtime session.</summary>
@@ -518,11 +587,23 @@ namespace Snapshots.Names
 
             internal Output(global::Microsoft.ML.OnnxRuntime.OrtValue[] values) => _values = values;
 
+            private readonly float[]? _buffer0;
+            private readonly float[]? _buffer1;
+            private readonly float[]? _buffer2;
+
+            internal Output(global::Microsoft.ML.OnnxRuntime.OrtValue[] values, float[] buffer0, float[] buffer1, float[] buffer2)
+            {
+                _values = values;
+                _buffer0 = buffer0;
+                _buffer1 = buffer1;
+                _buffer2 = buffer2;
+            }
+
             internal global::Microsoft.ML.OnnxRuntime.OrtValue[] Values => _values;
 
             /// <summary>Output <c>Output</c>: tensor of float, shape [1].</summary>
             /// <remarks>A view of the native buffer, no copy; shape in <see cref="Output_2Shape"/>.</remarks>
-            public global::System.ReadOnlySpan<float> Output_2 => Get(0).GetTensorDataAsSpan<float>();
+            public global::System.ReadOnlySpan<float> Output_2 => _buffer0 is { } buffer && !_disposed ? buffer : Get(0).GetTensorDataAsSpan<float>();
 
             /// <summary>The actual shape of <see cref="Output_2"/> (declared: [1]).</summary>
             public long[] Output_2Shape => Get(0).GetTensorTypeAndShape().Shape;
@@ -532,7 +613,7 @@ namespace Snapshots.Names
 
             /// <summary>Output <c>Dispose</c>: tensor of float, shape [1].</summary>
             /// <remarks>A view of the native buffer, no copy; shape in <see cref="Dispose_2Shape"/>.</remarks>
-            public global::System.ReadOnlySpan<float> Dispose_2 => Get(1).GetTensorDataAsSpan<float>();
+            public global::System.ReadOnlySpan<float> Dispose_2 => _buffer1 is { } buffer && !_disposed ? buffer : Get(1).GetTensorDataAsSpan<float>();
 
             /// <summary>The actual shape of <see cref="Dispose_2"/> (declared: [1]).</summary>
             public long[] Dispose_2Shape => Get(1).GetTensorTypeAndShape().Shape;
@@ -542,7 +623,7 @@ namespace Snapshots.Names
 
             /// <summary>Output <c>39</c>: tensor of float, shape [1].</summary>
             /// <remarks>A view of the native buffer, no copy; shape in <see cref="Value39Shape"/>.</remarks>
-            public global::System.ReadOnlySpan<float> Value39 => Get(2).GetTensorDataAsSpan<float>();
+            public global::System.ReadOnlySpan<float> Value39 => _buffer2 is { } buffer && !_disposed ? buffer : Get(2).GetTensorDataAsSpan<float>();
 
             /// <summary>The actual shape of <see cref="Value39"/> (declared: [1]).</summary>
             public long[] Value39Shape => Get(2).GetTensorTypeAndShape().Shape;

@@ -148,21 +148,69 @@ namespace Snapshots.Types
         {
             if (input is null) throw new global::System.ArgumentNullException(nameof(input));
             ThrowIfDisposed();
-            var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[14];
-            var created = new global::Microsoft.ML.OnnxRuntime.OrtValue?[14];
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created0 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created1 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created2 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created3 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created4 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created5 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created6 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created7 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created8 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created9 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created10 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created11 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created12 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created13 = null;
             try
             {
-                BindInputs(input, values, created);
+                var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[]
+                {
+                    input.InFloatValue ?? (created0 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InFloat, ResolveShape(input.InFloatShape, DeclaredInFloatInputShape, input.InFloat.Length, "in_float", "[batch, 2] of Float", "InFloatShape"))),
+                    input.InDoubleValue ?? (created1 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InDouble, ResolveShape(input.InDoubleShape, DeclaredInDoubleInputShape, input.InDouble.Length, "in_double", "[batch, 2] of Double", "InDoubleShape"))),
+                    input.InFloat16Value ?? (created2 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InFloat16, ResolveShape(input.InFloat16Shape, DeclaredInFloat16InputShape, input.InFloat16.Length, "in_float16", "[batch, 2] of Float16", "InFloat16Shape"))),
+                    input.InBfloat16Value ?? (created3 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InBfloat16, ResolveShape(input.InBfloat16Shape, DeclaredInBfloat16InputShape, input.InBfloat16.Length, "in_bfloat16", "[batch, 2] of BFloat16", "InBfloat16Shape"))),
+                    input.InInt8Value ?? (created4 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InInt8, ResolveShape(input.InInt8Shape, DeclaredInInt8InputShape, input.InInt8.Length, "in_int8", "[batch, 2] of Int8", "InInt8Shape"))),
+                    input.InInt16Value ?? (created5 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InInt16, ResolveShape(input.InInt16Shape, DeclaredInInt16InputShape, input.InInt16.Length, "in_int16", "[batch, 2] of Int16", "InInt16Shape"))),
+                    input.InInt32Value ?? (created6 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InInt32, ResolveShape(input.InInt32Shape, DeclaredInInt32InputShape, input.InInt32.Length, "in_int32", "[batch, 2] of Int32", "InInt32Shape"))),
+                    input.InInt64Value ?? (created7 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InInt64, ResolveShape(input.InInt64Shape, DeclaredInInt64InputShape, input.InInt64.Length, "in_int64", "[batch, 2] of Int64", "InInt64Shape"))),
+                    input.InUint8Value ?? (created8 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InUint8, ResolveShape(input.InUint8Shape, DeclaredInUint8InputShape, input.InUint8.Length, "in_uint8", "[batch, 2] of UInt8", "InUint8Shape"))),
+                    input.InUint16Value ?? (created9 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InUint16, ResolveShape(input.InUint16Shape, DeclaredInUint16InputShape, input.InUint16.Length, "in_uint16", "[batch, 2] of UInt16", "InUint16Shape"))),
+                    input.InUint32Value ?? (created10 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InUint32, ResolveShape(input.InUint32Shape, DeclaredInUint32InputShape, input.InUint32.Length, "in_uint32", "[batch, 2] of UInt32", "InUint32Shape"))),
+                    input.InUint64Value ?? (created11 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InUint64, ResolveShape(input.InUint64Shape, DeclaredInUint64InputShape, input.InUint64.Length, "in_uint64", "[batch, 2] of UInt64", "InUint64Shape"))),
+                    input.InBoolValue ?? (created12 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InBool, ResolveShape(input.InBoolShape, DeclaredInBoolInputShape, input.InBool.Length, "in_bool", "[batch, 2] of Bool", "InBoolShape"))),
+                    input.InStringValue ?? (created13 = CreateStringTensor(input.InString ?? throw Missing("in_string"), ResolveShape(input.InStringShape, DeclaredInStringInputShape, input.InString.Length, "in_string", "[batch, 2] of String", "InStringShape"))),
+                };
                 var results = _session.Run(runOptions ?? _runOptions, InputNameArray, values!, OutputNameArray);
                 // Ownership of the values moves to the Output (the collection itself holds nothing else).
                 var owned = new global::Microsoft.ML.OnnxRuntime.OrtValue[14];
-                int i = 0;
-                foreach (var value in results) owned[i++] = value;
+                if (results is global::System.Collections.Generic.IReadOnlyList<global::Microsoft.ML.OnnxRuntime.OrtValue> list)
+                {
+                    for (int i = 0; i < owned.Length; i++) owned[i] = list[i];
+                }
+                else
+                {
+                    int i = 0;
+                    foreach (var value in results) owned[i++] = value;
+                }
                 return new Output(owned);
             }
             finally
             {
-                foreach (var value in created) value?.Dispose();
+                created0?.Dispose();
+                created1?.Dispose();
+                created2?.Dispose();
+                created3?.Dispose();
+                created4?.Dispose();
+                created5?.Dispose();
+                created6?.Dispose();
+                created7?.Dispose();
+                created8?.Dispose();
+                created9?.Dispose();
+                created10?.Dispose();
+                created11?.Dispose();
+                created12?.Dispose();
+                created13?.Dispose();
             }
         }
 
@@ -234,24 +282,6 @@ namespace Snapshots.Types
                 foreach (var result in results) result?.Dispose();
                 throw;
             }
-        }
-
-        private static void BindInputs(Input input, global::Microsoft.ML.OnnxRuntime.OrtValue?[] values, global::Microsoft.ML.OnnxRuntime.OrtValue?[] created)
-        {
-            values[0] = input.InFloatValue ?? (created[0] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InFloat, ResolveShape(input.InFloatShape, DeclaredInFloatInputShape, input.InFloat.Length, "in_float", "[batch, 2] of Float", "InFloatShape")));
-            values[1] = input.InDoubleValue ?? (created[1] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InDouble, ResolveShape(input.InDoubleShape, DeclaredInDoubleInputShape, input.InDouble.Length, "in_double", "[batch, 2] of Double", "InDoubleShape")));
-            values[2] = input.InFloat16Value ?? (created[2] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InFloat16, ResolveShape(input.InFloat16Shape, DeclaredInFloat16InputShape, input.InFloat16.Length, "in_float16", "[batch, 2] of Float16", "InFloat16Shape")));
-            values[3] = input.InBfloat16Value ?? (created[3] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InBfloat16, ResolveShape(input.InBfloat16Shape, DeclaredInBfloat16InputShape, input.InBfloat16.Length, "in_bfloat16", "[batch, 2] of BFloat16", "InBfloat16Shape")));
-            values[4] = input.InInt8Value ?? (created[4] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InInt8, ResolveShape(input.InInt8Shape, DeclaredInInt8InputShape, input.InInt8.Length, "in_int8", "[batch, 2] of Int8", "InInt8Shape")));
-            values[5] = input.InInt16Value ?? (created[5] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InInt16, ResolveShape(input.InInt16Shape, DeclaredInInt16InputShape, input.InInt16.Length, "in_int16", "[batch, 2] of Int16", "InInt16Shape")));
-            values[6] = input.InInt32Value ?? (created[6] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InInt32, ResolveShape(input.InInt32Shape, DeclaredInInt32InputShape, input.InInt32.Length, "in_int32", "[batch, 2] of Int32", "InInt32Shape")));
-            values[7] = input.InInt64Value ?? (created[7] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InInt64, ResolveShape(input.InInt64Shape, DeclaredInInt64InputShape, input.InInt64.Length, "in_int64", "[batch, 2] of Int64", "InInt64Shape")));
-            values[8] = input.InUint8Value ?? (created[8] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InUint8, ResolveShape(input.InUint8Shape, DeclaredInUint8InputShape, input.InUint8.Length, "in_uint8", "[batch, 2] of UInt8", "InUint8Shape")));
-            values[9] = input.InUint16Value ?? (created[9] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InUint16, ResolveShape(input.InUint16Shape, DeclaredInUint16InputShape, input.InUint16.Length, "in_uint16", "[batch, 2] of UInt16", "InUint16Shape")));
-            values[10] = input.InUint32Value ?? (created[10] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InUint32, ResolveShape(input.InUint32Shape, DeclaredInUint32InputShape, input.InUint32.Length, "in_uint32", "[batch, 2] of UInt32", "InUint32Shape")));
-            values[11] = input.InUint64Value ?? (created[11] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InUint64, ResolveShape(input.InUint64Shape, DeclaredInUint64InputShape, input.InUint64.Length, "in_uint64", "[batch, 2] of UInt64", "InUint64Shape")));
-            values[12] = input.InBoolValue ?? (created[12] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InBool, ResolveShape(input.InBoolShape, DeclaredInBoolInputShape, input.InBool.Length, "in_bool", "[batch, 2] of Bool", "InBoolShape")));
-            values[13] = input.InStringValue ?? (created[13] = CreateStringTensor(input.InString ?? throw Missing("in_string"), ResolveShape(input.InStringShape, DeclaredInStringInputShape, input.InString.Length, "in_string", "[batch, 2] of String", "InStringShape")));
         }
 
         /// <summary>Frees the ONNX Runtime session.</summary>
