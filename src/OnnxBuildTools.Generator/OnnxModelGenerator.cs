@@ -101,10 +101,6 @@ public sealed class OnnxModelGenerator : IIncrementalGenerator
             diagnostics.Add(new DiagnosticInfo(DiagnosticDescriptors.InvalidName.Id, options.SignaturePath, 0, $"Class name|{className}|{fixedName}"));
             className = fixedName;
         }
-        if (className is "Input" or "Output" or "TensorDescription")
-        {
-            className += "Model";
-        }
         string ns = options.Namespace;
         if (ns.Length > 0 && !ns.Split('.').All(IdentifierNames.IsValidIdentifier))
         {

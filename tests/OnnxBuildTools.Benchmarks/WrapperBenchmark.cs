@@ -42,7 +42,7 @@ internal static class WrapperBenchmark
         for (int i = 0; i < data.Length; i++) data[i] = (i % 7) - 3;
 
         // 1. The generated wrapper, as users call it.
-        var input = new WrapperBench.Input { X = data };
+        var input = new WrapperBenchInput { X = data };
         float Generated()
         {
             using var output = wrapper.Run(input);

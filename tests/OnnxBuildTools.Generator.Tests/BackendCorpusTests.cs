@@ -232,8 +232,8 @@ public sealed class BackendCorpusTests
         sb.Append("public static object[] Run(string modelPath, object?[] data, long[][] shapes, global::System.Func<global::Microsoft.ML.OnnxRuntime.OrtValue, object> convert)\n{\n");
         sb.Append("using var so = new global::Microsoft.ML.OnnxRuntime.SessionOptions { IntraOpNumThreads = 1 };\n");
         sb.Append("using var model = new Model(modelPath, so);\n");
-        sb.Append("var input = new Model.Input\n{\n");
-        var inputs = WrapperEmitter.DescribeMembers(c.Signature, inputs: true);
+        sb.Append("var input = new ModelInput\n{\n");
+        var inputs = WrapperEmitter.DescribeMembers(c.Signature, "Model", inputs: true);
         for (int i = 0; i < inputs.Count; i++)
         {
             var m = inputs[i];
@@ -250,7 +250,7 @@ public sealed class BackendCorpusTests
         sb.Append("};\n");
         sb.Append("using var output = model.Run(input);\n");
         sb.Append("return new object[]\n{\n");
-        foreach (var m in WrapperEmitter.DescribeMembers(c.Signature, inputs: false))
+        foreach (var m in WrapperEmitter.DescribeMembers(c.Signature, "Model", inputs: false))
         {
             switch (m.Access)
             {

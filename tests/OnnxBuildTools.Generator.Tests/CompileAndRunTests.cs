@@ -44,7 +44,7 @@ public sealed class CompileAndRunTests
             {
                 using var model = new Tiny(modelPath, new SessionOptions { IntraOpNumThreads = 1 });
                 var x = new float[] { 1, 2, 3, 4, 5, 6 };
-                using var output = model.Run(new Tiny.Input
+                using var output = model.Run(new TinyInput
                 {
                     X1 = x,
                     Scale = 2f,
@@ -60,11 +60,11 @@ public sealed class CompileAndRunTests
             {
                 using var model = new Tiny(modelPath);
                 using var direct = model.Run(new float[] { 1, 1, 1 }, 3f, new long[] { 5 }, new long[] { 1, 1 }, new[] { "p", "q" });
-                using var viaTask = model.RunAsync(new Tiny.Input { X1 = new float[] { 2, 2, 2 }, Scale = 1f, Ids = new long[] { 1 }, IdsShape = new long[] { 1, 1 }, Text = new[] { "", "" } }).GetAwaiter().GetResult();
+                using var viaTask = model.RunAsync(new TinyInput { X1 = new float[] { 2, 2, 2 }, Scale = 1f, Ids = new long[] { 1 }, IdsShape = new long[] { 1, 1 }, Text = new[] { "", "" } }).GetAwaiter().GetResult();
                 var batch = model.RunBatch(new[]
                 {
-                    new Tiny.Input { X1 = new float[] { 1, 2, 3 }, Scale = 1f, Ids = new long[] { 1 }, IdsShape = new long[] { 1, 1 }, Text = new[] { "x", "y" } },
-                    new Tiny.Input { X1 = new float[] { 4, 5, 6, 7, 8, 9 }, Scale = -1f, Ids = new long[] { 1, 2 }, IdsShape = new long[] { 2, 1 }, Text = new[] { "z", "w" } },
+                    new TinyInput { X1 = new float[] { 1, 2, 3 }, Scale = 1f, Ids = new long[] { 1 }, IdsShape = new long[] { 1, 1 }, Text = new[] { "x", "y" } },
+                    new TinyInput { X1 = new float[] { 4, 5, 6, 7, 8, 9 }, Scale = -1f, Ids = new long[] { 1, 2 }, IdsShape = new long[] { 2, 1 }, Text = new[] { "z", "w" } },
                 });
                 try
                 {
@@ -81,14 +81,14 @@ public sealed class CompileAndRunTests
             {
                 using var model = new Tiny(System.IO.File.ReadAllBytes(modelPath));
                 using var x = OrtValue.CreateTensorValueFromMemory(new float[] { 1, 2, 3 }, new long[] { 1, 3 });
-                using var output = model.Run(new Tiny.Input { X1Value = x, Scale = 10f, Ids = new long[] { 1 }, IdsShape = new long[] { 1, 1 }, Text = new[] { "", "" } });
+                using var output = model.Run(new TinyInput { X1Value = x, Scale = 10f, Ids = new long[] { 1 }, IdsShape = new long[] { 1, 1 }, Text = new[] { "", "" } });
                 return string.Join(",", output.Y.ToArray()) + "|" + output.YValue.GetTensorTypeAndShape().ElementDataType;
             }
 
             public static string BadShape(string modelPath, int which)
             {
                 using var model = new Tiny(modelPath);
-                var input = new Tiny.Input { X1 = new float[] { 1, 2, 3 }, Scale = 1f, Ids = new long[] { 1 }, IdsShape = new long[] { 1, 1 }, Text = new[] { "", "" } };
+                var input = new TinyInput { X1 = new float[] { 1, 2, 3 }, Scale = 1f, Ids = new long[] { 1 }, IdsShape = new long[] { 1, 1 }, Text = new[] { "", "" } };
                 switch (which)
                 {
                     case 0: input.X1Shape = new long[] { 1, 1, 3 }; break;
@@ -114,9 +114,9 @@ public sealed class CompileAndRunTests
                 using var model = new Fixed(modelPath);
                 using var output = model.CreateOutput();
                 var first = new float[] { -1, 2, -3, 4, -5, 6 };
-                model.Run(new Fixed.Input { In = first }, output);
+                model.Run(new FixedInput { In = first }, output);
                 string a = string.Join(",", output.Out.ToArray());
-                model.Run(new Fixed.Input { In = new float[] { 1, -1, 1, -1, 1, -1 } }, output);
+                model.Run(new FixedInput { In = new float[] { 1, -1, 1, -1, 1, -1 } }, output);
                 string b = string.Join(",", output.Out.ToArray());
                 return a + "|" + b + "|" + string.Join(",", Fixed.Labels) + "|" + Fixed.InputDescriptions[0] + "|" + Fixed.InputDescriptions[0].Description + "|" + string.Join(",", Fixed.OutputNames);
             }

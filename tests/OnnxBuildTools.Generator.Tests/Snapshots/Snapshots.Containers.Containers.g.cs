@@ -90,7 +90,7 @@ namespace Snapshots.Containers
         /// <param name="runOptions">Per-run options (log level, termination); null for the defaults.</param>
         /// <returns>The outputs. Dispose the result to free their native memory.</returns>
         /// <exception cref="global::System.ArgumentException">An input is missing, or its shape or length does not match the model.</exception>
-        public Output Run(Input input, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
+        public ContainersOutput Run(ContainersInput input, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
         {
             if (input is null) throw new global::System.ArgumentNullException(nameof(input));
             ThrowIfDisposed();
@@ -124,7 +124,7 @@ namespace Snapshots.Containers
                     int i = 0;
                     foreach (var value in results) owned[i++] = value;
                 }
-                return new Output(owned);
+                return new ContainersOutput(owned);
             }
             finally
             {
@@ -139,7 +139,7 @@ namespace Snapshots.Containers
         /// <param name="input">The inputs; keep their memory alive and unchanged until the task completes.</param>
         /// <param name="cancellationToken">Cancels the run.</param>
         /// <returns>The outputs. Dispose the result to free their native memory.</returns>
-        public async global::System.Threading.Tasks.Task<Output> RunAsync(Input input, global::System.Threading.CancellationToken cancellationToken = default)
+        public async global::System.Threading.Tasks.Task<ContainersOutput> RunAsync(ContainersInput input, global::System.Threading.CancellationToken cancellationToken = default)
         {
             if (input is null) throw new global::System.ArgumentNullException(nameof(input));
             cancellationToken.ThrowIfCancellationRequested();
@@ -149,13 +149,13 @@ namespace Snapshots.Containers
         }
 
         /// <summary>Runs the model once per input, in order. If one run fails, the outputs already produced are disposed.</summary>
-        /// <param name="inputs">One <see cref="Input"/> per item.</param>
+        /// <param name="inputs">One <see cref="ContainersInput"/> per item.</param>
         /// <param name="runOptions">Per-run options; null for the defaults.</param>
         /// <returns>One output per input, in the same order; dispose each.</returns>
-        public Output[] RunBatch(global::System.Collections.Generic.IReadOnlyList<Input> inputs, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
+        public ContainersOutput[] RunBatch(global::System.Collections.Generic.IReadOnlyList<ContainersInput> inputs, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
         {
             if (inputs is null) throw new global::System.ArgumentNullException(nameof(inputs));
-            var results = new Output[inputs.Count];
+            var results = new ContainersOutput[inputs.Count];
             try
             {
                 for (int i = 0; i < results.Length; i++) results[i] = Run(inputs[i], runOptions);
@@ -292,103 +292,106 @@ namespace Snapshots.Containers
             public override string ToString() => Name + ": " + Type;
         }
 
-        /// <summary>The model's inputs, one property per ONNX input.</summary>
-        public sealed class Input
+    }
+
+    /// <summary>The inputs of <see cref="Containers"/>, one property per ONNX input.</summary>
+    [global::System.CodeDom.Compiler.GeneratedCode("OnnxBuildTools.Generator", "0.1.0.0")]
+    public sealed class ContainersInput
+    {
+        /// <summary>Input <c>scalar_sr</c>: scalar int64. sample rate</summary>
+        public long ScalarSr { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>scalar_sr</c>, used instead of <see cref="ScalarSr"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? ScalarSrValue { get; set; }
+
+        /// <summary>Input <c>scalar_name</c>: scalar string.</summary>
+        public string? ScalarName { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>scalar_name</c>, used instead of <see cref="ScalarName"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? ScalarNameValue { get; set; }
+
+        /// <summary>Input <c>unknown_rank</c>: tensor of float, shape of unknown rank.</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="UnknownRankShape"/>, or the declared one.</remarks>
+        public global::System.Memory<float> UnknownRank { get; set; }
+
+        /// <summary>Shape of <see cref="UnknownRank"/>. When null, the declared shape (unknown rank: 1-D) is used, with one unknown dimension inferred from the length.</summary>
+        public long[]? UnknownRankShape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>unknown_rank</c>, used instead of <see cref="UnknownRank"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? UnknownRankValue { get; set; }
+
+        /// <summary>Input <c>two_symbols</c>: tensor of float, shape [n, ?, 4].</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="TwoSymbolsShape"/>, or the declared one.</remarks>
+        public global::System.Memory<float> TwoSymbols { get; set; }
+
+        /// <summary>Shape of <see cref="TwoSymbols"/>. When null, the declared shape [n, ?, 4] is used, with one unknown dimension inferred from the length.</summary>
+        public long[]? TwoSymbolsShape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>two_symbols</c>, used instead of <see cref="TwoSymbols"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? TwoSymbolsValue { get; set; }
+
+        /// <summary>Input <c>sequence</c>: seq(tensor(float)[n]).</summary>
+        /// <remarks>Passed as an <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/>. The caller keeps ownership.</remarks>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? Sequence { get; set; }
+
+        /// <summary>Input <c>maybe</c>: optional(tensor(int32)[3]).</summary>
+        /// <remarks>Passed as an <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/>; leave null to omit this optional input. The caller keeps ownership.</remarks>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? Maybe { get; set; }
+
+        /// <summary>Input <c>lookup</c>: map(int64, tensor(float)).</summary>
+        /// <remarks>Passed as an <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/>. The caller keeps ownership.</remarks>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? Lookup { get; set; }
+
+        /// <summary>Input <c>wave</c>: tensor of complex64, shape [2].</summary>
+        /// <remarks>Passed as an <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/>. The caller keeps ownership.</remarks>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? Wave { get; set; }
+    }
+
+    /// <summary>The outputs of <see cref="Containers"/>, one property per ONNX output. Owns their native memory: dispose it when done; spans read from it are valid until then.</summary>
+    [global::System.CodeDom.Compiler.GeneratedCode("OnnxBuildTools.Generator", "0.1.0.0")]
+    public sealed class ContainersOutput : global::System.IDisposable
+    {
+        private readonly global::Microsoft.ML.OnnxRuntime.OrtValue[] _values;
+        private bool _disposed;
+
+        internal ContainersOutput(global::Microsoft.ML.OnnxRuntime.OrtValue[] values) => _values = values;
+
+        internal global::Microsoft.ML.OnnxRuntime.OrtValue[] Values => _values;
+
+        /// <summary>Output <c>scalar_out</c>: scalar float.</summary>
+        public float ScalarOut => Get(0).GetTensorDataAsSpan<float>()[0];
+
+        /// <summary>The ONNX Runtime value of <c>scalar_out</c>, owned by this output.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue ScalarOutValue => Get(0);
+
+        /// <summary>Output <c>seq_out</c>: seq(tensor(int64)).</summary>
+        /// <remarks>An <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/> owned by this output.</remarks>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue SeqOut => Get(1);
+
+        /// <summary>Output <c>opt_out</c>: optional(seq(tensor(float))).</summary>
+        /// <remarks>An <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/> owned by this output.</remarks>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue OptOut => Get(2);
+
+        /// <summary>Output <c>map_out</c>: map(string, tensor(float)).</summary>
+        /// <remarks>An <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/> owned by this output.</remarks>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue MapOut => Get(3);
+
+        /// <summary>Output <c>unknown_out</c>: unknown.</summary>
+        /// <remarks>An <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/> owned by this output.</remarks>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue UnknownOut => Get(4);
+
+        private global::Microsoft.ML.OnnxRuntime.OrtValue Get(int index)
         {
-            /// <summary>Input <c>scalar_sr</c>: scalar int64. sample rate</summary>
-            public long ScalarSr { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>scalar_sr</c>, used instead of <see cref="ScalarSr"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? ScalarSrValue { get; set; }
-
-            /// <summary>Input <c>scalar_name</c>: scalar string.</summary>
-            public string? ScalarName { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>scalar_name</c>, used instead of <see cref="ScalarName"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? ScalarNameValue { get; set; }
-
-            /// <summary>Input <c>unknown_rank</c>: tensor of float, shape of unknown rank.</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="UnknownRankShape"/>, or the declared one.</remarks>
-            public global::System.Memory<float> UnknownRank { get; set; }
-
-            /// <summary>Shape of <see cref="UnknownRank"/>. When null, the declared shape (unknown rank: 1-D) is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? UnknownRankShape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>unknown_rank</c>, used instead of <see cref="UnknownRank"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? UnknownRankValue { get; set; }
-
-            /// <summary>Input <c>two_symbols</c>: tensor of float, shape [n, ?, 4].</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="TwoSymbolsShape"/>, or the declared one.</remarks>
-            public global::System.Memory<float> TwoSymbols { get; set; }
-
-            /// <summary>Shape of <see cref="TwoSymbols"/>. When null, the declared shape [n, ?, 4] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? TwoSymbolsShape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>two_symbols</c>, used instead of <see cref="TwoSymbols"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? TwoSymbolsValue { get; set; }
-
-            /// <summary>Input <c>sequence</c>: seq(tensor(float)[n]).</summary>
-            /// <remarks>Passed as an <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/>. The caller keeps ownership.</remarks>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? Sequence { get; set; }
-
-            /// <summary>Input <c>maybe</c>: optional(tensor(int32)[3]).</summary>
-            /// <remarks>Passed as an <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/>; leave null to omit this optional input. The caller keeps ownership.</remarks>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? Maybe { get; set; }
-
-            /// <summary>Input <c>lookup</c>: map(int64, tensor(float)).</summary>
-            /// <remarks>Passed as an <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/>. The caller keeps ownership.</remarks>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? Lookup { get; set; }
-
-            /// <summary>Input <c>wave</c>: tensor of complex64, shape [2].</summary>
-            /// <remarks>Passed as an <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/>. The caller keeps ownership.</remarks>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? Wave { get; set; }
+            if (_disposed) throw new global::System.ObjectDisposedException(nameof(ContainersOutput));
+            return _values[index];
         }
 
-        /// <summary>The model's outputs, one property per ONNX output. Owns their native memory: dispose it when done; spans read from it are valid until then.</summary>
-        public sealed class Output : global::System.IDisposable
+        /// <summary>Frees the outputs' native memory.</summary>
+        public void Dispose()
         {
-            private readonly global::Microsoft.ML.OnnxRuntime.OrtValue[] _values;
-            private bool _disposed;
-
-            internal Output(global::Microsoft.ML.OnnxRuntime.OrtValue[] values) => _values = values;
-
-            internal global::Microsoft.ML.OnnxRuntime.OrtValue[] Values => _values;
-
-            /// <summary>Output <c>scalar_out</c>: scalar float.</summary>
-            public float ScalarOut => Get(0).GetTensorDataAsSpan<float>()[0];
-
-            /// <summary>The ONNX Runtime value of <c>scalar_out</c>, owned by this output.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue ScalarOutValue => Get(0);
-
-            /// <summary>Output <c>seq_out</c>: seq(tensor(int64)).</summary>
-            /// <remarks>An <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/> owned by this output.</remarks>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue SeqOut => Get(1);
-
-            /// <summary>Output <c>opt_out</c>: optional(seq(tensor(float))).</summary>
-            /// <remarks>An <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/> owned by this output.</remarks>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue OptOut => Get(2);
-
-            /// <summary>Output <c>map_out</c>: map(string, tensor(float)).</summary>
-            /// <remarks>An <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/> owned by this output.</remarks>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue MapOut => Get(3);
-
-            /// <summary>Output <c>unknown_out</c>: unknown.</summary>
-            /// <remarks>An <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/> owned by this output.</remarks>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue UnknownOut => Get(4);
-
-            private global::Microsoft.ML.OnnxRuntime.OrtValue Get(int index)
-            {
-                if (_disposed) throw new global::System.ObjectDisposedException(nameof(Output));
-                return _values[index];
-            }
-
-            /// <summary>Frees the outputs' native memory.</summary>
-            public void Dispose()
-            {
-                if (_disposed) return;
-                _disposed = true;
-                foreach (var value in _values) value?.Dispose();
-            }
+            if (_disposed) return;
+            _disposed = true;
+            foreach (var value in _values) value?.Dispose();
         }
     }
 }
