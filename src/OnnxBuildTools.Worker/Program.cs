@@ -1,2 +1,3 @@
-Console.Error.WriteLine("onnx-build-tools: no command yet");
-return 2;
+using OnnxBuildTools.Worker;
+
+return CommandLine.Run(args, Console.Out, Console.Error);

@@ -4,6 +4,11 @@ string name = args.Length > 0 ? args[0] : "";
 string[] rest = args.Skip(1).ToArray();
 switch (name)
 {
+    case "accuracy-gate": return AccuracyGateBenchmark.Run(rest);
+    case "compression":
+        return OnnxBuildTools.Benchmarks.CompressionBenchmark.Run(rest);
+    case "noop-build":
+        return OnnxBuildTools.Benchmarks.NoOpBuildBenchmark.Run(rest);
     case "wrapper": return OnnxBuildTools.Benchmarks.WrapperBenchmark.Run(rest);
     default:
         Console.Error.WriteLine("usage: OnnxBuildTools.Benchmarks <benchmark> [args]");

@@ -1,0 +1,129 @@
+// Classifies held-out text snippets with a model that OnnxBuildTools compressed to int8 at build time.
+// The model, its vocabulary and the held-out set come from the corpus model `text_encoder`
+// (8 classes: 4 software licences, 4 sections of Python's help); build/run-sample.sh copies them.
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+string folder = Path.Combine(AppContext.BaseDirectory, "models");
+string modelPath = Path.Combine(folder, "text_encoder.onnx");
+var vocabulary = Vocabulary.Load(Path.Combine(folder, "vocab.json"));
+long[,] heldOutIds = Npy.ReadInt64Matrix(Path.Combine(folder, "eval_input_ids.npy"));
+long[] heldOutLabels = Npy.ReadInt64Vector(Path.Combine(folder, "eval_labels.npy"));
+
+using var session = new InferenceSession(modelPath);
+Console.WriteLine($"model: {Path.GetRelativePath(AppContext.BaseDirectory, modelPath)}, {new FileInfo(modelPath).Length / 1e6:0.0} MB (compressed at build time)");
+
+// Snippets given on the command line, else the first few held-out ones.
+var snippets = args.Length > 0
+    ? args.Select(text => (Ids: vocabulary.Encode(text), Label: -1L)).ToList()
+    : Enumerable.Range(0, 8).Select(i => i * heldOutLabels.Length / 8 + 3).Select(row => (Ids: Row(heldOutIds, row), Label: heldOutLabels[row])).ToList();
+foreach (var (ids, label) in snippets)
+{
+    int predicted = Classifier.Predict(session, [ids])[0];
+    string truth = label < 0 ? "" : $"  (true: {vocabulary.Classes[label]})";
+    Console.WriteLine($"{vocabulary.Classes[predicted],-22} <- \"{Shorten(vocabulary.Decode(ids), 70)}\"{truth}");
+}
+
+// Accuracy over the whole held-out set (the fp32 model scores 0.7300).
+int correct = 0;
+for (int start = 0; start < heldOutLabels.Length; start += 50)
+{
+    var batch = Enumerable.Range(start, Math.Min(50, heldOutLabels.Length - start)).Select(row => Row(heldOutIds, row)).ToList();
+    int[] predictions = Classifier.Predict(session, batch);
+    correct += predictions.Where((p, i) => p == heldOutLabels[start + i]).Count();
+}
+Console.WriteLine($"held-out accuracy: {(double)correct / heldOutLabels.Length:0.0000} on {heldOutLabels.Length} snippets");
+return 0;
+
+static long[] Row(long[,] matrix, int row) => Enumerable.Range(0, matrix.GetLength(1)).Select(column => matrix[row, column]).ToArray();
+
+static string Shorten(string text, int length) => text.Length <= length ? text : text[..(length - 3)] + "...";
+
+/// <summary>Runs the model on a batch of token-id rows (padded to the longest) and returns the argmax class of each.</summary>
+static class Classifier
+{
+    public static int[] Predict(InferenceSession session, IReadOnlyList<long[]> rows)
+    {
+        int length = Math.Max(1, rows.Max(r => r.Count(id => id != 0)));
+        var ids = new DenseTensor<long>([rows.Count, length]);
+        var mask = new DenseTensor<long>([rows.Count, length]);
+        for (int r = 0; r < rows.Count; r++)
+        {
+            long[] tokens = rows[r].Where(id => id != 0).Take(length).ToArray();
+            for (int c = 0; c < tokens.Length; c++)
+            {
+                ids[r, c] = tokens[c];
+                mask[r, c] = 1;
+            }
+        }
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor("input_ids", ids), NamedOnnxValue.CreateFromTensor("attention_mask", mask)]);
+        var logits = results.First(v => v.Name == "logits").AsTensor<float>();
+        var predictions = new int[rows.Count];
+        for (int r = 0; r < rows.Count; r++)
+        {
+            for (int k = 1; k < logits.Dimensions[1]; k++)
+            {
+                if (logits[r, k] > logits[r, predictions[r]])
+                {
+                    predictions[r] = k;
+                }
+            }
+        }
+        return predictions;
+    }
+}
+
+/// <summary>vocab.json: words to ids (index in "vocab"), the tokenizer's regex, and the class names.</summary>
+sealed record Vocabulary(string[] Words, Dictionary<string, long> Ids, Regex Token, long UnknownId, string[] Classes)
+{
+    public static Vocabulary Load(string path)
+    {
+        using var json = JsonDocument.Parse(File.ReadAllBytes(path));
+        var root = json.RootElement;
+        string[] words = root.GetProperty("vocab").EnumerateArray().Select(w => w.GetString()!).ToArray();
+        var ids = new Dictionary<string, long>(StringComparer.Ordinal);
+        for (int i = 0; i < words.Length; i++)
+        {
+            ids.TryAdd(words[i], i);
+        }
+        return new Vocabulary(words, ids, new Regex(root.GetProperty("token_regex").GetString()!),
+            root.GetProperty("unk_id").GetInt64(), root.GetProperty("classes").EnumerateArray().Select(c => c.GetString()!).ToArray());
+    }
+
+    public long[] Encode(string text) =>
+        Token.Matches(text.ToLowerInvariant()).Select(m => Ids.TryGetValue(m.Value, out long id) ? id : UnknownId).Take(128).ToArray();
+
+    public string Decode(IEnumerable<long> ids) => string.Join(' ', ids.Where(id => id != 0).Select(id => Words[id]));
+}
+
+/// <summary>Reads the int64 arrays of NumPy .npy files (format 1.0, little-endian, C order).</summary>
+static class Npy
+{
+    public static long[,] ReadInt64Matrix(string path)
+    {
+        (int[] shape, long[] data) = Read(path);
+        var matrix = new long[shape[0], shape[1]];
+        Buffer.BlockCopy(data, 0, matrix, 0, data.Length * sizeof(long));
+        return matrix;
+    }
+
+    public static long[] ReadInt64Vector(string path) => Read(path).Data;
+
+    private static (int[] Shape, long[] Data) Read(string path)
+    {
+        byte[] bytes = File.ReadAllBytes(path);
+        int headerLength = bytes[8] | bytes[9] << 8;
+        string header = System.Text.Encoding.ASCII.GetString(bytes, 10, headerLength);
+        if (!header.Contains("'<i8'") || header.Contains("'fortran_order': True"))
+        {
+            throw new InvalidDataException($"{path}: expected a little-endian int64 array in C order, got {header.Trim()}");
+        }
+        int[] shape = Regex.Match(header, @"'shape': \(([^)]*)\)").Groups[1].Value
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
+        var data = new long[shape.Aggregate(1, (a, b) => a * b)];
+        Buffer.BlockCopy(bytes, 10 + headerLength, data, 0, data.Length * sizeof(long));
+        return (shape, data);
+    }
+}

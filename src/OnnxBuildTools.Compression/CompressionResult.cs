@@ -1,0 +1,43 @@
+using OnnxBuildTools.Onnx.Protos;
+
+namespace OnnxBuildTools.Compression;
+
+/// <summary>The compressed model and what was done to each weight.</summary>
+public sealed record CompressionResult(ModelProto Model, CompressionStatistics Statistics);
+
+/// <summary>How one weight ended up stored.</summary>
+public enum WeightEncoding
+{
+    /// <summary>Left in float32 (too small, excluded, not finite, or no safe form).</summary>
+    Float,
+
+    /// <summary>int8 with per-channel or per-tensor scale, dequantized once when the session loads.</summary>
+    Int8DequantizedAtLoad,
+
+    /// <summary>int8 per output column, consumed by <c>DynamicQuantizeMatMul</c> (integer kernels).</summary>
+    Int8DynamicMatMul,
+
+    /// <summary>4-bit blocks consumed by <c>MatMulNBits</c>.</summary>
+    Int4MatMulNBits,
+
+    /// <summary>float16, cast to float32 once when the session loads.</summary>
+    Float16CastAtLoad,
+}
+
+/// <summary>One weight: where it is, who uses it, how it is stored, and its bytes before and after.</summary>
+/// <param name="Name">The tensor name.</param>
+/// <param name="OpTypes">The consumers' op types, sorted and comma-separated.</param>
+/// <param name="Encoding">How it is stored now.</param>
+/// <param name="Reason">Why it was left in float, when it was.</param>
+public sealed record WeightStatistics(string Name, string OpTypes, WeightEncoding Encoding, long ElementCount, long BytesBefore, long BytesAfter, string? Reason);
+
+/// <summary>Totals over all weights, in model order.</summary>
+public sealed record CompressionStatistics(IReadOnlyList<WeightStatistics> Weights, TimeSpan Elapsed)
+{
+    public long BytesBefore => Weights.Sum(w => w.BytesBefore);
+
+    public long BytesAfter => Weights.Sum(w => w.BytesAfter);
+
+    /// <summary>float32 bytes of the weights that were compressed (the engine's throughput base).</summary>
+    public long CompressedFloatBytes => Weights.Where(w => w.Encoding != WeightEncoding.Float).Sum(w => w.BytesBefore);
+}

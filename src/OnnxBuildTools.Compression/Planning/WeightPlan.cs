@@ -1,0 +1,16 @@
+namespace OnnxBuildTools.Compression.Planning;
+
+/// <summary>
+/// The immutable decision for one weight: how it is stored, which consumers are replaced by fused
+/// quantized ops, and whether a float view (restored at session load) is kept under the original name.
+/// </summary>
+internal sealed record WeightPlan(
+    WeightSite Site,
+    WeightEncoding Encoding,
+    IReadOnlyList<(WeightUse Use, ConsumerPlan Consumer)> FusedUses,
+    bool KeepsFloatView,
+    bool WeightIsNByK,
+    string? Reason)
+{
+    public static WeightPlan Float(WeightSite site, string reason) => new(site, WeightEncoding.Float, [], true, false, reason);
+}

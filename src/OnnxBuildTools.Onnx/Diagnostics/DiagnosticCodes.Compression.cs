@@ -1,0 +1,14 @@
+namespace OnnxBuildTools.Onnx.Diagnostics;
+
+/// <summary>OBT2xxx: the compression engine. Documented in docs/diagnostics.md.</summary>
+public static partial class DiagnosticCodes
+{
+    /// <summary>The compressed model's inputs or outputs differ from the source (name, element type or shape).</summary>
+    public const string CompressionContractChanged = "OBT2001";
+
+    /// <summary>A compression option is out of range (block size, accuracy level, threshold).</summary>
+    public const string CompressionInvalidOption = "OBT2002";
+
+    /// <summary>The model cannot be compressed as given (no graph, a weight whose data cannot be read).</summary>
+    public const string CompressionUnsupportedModel = "OBT2003";
+}

@@ -1,0 +1,53 @@
+using OnnxBuildTools.Onnx.Diagnostics;
+
+namespace OnnxBuildTools.Verification;
+
+/// <summary>What the build does when the budget is missed: fail, warn, or skip the check.</summary>
+public enum AccuracyCheckMode { Error, Warn, Off }
+
+/// <summary>
+/// The accuracy budget every output of the compressed model must meet against the original.
+/// <see cref="MinTop1Agreement"/> applies only to outputs that look like class scores.
+/// </summary>
+public sealed record AccuracyBudget
+{
+    /// <summary>Lowest cosine similarity allowed (1 = same direction).</summary>
+    public double MinCosine { get; init; }
+
+    /// <summary>Highest relative L2 error allowed: ‖compressed − original‖ / ‖original‖.</summary>
+    public double MaxRelativeError { get; init; }
+
+    /// <summary>Lowest fraction of rows whose arg-max along the last axis agrees.</summary>
+    public double MinTop1Agreement { get; init; }
+
+    /// <summary>Defaults per compression method (see docs/accuracy-gate.md for how they were chosen).</summary>
+    public static AccuracyBudget DefaultFor(string compressionMethodName) => compressionMethodName.ToLowerInvariant() switch
+    {
+        "none" => new() { MinCosine = 0.99999, MaxRelativeError = 0.001, MinTop1Agreement = 1.0 },
+        "float16" or "fp16" => new() { MinCosine = 0.9995, MaxRelativeError = 0.03, MinTop1Agreement = 0.93 },
+        "int8" => new() { MinCosine = 0.99, MaxRelativeError = 0.15, MinTop1Agreement = 0.9 },
+        "int4" => new() { MinCosine = 0.97, MaxRelativeError = 0.25, MinTop1Agreement = 0.8 },
+        _ => throw new DiagnosticException(DiagnosticCodes.AccuracyOptionInvalid, null,
+            $"No default accuracy budget for compression method '{compressionMethodName}'; expected None, Int8, Int4 or Float16."),
+    };
+
+    /// <summary>Throws <see cref="DiagnosticCodes.AccuracyOptionInvalid"/> when a bound is outside its meaningful range.</summary>
+    public void Validate()
+    {
+        if (!(MinCosine is >= -1 and <= 1))
+        {
+            throw Invalid(nameof(MinCosine), MinCosine, "between -1 and 1");
+        }
+        if (!(MaxRelativeError >= 0))
+        {
+            throw Invalid(nameof(MaxRelativeError), MaxRelativeError, "0 or more");
+        }
+        if (!(MinTop1Agreement is >= 0 and <= 1))
+        {
+            throw Invalid(nameof(MinTop1Agreement), MinTop1Agreement, "between 0 and 1");
+        }
+    }
+
+    private static DiagnosticException Invalid(string name, double value, string range) =>
+        new(DiagnosticCodes.AccuracyOptionInvalid, null, $"{name}={value.ToString(System.Globalization.CultureInfo.InvariantCulture)} is invalid; it must be {range}.");
+}

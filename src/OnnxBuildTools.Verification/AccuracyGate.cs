@@ -1,0 +1,184 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using OnnxBuildTools.Onnx.Diagnostics;
+using OnnxBuildTools.Onnx.Protos;
+using OnnxBuildTools.Verification.Data;
+using OnnxBuildTools.Verification.Runtime;
+
+namespace OnnxBuildTools.Verification;
+
+/// <summary>
+/// Runs the original and the compressed model in ONNX Runtime on the same validation inputs and
+/// measures every output against the budget. Expected failures (bad validation data, a model that will
+/// not run) are <see cref="DiagnosticException"/>s with OBT4xxx codes; a missed budget is not an
+/// exception but a report with <see cref="AccuracyReport.Passed"/> false (see <see cref="AccuracyReport.ToDiagnostic"/>).
+/// </summary>
+public static partial class AccuracyGate
+{
+    public static AccuracyReport Verify(string originalModelPath, string compressedModelPath, VerificationOptions options)
+    {
+        var total = Stopwatch.StartNew();
+        options.Budget.Validate();
+        if (options.MaxSamples < 1 || options.LocalizationSamples < 1 || options.MaxLocalizedLayers < 1 || options.DefaultSymbolicDimensionSize < 1)
+        {
+            throw new DiagnosticException(DiagnosticCodes.AccuracyOptionInvalid, null,
+                "MaxSamples, LocalizationSamples, MaxLocalizedLayers and DefaultSymbolicDimensionSize must be at least 1.");
+        }
+        ModelProto original = ModelFiles.Load(originalModelPath);
+        ModelProto compressed = ModelFiles.Load(compressedModelPath);
+        var inputs = ModelInput.Of(original);
+        var (samples, source) = ReadInputs(original, inputs, options);
+
+        var outputNames = original.Graph.Output.Select(o => o.Name).ToList();
+        var missing = outputNames.Except(compressed.Graph.Output.Select(o => o.Name), StringComparer.Ordinal).ToList();
+        if (missing.Count > 0)
+        {
+            throw new DiagnosticException(DiagnosticCodes.OutputsMismatch, compressedModelPath,
+                $"The compressed model lacks output{(missing.Count > 1 ? "s" : "")} {string.Join(", ", missing.Select(m => $"'{m}'"))} of the original.");
+        }
+
+        var phase = Stopwatch.StartNew();
+        using var reference = ModelRunner.Open(originalModelPath, options.IntraOpThreads);
+        using var candidate = ModelRunner.Open(compressedModelPath, options.IntraOpThreads);
+        double loadMs = phase.Elapsed.TotalMilliseconds;
+
+        phase.Restart();
+        var classScores = ClassScoreOutputs(original, options);
+        var accumulators = outputNames.ToDictionary(n => n, _ => new Metrics.Accumulator(), StringComparer.Ordinal);
+        var types = new Dictionary<string, string>(StringComparer.Ordinal);
+        var notCompared = new Dictionary<string, string>(StringComparer.Ordinal);
+        var rowLengths = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var sample in samples)
+        {
+            var r = reference.Run(sample, outputNames);
+            var c = candidate.Run(sample, outputNames);
+            foreach (string name in outputNames)
+            {
+                RunOutput a = r[name], b = c[name];
+                types[name] = HostTensor.TypeName(a.ElementType);
+                if (a.Values is null)
+                {
+                    notCompared[name] = a.NotComparable!;
+                    continue;
+                }
+                if (b.Values is null || a.ElementType != b.ElementType || !a.Shape.SequenceEqual(b.Shape))
+                {
+                    throw new DiagnosticException(DiagnosticCodes.OutputsMismatch, compressedModelPath,
+                        $"Output '{name}' is {HostTensor.TypeName(b.ElementType)}[{string.Join(",", b.Shape)}] in the compressed model but {HostTensor.TypeName(a.ElementType)}[{string.Join(",", a.Shape)}] in the original.");
+                }
+                int rowLength = classScores.Contains(name) && a.Shape.Length >= 1 && a.Shape[^1] >= 2 ? (int)a.Shape[^1] : 0;
+                rowLengths[name] = rowLength;
+                accumulators[name].Add(a.Values, b.Values, rowLength);
+            }
+        }
+        double runMs = phase.Elapsed.TotalMilliseconds;
+
+        var metrics = outputNames.Select(name => notCompared.TryGetValue(name, out string? why)
+            ? new OutputMetrics { Name = name, ElementType = types.GetValueOrDefault(name, "?"), NotCompared = why }
+            : new OutputMetrics
+            {
+                Name = name,
+                ElementType = types[name],
+                ElementCount = accumulators[name].Count,
+                Cosine = accumulators[name].Cosine,
+                RelativeError = accumulators[name].RelativeError,
+                MaxAbsError = accumulators[name].MaxAbsError,
+                IsClassScores = rowLengths.GetValueOrDefault(name) > 0,
+                Top1Agreement = rowLengths.GetValueOrDefault(name) > 0 ? accumulators[name].Top1Agreement : null,
+            }).ToList();
+        var failures = CheckBudget(metrics, options.Budget);
+
+        LocalizationResult? localization = null;
+        phase.Restart();
+        if (options.Localization == LocalizationMode.Always || (options.Localization == LocalizationMode.WhenFailed && failures.Count > 0))
+        {
+            localization = Localizer.Run(original, originalModelPath, compressed, compressedModelPath, samples, options);
+        }
+        double localizationMs = localization is null ? 0 : phase.Elapsed.TotalMilliseconds;
+
+        return new AccuracyReport
+        {
+            OriginalModel = Path.GetFullPath(originalModelPath),
+            CompressedModel = Path.GetFullPath(compressedModelPath),
+            Budget = options.Budget,
+            Inputs = source,
+            Outputs = metrics,
+            Failures = failures,
+            Localization = localization,
+            Size = new SizeInfo(ModelFiles.SizeOnDisk(originalModelPath, original), ModelFiles.SizeOnDisk(compressedModelPath, compressed)),
+            Timings = new TimingInfo { LoadMs = loadMs, RunMs = runMs, LocalizationMs = localizationMs, TotalMs = total.Elapsed.TotalMilliseconds },
+        };
+    }
+
+    /// <summary>Every bound each compared output misses; NaN always misses.</summary>
+    public static IReadOnlyList<BudgetFailure> CheckBudget(IEnumerable<OutputMetrics> outputs, AccuracyBudget budget)
+    {
+        var failures = new List<BudgetFailure>();
+        foreach (var o in outputs.Where(o => o.NotCompared is null))
+        {
+            if (!(o.Cosine >= budget.MinCosine))
+            {
+                failures.Add(new BudgetFailure(o.Name, nameof(AccuracyBudget.MinCosine), o.Cosine, budget.MinCosine));
+            }
+            if (!(o.RelativeError <= budget.MaxRelativeError))
+            {
+                failures.Add(new BudgetFailure(o.Name, nameof(AccuracyBudget.MaxRelativeError), o.RelativeError, budget.MaxRelativeError));
+            }
+            if (o.Top1Agreement is { } top1 && !(top1 >= budget.MinTop1Agreement))
+            {
+                failures.Add(new BudgetFailure(o.Name, nameof(AccuracyBudget.MinTop1Agreement), top1, budget.MinTop1Agreement));
+            }
+        }
+        return failures;
+    }
+
+    /// <summary>
+    /// Outputs treated as class scores: those named in the options, else float outputs whose name says
+    /// so (logits, scores, probabilities, classes) or that a Softmax/LogSoftmax produces.
+    /// </summary>
+    public static IReadOnlySet<string> ClassScoreOutputs(ModelProto model, VerificationOptions options)
+    {
+        if (options.ClassScoreOutputs is { } named)
+        {
+            return new HashSet<string>(named, StringComparer.Ordinal);
+        }
+        var softmaxOutputs = model.Graph.Node.Where(n => n.OpType is "Softmax" or "LogSoftmax").SelectMany(n => n.Output).ToHashSet(StringComparer.Ordinal);
+        return model.Graph.Output
+            .Where(o => o.Type?.TensorType is { } t && HostTensor.IsFloatingPoint((TensorProto.Types.DataType)t.ElemType))
+            .Where(o => ClassScoreName().IsMatch(o.Name) || softmaxOutputs.Contains(o.Name))
+            .Select(o => o.Name)
+            .ToHashSet(StringComparer.Ordinal);
+    }
+
+    private static (IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> Samples, InputSource Source) ReadInputs(
+        ModelProto model, IReadOnlyList<ModelInput> inputs, VerificationOptions options)
+    {
+        if (options.ValidationDataDirectory is { } directory)
+        {
+            var data = ValidationDataSet.Load(directory, inputs, options.MaxSamples);
+            var first = data.Samples[0];
+            return (data.Samples, new InputSource
+            {
+                Kind = data.Layout == ValidationDataLayout.Npy ? "npy" : "onnx-test-data",
+                Directory = Path.GetFullPath(directory),
+                Samples = data.Samples.Count,
+                Inputs = inputs.Select(i => new InputDescription(i.Name, HostTensor.TypeName(i.ElementType), first[i.Name].ShapeText, "validation data")).ToList(),
+            });
+        }
+        var samples = InputSynthesizer.Synthesize(model, options);
+        return (samples, new InputSource
+        {
+            Kind = "synthetic",
+            Seed = options.Seed,
+            Samples = samples.Count,
+            Inputs = inputs.Select(i =>
+            {
+                var plan = InputSynthesizer.Plan(model, i, options);
+                return new InputDescription(i.Name, HostTensor.TypeName(i.ElementType), "[" + string.Join(",", plan.Shape) + "]", plan.Distribution);
+            }).ToList(),
+        });
+    }
+
+    [GeneratedRegex("logit|score|prob|class|softmax", RegexOptions.IgnoreCase)]
+    private static partial Regex ClassScoreName();
+}

@@ -1,0 +1,154 @@
+using OnnxBuildTools.Onnx.Diagnostics;
+
+namespace OnnxBuildTools.Verification;
+
+/// <summary>The result of one accuracy check: what was compared, how it measured, and where the error comes from.</summary>
+public sealed record AccuracyReport
+{
+    public int FormatVersion { get; init; } = 1;
+
+    public required string OriginalModel { get; init; }
+
+    public required string CompressedModel { get; init; }
+
+    public required AccuracyBudget Budget { get; init; }
+
+    public required InputSource Inputs { get; init; }
+
+    public required IReadOnlyList<OutputMetrics> Outputs { get; init; }
+
+    public required IReadOnlyList<BudgetFailure> Failures { get; init; }
+
+    public bool Passed => Failures.Count == 0;
+
+    /// <summary>Per-layer error; null when localization did not run (see <see cref="VerificationOptions.Localization"/>).</summary>
+    public LocalizationResult? Localization { get; init; }
+
+    public required SizeInfo Size { get; init; }
+
+    public required TimingInfo Timings { get; init; }
+
+    /// <summary>The output whose cosine similarity is lowest: the headline number.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public OutputMetrics? WorstOutput => Outputs.Where(o => o.NotCompared is null).OrderBy(o => double.IsNaN(o.Cosine) ? double.NegativeInfinity : o.Cosine).FirstOrDefault();
+
+    /// <summary>One line for the build output: verdict, key metric, size, and the report's path.</summary>
+    public string SummaryLine(string modelName, string? reportPath)
+    {
+        var worst = WorstOutput;
+        string metric = worst is null ? "no comparable outputs"
+            : $"worst output '{worst.Name}': cosine {BudgetFailure.Format(worst.Cosine)}, relative error {BudgetFailure.Format(worst.RelativeError)}"
+              + (worst.Top1Agreement is { } top1 ? $", top-1 agreement {BudgetFailure.Format(top1)}" : "");
+        string size = $"{Size.OriginalBytes / 1048576.0:0.##} MB -> {Size.CompressedBytes / 1048576.0:0.##} MB";
+        return $"{modelName}: accuracy {(Passed ? "within budget" : "BUDGET MISSED")} ({metric}; {Inputs.Samples} samples; {size})"
+            + (reportPath is null ? "" : $"; report: {reportPath}");
+    }
+
+    /// <summary>
+    /// The coded diagnostic for a missed budget (null when passed): names the model, every failing output,
+    /// metric, measured value and bound, and the layer to exclude first when localization ran.
+    /// The worker prints it as an error, or as a warning with <see cref="AccuracyCheckMode.Warn"/>.
+    /// </summary>
+    public DiagnosticException? ToDiagnostic(string modelName, string? reportPath = null)
+    {
+        if (Passed)
+        {
+            return null;
+        }
+        string message = $"Compressed model '{modelName}' misses its accuracy budget: {string.Join("; ", Failures.Select(f => f.Describe()))}.";
+        if (Localization is { Layers.Count: > 0 } localized && localized.Layers[0] is var worst)
+        {
+            message += $" Most error enters at node '{worst.Node}' ({worst.OpType}); Exclude=\"{worst.ExcludeValue}\" keeps it in float.";
+        }
+        if (reportPath is not null)
+        {
+            message += $" Report: {reportPath}";
+        }
+        return new DiagnosticException(DiagnosticCodes.AccuracyBudgetMissed, OriginalModel, message);
+    }
+}
+
+/// <summary>Where the validation inputs came from.</summary>
+public sealed record InputSource
+{
+    /// <summary><c>synthetic</c>, <c>npy</c> or <c>onnx-test-data</c>.</summary>
+    public required string Kind { get; init; }
+
+    public string? Directory { get; init; }
+
+    public int? Seed { get; init; }
+
+    public int Samples { get; init; }
+
+    public required IReadOnlyList<InputDescription> Inputs { get; init; }
+}
+
+/// <summary>One model input as fed: its type, the first sample's shape and how values were drawn.</summary>
+public sealed record InputDescription(string Name, string ElementType, string Shape, string Distribution);
+
+public sealed record SizeInfo(long OriginalBytes, long CompressedBytes)
+{
+    public double Ratio => CompressedBytes == 0 ? 0 : (double)OriginalBytes / CompressedBytes;
+}
+
+/// <summary>Wall-clock milliseconds of the check's phases.</summary>
+public sealed record TimingInfo
+{
+    public double LoadMs { get; init; }
+
+    public double RunMs { get; init; }
+
+    public double LocalizationMs { get; init; }
+
+    public double TotalMs { get; init; }
+}
+
+/// <summary>Per-layer error measured by exposing intermediate tensors of both models (docs/accuracy-gate.md).</summary>
+public sealed record LocalizationResult
+{
+    public required string Method { get; init; }
+
+    public int Samples { get; init; }
+
+    /// <summary>Layers ranked by the error they add, worst first, at most <see cref="VerificationOptions.MaxLocalizedLayers"/>.</summary>
+    public required IReadOnlyList<LayerError> Layers { get; init; }
+
+    /// <summary>Every layer with compressed weights, in graph order (the report's chart).</summary>
+    public required IReadOnlyList<LayerError> AllLayers { get; init; }
+
+    /// <summary>Intermediate tensors compared.</summary>
+    public int TensorsCompared { get; init; }
+
+    public string? Note { get; init; }
+}
+
+/// <summary>One layer (a node consuming compressed weights) and the error measured at its output.</summary>
+public sealed record LayerError
+{
+    public int Rank { get; init; }
+
+    public required string Node { get; init; }
+
+    public required string OpType { get; init; }
+
+    /// <summary>The value for the model item's <c>Exclude</c> metadata that keeps this layer in float.</summary>
+    public required string ExcludeValue { get; init; }
+
+    public required string OutputTensor { get; init; }
+
+    /// <summary>Relative L2 error of the layer's output against the original model.</summary>
+    public double OutputError { get; init; }
+
+    /// <summary>The largest relative error among its activation inputs.</summary>
+    public double InputError { get; init; }
+
+    /// <summary><see cref="OutputError"/> − <see cref="InputError"/>: the error this layer introduces.</summary>
+    public double AddedError { get; init; }
+
+    public required IReadOnlyList<string> Weights { get; init; }
+
+    public long WeightBytesBefore { get; init; }
+
+    /// <summary>Bytes of the weights feeding the same-named output in the compressed model; null if not found.</summary>
+    public long? WeightBytesAfter { get; init; }
+}

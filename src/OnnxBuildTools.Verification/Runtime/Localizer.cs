@@ -1,0 +1,162 @@
+using Google.Protobuf;
+using OnnxBuildTools.Onnx.Protos;
+using OnnxBuildTools.Verification.Data;
+
+namespace OnnxBuildTools.Verification.Runtime;
+
+/// <summary>
+/// Finds where error enters: both models are run with every intermediate tensor of the main graph that
+/// they share by name exposed as an extra output; each tensor's relative error is measured, and each
+/// layer (a node consuming a weight the compression changed) is charged the error it adds over its
+/// activation inputs. Compressed graphs keep the original output names of the nodes they replace, so
+/// the names line up.
+/// </summary>
+internal static class Localizer
+{
+    public const string MethodDescription = "intermediate outputs of both models compared by tensor name; a layer's added error is its output's relative error minus the largest of its inputs'";
+
+    public static LocalizationResult Run(
+        ModelProto original, string originalPath, ModelProto compressed, string compressedPath,
+        IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> samples, VerificationOptions options)
+    {
+        var before = new GraphFacts(original);
+        var after = new GraphFacts(compressed);
+        var changedWeights = before.Weights
+            .Where(w => !after.Weights.TryGetValue(w.Key, out var kept) || !SameTensor(w.Value, kept))
+            .Select(w => w.Key)
+            .ToHashSet(StringComparer.Ordinal);
+
+        var graphOutputs = new HashSet<string>(original.Graph.Output.Select(o => o.Name), StringComparer.Ordinal);
+        var compressedTensors = new HashSet<string>(after.Producers.Keys, StringComparer.Ordinal);
+        compressedTensors.UnionWith(compressed.Graph.Output.Select(o => o.Name));
+        var compared = original.Graph.Node
+            .Where(n => n.OpType != "Constant")
+            .SelectMany(n => n.Output)
+            .Where(o => o.Length > 0 && !before.WeightDerived.Contains(o) && compressedTensors.Contains(o))
+            .Distinct(StringComparer.Ordinal)
+            .ToList();
+        var extra = compared.Where(t => !graphOutputs.Contains(t)).ToList();
+
+        var errors = MeasureTensorErrors(original, originalPath, compressed, compressedPath, compared, extra, samples, options);
+
+        var graphInputs = new HashSet<string>(ModelInput.Of(original).Select(i => i.Name), StringComparer.Ordinal);
+        var layers = new List<LayerError>();
+        foreach (var node in original.Graph.Node)
+        {
+            if (node.OpType == "Constant")
+            {
+                continue;
+            }
+            var weights = node.Input.Where(i => i.Length > 0 && before.WeightDerived.Contains(i))
+                .SelectMany(before.WeightSources).Distinct(StringComparer.Ordinal).ToList();
+            var changed = weights.Where(changedWeights.Contains).ToList();
+            var activations = node.Input.Where(i => i.Length > 0 && !before.WeightDerived.Contains(i)).ToList();
+            if (changed.Count == 0 || activations.Count == 0)
+            {
+                continue;
+            }
+            string? output = node.Output.FirstOrDefault(o => errors.ContainsKey(o));
+            if (output is null)
+            {
+                continue;
+            }
+            double inputError = 0;
+            foreach (string input in activations)
+            {
+                double e = graphInputs.Contains(input) ? 0 : errors.GetValueOrDefault(input, 0);
+                inputError = Math.Max(inputError, double.IsNaN(e) ? double.PositiveInfinity : e);
+            }
+            double outputError = errors[output];
+            layers.Add(new LayerError
+            {
+                Node = node.Name,
+                OpType = node.OpType,
+                ExcludeValue = node.Name.Length > 0 ? node.Name : changed[0],
+                OutputTensor = output,
+                OutputError = outputError,
+                InputError = inputError,
+                AddedError = double.IsNaN(outputError) ? double.PositiveInfinity
+                    : double.IsPositiveInfinity(inputError) ? 0 : outputError - inputError,
+                Weights = changed,
+                WeightBytesBefore = changed.Sum(w => GraphFacts.StoredBytes(before.Weights[w])),
+                WeightBytesAfter = WeightBytesAfter(after, output),
+            });
+        }
+        var ranked = layers.OrderByDescending(l => l.AddedError).ThenBy(l => l.Node, StringComparer.Ordinal)
+            .Take(options.MaxLocalizedLayers)
+            .Select((l, i) => l with { Rank = i + 1 })
+            .ToList();
+        var rankOf = ranked.ToDictionary(l => l.OutputTensor, l => l.Rank, StringComparer.Ordinal);
+        return new LocalizationResult
+        {
+            Method = MethodDescription,
+            Samples = Math.Min(samples.Count, options.LocalizationSamples),
+            Layers = ranked,
+            AllLayers = layers.Select(l => l with { Rank = rankOf.GetValueOrDefault(l.OutputTensor) }).ToList(),
+            TensorsCompared = errors.Count,
+            Note = layers.Count == 0
+                ? changedWeights.Count == 0
+                    ? "No weight of the original differs in the compressed model, so no layer can be blamed."
+                    : "No layer consuming a changed weight kept its output name in the compressed model."
+                : null,
+        };
+    }
+
+    private static Dictionary<string, double> MeasureTensorErrors(
+        ModelProto original, string originalPath, ModelProto compressed, string compressedPath,
+        List<string> compared, List<string> extra, IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> samples, VerificationOptions options)
+    {
+        using var reference = ModelRunner.Open(WithOutputs(original, originalPath, extra), originalPath, options.IntraOpThreads);
+        using var candidate = ModelRunner.Open(WithOutputs(compressed, compressedPath, extra), compressedPath, options.IntraOpThreads);
+        var accumulators = compared.ToDictionary(t => t, _ => new Metrics.Accumulator(), StringComparer.Ordinal);
+        var skipped = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var sample in samples.Take(options.LocalizationSamples))
+        {
+            var r = reference.Run(sample, compared);
+            var c = candidate.Run(sample, compared);
+            foreach (string tensor in compared)
+            {
+                var a = r[tensor];
+                var b = c[tensor];
+                if (a.Values is null || b.Values is null || !a.Shape.SequenceEqual(b.Shape))
+                {
+                    skipped.Add(tensor);
+                    continue;
+                }
+                accumulators[tensor].Add(a.Values, b.Values, 0);
+            }
+        }
+        return accumulators.Where(kv => !skipped.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value.RelativeError, StringComparer.Ordinal);
+    }
+
+    /// <summary>A copy of the model with extra graph outputs (name only; ONNX Runtime infers their types).</summary>
+    private static byte[] WithOutputs(ModelProto model, string path, List<string> extra)
+    {
+        var copy = model.Clone();
+        if (ModelFiles.ExternalTensors(copy).Any())
+        {
+            ModelFiles.InlineExternalData(copy, path);
+        }
+        foreach (string name in extra)
+        {
+            copy.Graph.Output.Add(new ValueInfoProto { Name = name });
+        }
+        return copy.ToByteArray();
+    }
+
+    private static bool SameTensor(TensorProto a, TensorProto b) =>
+        a.DataType == b.DataType && a.Dims.SequenceEqual(b.Dims) && a.RawData.Equals(b.RawData)
+        && a.FloatData.Equals(b.FloatData) && a.Int32Data.Equals(b.Int32Data) && a.Int64Data.Equals(b.Int64Data)
+        && a.DoubleData.Equals(b.DoubleData) && a.Uint64Data.Equals(b.Uint64Data) && a.ExternalData.Equals(b.ExternalData);
+
+    private static long? WeightBytesAfter(GraphFacts after, string outputTensor)
+    {
+        if (!after.Producers.TryGetValue(outputTensor, out var node))
+        {
+            return null;
+        }
+        return node.Input.Where(i => i.Length > 0 && after.WeightDerived.Contains(i))
+            .SelectMany(after.WeightSources).Distinct(StringComparer.Ordinal)
+            .Sum(w => GraphFacts.StoredBytes(after.Weights[w]));
+    }
+}

@@ -1,0 +1,48 @@
+namespace OnnxBuildTools.Verification;
+
+/// <summary>When to measure per-layer error.</summary>
+public enum LocalizationMode
+{
+    /// <summary>Always (the default), so the report's per-layer chart is filled for a passing model too.</summary>
+    Always,
+    /// <summary>Only when the budget is missed: saves two sessions (about 0.4 s on the 16 MB text encoder).</summary>
+    WhenFailed,
+    Never,
+}
+
+/// <summary>How the gate gets its inputs and what it checks.</summary>
+public sealed record VerificationOptions
+{
+    /// <summary>A folder of user validation data (see <see cref="Data.ValidationDataSet"/>); null synthesizes inputs.</summary>
+    public string? ValidationDataDirectory { get; init; }
+
+    /// <summary>Samples to synthesize, and the most taken from validation data.</summary>
+    public int MaxSamples { get; init; } = 16;
+
+    /// <summary>Seed of the synthesized inputs.</summary>
+    public int Seed { get; init; }
+
+    /// <summary>Inclusive value ranges for integer inputs, by input name.</summary>
+    public IReadOnlyDictionary<string, (long Min, long Max)> IntegerInputRanges { get; init; } = new Dictionary<string, (long Min, long Max)>();
+
+    /// <summary>Sizes for symbolic dimensions, by name; others get <see cref="DefaultSymbolicDimensionSize"/> (1 on the first axis).</summary>
+    public IReadOnlyDictionary<string, long> SymbolicDimensionSizes { get; init; } = new Dictionary<string, long>();
+
+    public long DefaultSymbolicDimensionSize { get; init; } = 8;
+
+    public AccuracyBudget Budget { get; init; } = AccuracyBudget.DefaultFor("Int8");
+
+    /// <summary>Outputs to treat as class scores (top-1 agreement); null guesses from names and producers.</summary>
+    public IReadOnlyCollection<string>? ClassScoreOutputs { get; init; }
+
+    public LocalizationMode Localization { get; init; } = LocalizationMode.Always;
+
+    /// <summary>Samples the per-layer measurement runs on (the first ones), bounding its memory and time.</summary>
+    public int LocalizationSamples { get; init; } = 4;
+
+    /// <summary>Layers listed in the report's ranking.</summary>
+    public int MaxLocalizedLayers { get; init; } = 10;
+
+    /// <summary>Threads per ONNX Runtime session; 0 lets the runtime choose.</summary>
+    public int IntraOpThreads { get; init; }
+}

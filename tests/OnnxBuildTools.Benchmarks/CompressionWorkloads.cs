@@ -1,0 +1,321 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Microsoft.ML.OnnxRuntime;
+using OnnxBuildTools.Testing;
+
+namespace OnnxBuildTools.Benchmarks;
+
+/// <summary>Outputs of a workload: each output's values from all runs, concatenated in run order.</summary>
+internal sealed class RunOutputs : Dictionary<string, List<float>>
+{
+    public RunOutputs() : base(StringComparer.Ordinal) { }
+}
+
+/// <summary>Fixed inputs for one corpus model, how to run it, and how to judge agreement.</summary>
+internal abstract class Workload
+{
+    public Func<RunOutputs, double>? Accuracy { get; protected init; }
+
+    public abstract RunOutputs Evaluate(InferenceSession session);
+
+    /// <summary>One representative call, for latency.</summary>
+    public abstract void RunOnce(InferenceSession session);
+
+    public abstract string Agreement(RunOutputs reference, RunOutputs candidate);
+
+    public static Workload For(string model) => model switch
+    {
+        "text_encoder" => new TextEncoderWorkload(),
+        "paddleocr_det" => new ImageWorkload([1, 3, 320, 320], probabilityThreshold: 0.3f),
+        "paddleocr_cls" => new ImageWorkload([1, 3, 48, 192], probabilityThreshold: null),
+        _ when model.StartsWith("silero", StringComparison.Ordinal) => new SileroWorkload(model == "silero_vad_half" ? 512 : 576),
+        _ => throw new ArgumentException($"No workload for {model}."),
+    };
+
+    protected static void Append(RunOutputs outputs, string name, OrtValue value)
+    {
+        if (!outputs.TryGetValue(name, out var list))
+        {
+            outputs[name] = list = [];
+        }
+        list.AddRange(value.GetTensorDataAsSpan<float>().ToArray());
+    }
+
+    protected static int ArgMax(List<float> values, int start, int count)
+    {
+        int best = start;
+        for (int i = start + 1; i < start + count; i++)
+        {
+            if (values[i] > values[best])
+            {
+                best = i;
+            }
+        }
+        return best - start;
+    }
+}
+
+/// <summary>text_encoder: the 400 held-out rows (batches of 50) with labels; latency on one 32-token row.</summary>
+internal sealed class TextEncoderWorkload : Workload
+{
+    private const int Classes = 8;
+    private readonly long[] _ids;
+    private readonly long[] _mask;
+    private readonly long[] _labels;
+    private readonly int _rows;
+    private readonly int _width;
+
+    public TextEncoderWorkload()
+    {
+        string dir = Path.Combine(TestCorpus.Root, "models/text_encoder");
+        (_ids, var shape) = Npy.ReadInt64(Path.Combine(dir, "eval_input_ids.npy"));
+        (_mask, _) = Npy.ReadInt64(Path.Combine(dir, "eval_attention_mask.npy"));
+        (_labels, _) = Npy.ReadInt64(Path.Combine(dir, "eval_labels.npy"));
+        (_rows, _width) = ((int)shape[0], (int)shape[1]);
+        Accuracy = outputs =>
+        {
+            var logits = outputs["logits"];
+            int correct = Enumerable.Range(0, _rows).Count(r => ArgMax(logits, r * Classes, Classes) == _labels[r]);
+            return (double)correct / _rows;
+        };
+    }
+
+    public override RunOutputs Evaluate(InferenceSession session)
+    {
+        var outputs = new RunOutputs();
+        const int Batch = 50;
+        for (int start = 0; start < _rows; start += Batch)
+        {
+            Run(session, start, Math.Min(Batch, _rows - start), outputs);
+        }
+        return outputs;
+    }
+
+    public override void RunOnce(InferenceSession session) => Run(session, 0, 1, null);
+
+    private void Run(InferenceSession session, int start, int count, RunOutputs? outputs)
+    {
+        long[] shape = [count, _width];
+        using var ids = OrtValue.CreateTensorValueFromMemory(_ids.AsSpan(start * _width, count * _width).ToArray(), shape);
+        using var mask = OrtValue.CreateTensorValueFromMemory(_mask.AsSpan(start * _width, count * _width).ToArray(), shape);
+        using var results = session.Run(new RunOptions(), ["input_ids", "attention_mask"], [ids, mask], ["logits", "embedding"]);
+        if (outputs is not null)
+        {
+            Append(outputs, "logits", results[0]);
+            Append(outputs, "embedding", results[1]);
+        }
+    }
+
+    public override string Agreement(RunOutputs reference, RunOutputs candidate)
+    {
+        int same = Enumerable.Range(0, _rows).Count(r => ArgMax(reference["logits"], r * Classes, Classes) == ArgMax(candidate["logits"], r * Classes, Classes));
+        return string.Create(CultureInfo.InvariantCulture, $"top-1 {(double)same / _rows:F4}");
+    }
+}
+
+/// <summary>
+/// Silero VAD: 40 chunks of 16 kHz synthetic audio (voiced harmonics with pauses and noise, fixed seed)
+/// streamed with the state carried over; 576-sample inputs (64 of context) except the half model (512).
+/// </summary>
+internal sealed class SileroWorkload(int width) : Workload
+{
+    private const int Chunks = 40;
+    private readonly float[] _audio = MakeAudio(Chunks * 512 + 64);
+
+    public override RunOutputs Evaluate(InferenceSession session)
+    {
+        var outputs = new RunOutputs();
+        float[] state = new float[2 * 128];
+        for (int chunk = 0; chunk < Chunks; chunk++)
+        {
+            state = Run(session, chunk, state, outputs);
+        }
+        return outputs;
+    }
+
+    public override void RunOnce(InferenceSession session) => Run(session, 3, new float[256], null);
+
+    private float[] Run(InferenceSession session, int chunk, float[] state, RunOutputs? outputs)
+    {
+        int offset = chunk * 512 + 64 - (width - 512);
+        using var input = OrtValue.CreateTensorValueFromMemory(_audio.AsSpan(offset, width).ToArray(), [1, width]);
+        using var stateValue = OrtValue.CreateTensorValueFromMemory(state, [2, 1, 128]);
+        using var rate = OrtValue.CreateTensorValueFromMemory(new long[] { 16000 }, []);
+        var names = new List<string> { "input", "state" };
+        var values = new List<OrtValue> { input, stateValue };
+        if (session.InputMetadata.ContainsKey("sr"))
+        {
+            names.Add("sr");
+            values.Add(rate);
+        }
+        using var results = session.Run(new RunOptions(), names, values, ["output", "stateN"]);
+        if (outputs is not null)
+        {
+            Append(outputs, "output", results[0]);
+        }
+        return results[1].GetTensorDataAsSpan<float>().ToArray();
+    }
+
+    public override string Agreement(RunOutputs reference, RunOutputs candidate)
+    {
+        var a = reference["output"];
+        var b = candidate["output"];
+        int same = Enumerable.Range(0, a.Count).Count(i => a[i] >= 0.5f == b[i] >= 0.5f);
+        int speech = a.Count(v => v >= 0.5f);
+        return string.Create(CultureInfo.InvariantCulture, $"frames {(double)same / a.Count:F4} ({speech}/{a.Count} speech)");
+    }
+
+    private static float[] MakeAudio(int length)
+    {
+        var random = new Random(1234);
+        var audio = new float[length];
+        for (int i = 0; i < length; i++)
+        {
+            double t = i / 16000.0;
+            bool voiced = (i / 4000) % 2 == 1;
+            double f0 = 140 + 30 * Math.Sin(2 * Math.PI * 3 * t);
+            double voice = voiced ? 0.3 * (Math.Sin(2 * Math.PI * f0 * t) + 0.5 * Math.Sin(4 * Math.PI * f0 * t) + 0.25 * Math.Sin(6 * Math.PI * f0 * t)) : 0;
+            audio[i] = (float)(voice + 0.01 * (random.NextDouble() - 0.5));
+        }
+        return audio;
+    }
+}
+
+/// <summary>PaddleOCR: two fixed-seed images (smooth patterns plus noise, normalised like the models expect).</summary>
+internal sealed class ImageWorkload(long[] shape, float? probabilityThreshold) : Workload
+{
+    private readonly float[][] _images = [MakeImage(shape, 7), MakeImage(shape, 8)];
+
+    public override RunOutputs Evaluate(InferenceSession session)
+    {
+        var outputs = new RunOutputs();
+        foreach (var image in _images)
+        {
+            Run(session, image, outputs);
+        }
+        return outputs;
+    }
+
+    public override void RunOnce(InferenceSession session) => Run(session, _images[0], null);
+
+    private void Run(InferenceSession session, float[] image, RunOutputs? outputs)
+    {
+        using var input = OrtValue.CreateTensorValueFromMemory(image, shape);
+        string output = session.OutputMetadata.Keys.First();
+        using var results = session.Run(new RunOptions(), ["x"], [input], [output]);
+        if (outputs is not null)
+        {
+            Append(outputs, "out", results[0]);
+        }
+    }
+
+    public override string Agreement(RunOutputs reference, RunOutputs candidate)
+    {
+        var a = reference["out"];
+        var b = candidate["out"];
+        if (probabilityThreshold is { } threshold)
+        {
+            int both = 0, either = 0;
+            for (int i = 0; i < a.Count; i++)
+            {
+                bool x = a[i] >= threshold, y = b[i] >= threshold;
+                both += x && y ? 1 : 0;
+                either += x || y ? 1 : 0;
+            }
+            return string.Create(CultureInfo.InvariantCulture, $"IoU@0.3 {(either == 0 ? 1.0 : (double)both / either):F4} ({either} px)");
+        }
+        int classes = a.Count / _images.Length;
+        int same = Enumerable.Range(0, _images.Length).Count(r => ArgMax(a, r * classes, classes) == ArgMax(b, r * classes, classes));
+        return $"top-1 {same}/{_images.Length}";
+    }
+
+    /// <summary>Dark character-like strokes in text lines on a light page, normalised with ImageNet mean and std.</summary>
+    private static float[] MakeImage(long[] shape, int seed)
+    {
+        var random = new Random(seed);
+        int channels = (int)shape[1], height = (int)shape[2], width = (int)shape[3];
+        var ink = new bool[height, width];
+        int lineHeight = Math.Max(12, height / 6);
+        for (int top = lineHeight / 3; top + lineHeight <= height; top += lineHeight * 2)
+        {
+            for (int x = 8 + random.Next(8); x < width - 16; x += 10 + random.Next(6))
+            {
+                int w = 2 + random.Next(3), h = lineHeight - random.Next(lineHeight / 3);
+                for (int y = top; y < top + h; y++)
+                {
+                    for (int dx = 0; dx < w; dx++)
+                    {
+                        ink[y, x + dx] = true;
+                    }
+                }
+                if (random.Next(2) == 0)
+                {
+                    for (int dx = 0; dx < 8; dx++)
+                    {
+                        ink[top + h / 2, x + dx] = true;
+                    }
+                }
+            }
+        }
+        float[] mean = [0.485f, 0.456f, 0.406f], std = [0.229f, 0.224f, 0.225f];
+        var image = new float[channels * height * width];
+        for (int c = 0; c < channels; c++)
+        {
+            for (int y = 0; y < height; y++)
+            {
+                for (int x = 0; x < width; x++)
+                {
+                    float pixel = ink[y, x] ? 0.1f : 0.95f;
+                    pixel += 0.04f * (float)(random.NextDouble() - 0.5);
+                    image[(c * height + y) * width + x] = (pixel - mean[c % 3]) / std[c % 3];
+                }
+            }
+        }
+        return image;
+    }
+}
+
+/// <summary>Cosine similarity and relative L2 error over all outputs of all runs.</summary>
+internal static class Fidelity
+{
+    public static (double Cosine, double RelativeL2) Compare(RunOutputs reference, RunOutputs candidate)
+    {
+        double dot = 0, aa = 0, bb = 0, diff = 0;
+        foreach (var (name, a) in reference)
+        {
+            var b = candidate[name];
+            for (int i = 0; i < a.Count; i++)
+            {
+                dot += (double)a[i] * b[i];
+                aa += (double)a[i] * a[i];
+                bb += (double)b[i] * b[i];
+                diff += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+            }
+        }
+        return (dot / Math.Sqrt(aa * bb), Math.Sqrt(diff / aa));
+    }
+}
+
+/// <summary>Reads the little-endian int64 .npy files of the corpus.</summary>
+internal static partial class Npy
+{
+    public static (long[] Data, long[] Shape) ReadInt64(string path)
+    {
+        byte[] bytes = File.ReadAllBytes(path);
+        int headerLength = bytes[6] == 1 ? BitConverter.ToUInt16(bytes, 8) : BitConverter.ToInt32(bytes, 8);
+        int dataStart = bytes[6] == 1 ? 10 + headerLength : 12 + headerLength;
+        string header = System.Text.Encoding.ASCII.GetString(bytes, bytes[6] == 1 ? 10 : 12, headerLength);
+        if (!header.Contains("'<i8'", StringComparison.Ordinal) || header.Contains("'fortran_order': True", StringComparison.Ordinal))
+        {
+            throw new InvalidDataException($"{path}: expected a C-order little-endian int64 array, header {header}.");
+        }
+        long[] shape = ShapePattern().Match(header).Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(s => long.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+        var data = new long[(bytes.Length - dataStart) / 8];
+        Buffer.BlockCopy(bytes, dataStart, data, 0, data.Length * 8);
+        return (data, shape);
+    }
+
+    [GeneratedRegex(@"'shape':\s*\(([^)]*)\)")]
+    private static partial Regex ShapePattern();
+}

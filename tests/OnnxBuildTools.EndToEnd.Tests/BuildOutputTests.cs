@@ -1,0 +1,94 @@
+using System.Reflection;
+
+namespace OnnxBuildTools.EndToEnd.Tests;
+
+/// <summary>What a build leaves behind: the processed model in the output folder, in publish, or embedded.</summary>
+[TestClass]
+public sealed class BuildOutputTests
+{
+    /// <summary>The method the end-to-end builds use; the engine's methods replace None as they land.</summary>
+    public static readonly string Compression = "None";
+
+    [TestMethod]
+    public void BuildPutsProcessedModelInOutputRunsInOrtAndLeavesSourceUntouched()
+    {
+        var project = ConsumerProject.Create("App", $"""<OnnxModel Include="models/encoder.onnx" Compression="{Compression}" />""");
+        string source = project.AddModel("models/encoder.onnx", seed: 1);
+        string sourceHash = ConsumerProject.Sha256(source);
+        DateTime sourceTime = File.GetLastWriteTimeUtc(source);
+
+        ProcessResult build = project.Build().AssertSucceeded("build");
+
+        string output = Path.Combine(project.OutputDirectory, "models", "encoder.onnx");
+        Assert.IsTrue(File.Exists(output), "the processed model is not in the output folder:\n" + build.Output);
+        CollectionAssert.AreEqual(new[] { "models/encoder.onnx" }, build.ProcessedModels().ToArray(), build.Output);
+        Assert.AreEqual(sourceHash, ConsumerProject.Sha256(source), "the source model was modified");
+        Assert.AreEqual(sourceTime, File.GetLastWriteTimeUtc(source), "the source model was touched");
+        if (Compression != "None")
+        {
+            Assert.IsTrue(new FileInfo(output).Length < new FileInfo(source).Length, "the compressed model is not smaller");
+        }
+        (double maxAbs, double relativeL2) = OrtCompare.MatMulOutputs(source, output, 128);
+        Assert.IsTrue(relativeL2 < (Compression == "None" ? 1e-7 : 0.05), $"outputs differ: max abs {maxAbs}, relative L2 {relativeL2}");
+
+        // The signature the source generator reads, and no temp files left behind.
+        string signature = Path.Combine(project.IntermediateOnnxDirectory, "sig", "models", "encoder.onnxsig");
+        StringAssert.StartsWith(File.ReadAllText(signature), "onnxsig\t1\n");
+        StringAssert.Contains(File.ReadAllText(signature), "input\tx\ttensor(float)[$batch,128]");
+        Assert.AreEqual(0, Directory.GetFiles(project.IntermediateOnnxDirectory, "*.tmp", SearchOption.AllDirectories).Length);
+    }
+
+    [TestMethod]
+    public void DesignTimeBuildWritesSignatureButCompressesNothing()
+    {
+        var project = ConsumerProject.Create("DesignTime", """<OnnxModel Include="m.onnx" />""");
+        project.AddModel("m.onnx", seed: 2);
+        ProcessResult build = project.Run("msbuild", "-t:Compile", "-restore", "-p:DesignTimeBuild=true", "-p:SkipCompilerExecution=true", "-p:ProvideCommandLineArgs=true", "-v:n")
+            .AssertSucceeded("design-time build");
+        Assert.IsTrue(File.Exists(Path.Combine(project.IntermediateOnnxDirectory, "sig", "m.onnxsig")), build.Output);
+        Assert.IsFalse(File.Exists(Path.Combine(project.IntermediateOnnxDirectory, "out", "m.onnx")), "a design-time build compressed the model");
+        Assert.AreEqual(0, build.SummaryLines().Count, build.Output);
+    }
+
+    [TestMethod]
+    public void PublishIncludesModelAtItsOutputPath()
+    {
+        var project = ConsumerProject.Create("Publish", $"""
+            <OnnxModel Include="models/a.onnx" Compression="{Compression}" />
+            <OnnxModel Include="models/b.onnx" OutputPath="nets/" />
+            <OnnxModel Include="models/c.onnx" Link="assets/renamed.onnx" />
+            """);
+        project.AddModel("models/a.onnx", seed: 3, size: 16);
+        project.AddModel("models/b.onnx", seed: 4, size: 16);
+        project.AddModel("models/c.onnx", seed: 5, size: 16);
+        string publish = Path.Combine(project.Directory, "pub");
+        ProcessResult result = project.Run("publish", "-o", publish, "-v:n").AssertSucceeded("publish");
+        foreach (string relative in new[] { "models/a.onnx", "nets/b.onnx", "assets/renamed.onnx" })
+        {
+            Assert.IsTrue(File.Exists(Path.Combine(publish, relative)), $"{relative} is not in the publish folder:\n{result.Output}");
+            Assert.IsTrue(File.Exists(Path.Combine(project.Directory, "bin", "Release", "net10.0", relative)), $"{relative} is not in the output folder");
+        }
+    }
+
+    [TestMethod]
+    public void EmbedGivesManifestResourceAndNoFile()
+    {
+        var project = ConsumerProject.Create("Embedded", $"""<OnnxModel Include="models/net.onnx" Embed="true" Compression="{Compression}" />""",
+            program: """
+                var assembly = typeof(Program).Assembly;
+                foreach (string name in assembly.GetManifestResourceNames())
+                {
+                    using var stream = assembly.GetManifestResourceStream(name)!;
+                    System.Console.WriteLine($"resource {name} {stream.Length}");
+                }
+                public partial class Program;
+                """);
+        project.AddModel("models/net.onnx", seed: 6, size: 32);
+        project.Build().AssertSucceeded("build");
+        string processed = Path.Combine(project.IntermediateOnnxDirectory, "out", "models", "net.onnx");
+        ProcessResult run = E2E.Dotnet(project.Directory, "exec", Path.Combine(project.OutputDirectory, "Embedded.dll")).AssertSucceeded("run");
+        StringAssert.Contains(run.Output, $"resource Embedded.models.net.onnx {new FileInfo(processed).Length}");
+        Assert.IsFalse(File.Exists(Path.Combine(project.OutputDirectory, "models", "net.onnx")), "an embedded model was also copied");
+        _ = Assembly.GetExecutingAssembly();
+    }
+}

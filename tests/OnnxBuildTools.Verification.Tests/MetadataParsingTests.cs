@@ -1,0 +1,40 @@
+using OnnxBuildTools.Onnx.Diagnostics;
+
+namespace OnnxBuildTools.Verification.Tests;
+
+[TestClass]
+public sealed class MetadataParsingTests
+{
+    [TestMethod]
+    public void ModesParseAndJunkIsCoded()
+    {
+        Assert.AreEqual(AccuracyCheckMode.Error, MetadataParsing.ParseMode(null));
+        Assert.AreEqual(AccuracyCheckMode.Warn, MetadataParsing.ParseMode("Warn"));
+        Assert.AreEqual(AccuracyCheckMode.Off, MetadataParsing.ParseMode(" off "));
+        Assert.AreEqual(DiagnosticCodes.AccuracyOptionInvalid, Assert.ThrowsExactly<DiagnosticException>(() => MetadataParsing.ParseMode("Strict")).Code);
+    }
+
+    [TestMethod]
+    public void BudgetOverridesKeepTheOtherDefaults()
+    {
+        var budget = MetadataParsing.ParseBudget("Int4", "0.995", "", null);
+        Assert.AreEqual(0.995, budget.MinCosine);
+        Assert.AreEqual(AccuracyBudget.DefaultFor("Int4").MaxRelativeError, budget.MaxRelativeError);
+        Assert.AreEqual(DiagnosticCodes.AccuracyOptionInvalid, Assert.ThrowsExactly<DiagnosticException>(() => MetadataParsing.ParseBudget("Int8", "0,99", null, null)).Code);
+        Assert.AreEqual(DiagnosticCodes.AccuracyOptionInvalid, Assert.ThrowsExactly<DiagnosticException>(() => MetadataParsing.ParseBudget("Int8", null, "-1", null)).Code);
+    }
+
+    [TestMethod]
+    public void IntegerRangesParse()
+    {
+        var ranges = MetadataParsing.ParseIntegerRanges("input_ids=0..3357; sr=16000;offset=-5..-1");
+        Assert.AreEqual((0L, 3357L), ranges["input_ids"]);
+        Assert.AreEqual((16000L, 16000L), ranges["sr"]);
+        Assert.AreEqual((-5L, -1L), ranges["offset"]);
+        Assert.AreEqual(0, MetadataParsing.ParseIntegerRanges("").Count);
+        foreach (string bad in new[] { "ids", "ids=a..b", "=1", "ids=5..4" })
+        {
+            Assert.AreEqual(DiagnosticCodes.AccuracyOptionInvalid, Assert.ThrowsExactly<DiagnosticException>(() => MetadataParsing.ParseIntegerRanges(bad), bad).Code);
+        }
+    }
+}
