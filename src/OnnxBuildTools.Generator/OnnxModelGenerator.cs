@@ -50,7 +50,7 @@ public sealed class OnnxModelGenerator : IIncrementalGenerator
         var duplicates = models
             .Select(static (model, _) => new ClassClaim(FullName(model.Options), model.Options.SignaturePath))
             .Collect()
-            .Select(static (claims, _) => FindDuplicates(claims))
+            .Select(static (claims, _) => FindDuplicates(claims.SelectMany(Claimed)))
             .WithTrackingName(TrackingNames.Duplicates);
 
         context.RegisterSourceOutput(models.Combine(duplicates), static (spc, pair) => Produce(spc, pair.Left, pair.Right));
@@ -132,12 +132,17 @@ public sealed class OnnxModelGenerator : IIncrementalGenerator
 
     private static string FullName(ModelOptions options) => (options.Namespace.Length > 0 ? options.Namespace + "." : "") + options.ClassName;
 
-    /// <summary>Signature paths whose class is already claimed by an ordinally smaller path.</summary>
-    private static EquatableArray<string> FindDuplicates(System.Collections.Immutable.ImmutableArray<ClassClaim> claims) =>
+    /// <summary>A wrapper declares three types: the class and its sibling input and output types.</summary>
+    private static IEnumerable<ClassClaim> Claimed(ClassClaim claim) =>
+        [claim, claim with { FullName = claim.FullName + "Input" }, claim with { FullName = claim.FullName + "Output" }];
+
+    /// <summary>Signature paths whose type names are already claimed by an ordinally smaller path.</summary>
+    private static EquatableArray<string> FindDuplicates(IEnumerable<ClassClaim> claims) =>
         EquatableArray.From(claims
             .GroupBy(c => c.FullName, StringComparer.Ordinal)
             .Where(g => g.Count() > 1)
-            .SelectMany(g => g.Select(c => c.SignaturePath).OrderBy(p => p, StringComparer.Ordinal).Skip(1))
+            .SelectMany(g => g.Select(c => c.SignaturePath).Distinct().OrderBy(p => p, StringComparer.Ordinal).Skip(1))
+            .Distinct()
             .OrderBy(p => p, StringComparer.Ordinal));
 
     private static void Produce(SourceProductionContext context, ModelResult model, EquatableArray<string> duplicates)

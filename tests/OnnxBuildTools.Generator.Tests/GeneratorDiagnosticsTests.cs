@@ -46,6 +46,10 @@ public sealed class GeneratorDiagnosticsTests
     }
 
     [TestMethod]
+    public void AModelWhoseClassIsAnotherModelsInputTypeIsOBTG004() =>
+        CollectionAssert.AreEqual(new[] { "OBTG004" }, Ids(new SignatureFile("/p/a.onnxsig", Valid, "Foo"), new SignatureFile("/p/b.onnxsig", Valid, "FooInput")));
+
+    [TestMethod]
     public void InvalidClassOrNamespaceIsOBTG005AndSanitized()
     {
         var run = GeneratorHarness.Run([new SignatureFile("/p/m.onnxsig", Valid, "my model", "My.9ns")]);

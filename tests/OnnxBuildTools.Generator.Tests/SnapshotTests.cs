@@ -70,6 +70,26 @@ public sealed class SnapshotTests
     }
 
     [TestMethod]
+    public void GeneratedCodeCompilesAsCSharp9()
+    {
+        // The oldest language version the wrappers support (static lambdas, 'is not null').
+        var compilation = GeneratorHarness.CreateCompilation(["namespace Consumer { internal static class Placeholder { } }"])
+            .WithOptions(GeneratorHarness.CreateCompilation([]).Options);
+        var parse = new Microsoft.CodeAnalysis.CSharp.CSharpParseOptions(Microsoft.CodeAnalysis.CSharp.LanguageVersion.CSharp9);
+        var files = Signatures();
+        var driver = Microsoft.CodeAnalysis.CSharp.CSharpGeneratorDriver.Create(
+            [new OnnxModelGenerator().AsSourceGenerator()],
+            files.Select(f => (AdditionalText)new InMemoryAdditionalText(f.Path, f.Text)),
+            parse,
+            new MetadataOptionsProvider(files.ToDictionary(f => f.Path)));
+        var placeholder = compilation.SyntaxTrees.Single();
+        compilation = compilation.ReplaceSyntaxTree(placeholder, placeholder.WithRootAndOptions(placeholder.GetRoot(), parse));
+        driver.RunGeneratorsAndUpdateCompilation(compilation, out var output, out _);
+        var problems = GeneratorHarness.Problems(output);
+        Assert.AreEqual(0, problems.Count, string.Join("\n", problems.Take(20)));
+    }
+
+    [TestMethod]
     public void AwkwardNamesBecomeValidUniqueIdentifiers()
     {
         var run = GeneratorHarness.Run(Signatures());
