@@ -96,6 +96,8 @@ public sealed class CompileAndRunTests
                     case 2: input.X1Shape = new long[] { 3, 1 }; break;
                     case 3: input.IdsShape = null; break;
                     case 4: input.Text = null; break;
+                    case 6: input.X1 = default; break;
+                    case 7: input.X1 = default; input.X1Shape = new long[] { 0, 3 }; break;
                     default: input.Ids = new long[] { 1, 2, 3 }; break;
                 }
                 try
@@ -218,6 +220,8 @@ public sealed class CompileAndRunTests
         Assert.AreEqual("input 'x.1' expects [batch, 3] of Float; got 1 at dimension 1", Call("BadShape", _tinyPath, 2));
         Assert.AreEqual("input 'ids' expects [batch, seq] of Int64; more than one dimension is unknown, so set IdsShape", Call("BadShape", _tinyPath, 3));
         Assert.AreEqual("input 'text' was not set", Call("BadShape", _tinyPath, 4));
+        Assert.AreEqual("input 'x.1' was not set (to pass an empty tensor, set X1Shape)", Call("BadShape", _tinyPath, 6));
+        Assert.AreEqual("no error", Call("BadShape", _tinyPath, 7), "an empty tensor with its shape given is valid");
         Assert.AreEqual("input 'ids' expects [batch, seq] of Int64; the shape holds 1 elements but 3 were given", Call("BadShape", _tinyPath, 5));
     }
 

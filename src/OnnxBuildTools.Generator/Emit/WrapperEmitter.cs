@@ -503,6 +503,7 @@ internal static class WrapperEmitter
         w.Line("/// <summary>Checks a given shape against the declared one, or derives it from the declared shape and the data length.</summary>");
         w.Open("private static long[] ResolveShape(long[]? shape, long[]? declared, long length, string name, string expects, string shapeMember)");
         w.Open("if (shape is null)");
+        w.Line("if (length == 0 && (declared is null || global::System.Array.IndexOf(declared, 0L) < 0)) throw new global::System.ArgumentException(\"input '\" + name + \"' was not set (to pass an empty tensor, set \" + shapeMember + \")\");");
         w.Line("if (declared is null) return new long[] { length };");
         w.Line("int unknown = -1;");
         w.Line("long known = 1;");

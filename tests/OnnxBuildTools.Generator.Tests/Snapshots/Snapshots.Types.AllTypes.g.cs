@@ -304,6 +304,7 @@ namespace Snapshots.Types
         {
             if (shape is null)
             {
+                if (length == 0 && (declared is null || global::System.Array.IndexOf(declared, 0L) < 0)) throw new global::System.ArgumentException("input '" + name + "' was not set (to pass an empty tensor, set " + shapeMember + ")");
                 if (declared is null) return new long[] { length };
                 int unknown = -1;
                 long known = 1;
