@@ -631,7 +631,10 @@ internal static class WrapperEmitter
             if (m.ShapeId.Length > 0)
             {
                 w.Line();
-                w.Line("/// <summary>Shape of <see cref=\"" + m.Id + "\"/>. When null, the declared shape " + Xml(m.Info.Type.HasShape ? m.Info.Type.ShapeDisplay : "(unknown rank: 1-D)") + " is used, with one unknown dimension inferred from the length.</summary>");
+                string fallback = !m.Info.Type.HasShape ? "a 1-D shape of the data's length is used"
+                    : m.Info.Type.IsFullyKnown ? "the declared shape " + Xml(m.Info.Type.ShapeDisplay) + " is used"
+                    : "the declared shape " + Xml(m.Info.Type.ShapeDisplay) + " is used, with one unknown dimension inferred from the length";
+                w.Line("/// <summary>Shape of <see cref=\"" + m.Id + "\"/>. When null, " + fallback + ".</summary>");
                 w.Line("public long[]? " + m.ShapeId + " { get; set; }");
             }
             if (m.ValueId.Length > 0)

@@ -353,7 +353,7 @@ namespace Snapshots.Classifier
         /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InputIdsShape"/>, or the declared one.</remarks>
         public global::System.Memory<long> InputIds { get; set; }
 
-        /// <summary>Shape of <see cref="InputIds"/>. When null, the declared shape [1, 16] is used, with one unknown dimension inferred from the length.</summary>
+        /// <summary>Shape of <see cref="InputIds"/>. When null, the declared shape [1, 16] is used.</summary>
         public long[]? InputIdsShape { get; set; }
 
         /// <summary>A ready ONNX Runtime value for <c>input_ids</c>, used instead of <see cref="InputIds"/> when set. The caller keeps ownership.</summary>
@@ -363,7 +363,7 @@ namespace Snapshots.Classifier
         /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="AttentionMaskShape"/>, or the declared one.</remarks>
         public global::System.Memory<long> AttentionMask { get; set; }
 
-        /// <summary>Shape of <see cref="AttentionMask"/>. When null, the declared shape [1, 16] is used, with one unknown dimension inferred from the length.</summary>
+        /// <summary>Shape of <see cref="AttentionMask"/>. When null, the declared shape [1, 16] is used.</summary>
         public long[]? AttentionMaskShape { get; set; }
 
         /// <summary>A ready ONNX Runtime value for <c>attention_mask</c>, used instead of <see cref="AttentionMask"/> when set. The caller keeps ownership.</summary>

@@ -315,7 +315,7 @@ namespace Snapshots.Containers
         /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="UnknownRankShape"/>, or the declared one.</remarks>
         public global::System.Memory<float> UnknownRank { get; set; }
 
-        /// <summary>Shape of <see cref="UnknownRank"/>. When null, the declared shape (unknown rank: 1-D) is used, with one unknown dimension inferred from the length.</summary>
+        /// <summary>Shape of <see cref="UnknownRank"/>. When null, a 1-D shape of the data's length is used.</summary>
         public long[]? UnknownRankShape { get; set; }
 
         /// <summary>A ready ONNX Runtime value for <c>unknown_rank</c>, used instead of <see cref="UnknownRank"/> when set. The caller keeps ownership.</summary>

@@ -466,7 +466,7 @@ namespace Snapshots.Names
         /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="OnnxFlatten0Shape"/>, or the declared one.</remarks>
         public global::System.Memory<float> OnnxFlatten0 { get; set; }
 
-        /// <summary>Shape of <see cref="OnnxFlatten0"/>. When null, the declared shape [1] is used, with one unknown dimension inferred from the length.</summary>
+        /// <summary>Shape of <see cref="OnnxFlatten0"/>. When null, the declared shape [1] is used.</summary>
         public long[]? OnnxFlatten0Shape { get; set; }
 
         /// <summary>A ready ONNX Runtime value for <c>onnx::Flatten_0</c>, used instead of <see cref="OnnxFlatten0"/> when set. The caller keeps ownership.</summary>
@@ -476,7 +476,7 @@ namespace Snapshots.Names
         /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="Value39Shape"/>, or the declared one.</remarks>
         public global::System.Memory<float> Value39 { get; set; }
 
-        /// <summary>Shape of <see cref="Value39"/>. When null, the declared shape [1] is used, with one unknown dimension inferred from the length.</summary>
+        /// <summary>Shape of <see cref="Value39"/>. When null, the declared shape [1] is used.</summary>
         public long[]? Value39Shape { get; set; }
 
         /// <summary>A ready ONNX Runtime value for <c>39</c>, used instead of <see cref="Value39"/> when set. The caller keeps ownership.</summary>
@@ -486,7 +486,7 @@ namespace Snapshots.Names
         /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="Sigmoid0Tmp0Shape"/>, or the declared one.</remarks>
         public global::System.Memory<float> Sigmoid0Tmp0 { get; set; }
 
-        /// <summary>Shape of <see cref="Sigmoid0Tmp0"/>. When null, the declared shape [1] is used, with one unknown dimension inferred from the length.</summary>
+        /// <summary>Shape of <see cref="Sigmoid0Tmp0"/>. When null, the declared shape [1] is used.</summary>
         public long[]? Sigmoid0Tmp0Shape { get; set; }
 
         /// <summary>A ready ONNX Runtime value for <c>sigmoid_0.tmp_0</c>, used instead of <see cref="Sigmoid0Tmp0"/> when set. The caller keeps ownership.</summary>
@@ -496,7 +496,7 @@ namespace Snapshots.Names
         /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="KeyVaLueN12Shape"/>, or the declared one.</remarks>
         public global::System.Memory<float> KeyVaLueN12 { get; set; }
 
-        /// <summary>Shape of <see cref="KeyVaLueN12"/>. When null, the declared shape [1] is used, with one unknown dimension inferred from the length.</summary>
+        /// <summary>Shape of <see cref="KeyVaLueN12"/>. When null, the declared shape [1] is used.</summary>
         public long[]? KeyVaLueN12Shape { get; set; }
 
         /// <summary>A ready ONNX Runtime value for <c>{"key": "va\\lue", "n": [1,2]}</c>, used instead of <see cref="KeyVaLueN12"/> when set. The caller keeps ownership.</summary>
@@ -506,7 +506,7 @@ namespace Snapshots.Names
         /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="ClassShape"/>, or the declared one.</remarks>
         public global::System.Memory<float> Class { get; set; }
 
-        /// <summary>Shape of <see cref="Class"/>. When null, the declared shape [1] is used, with one unknown dimension inferred from the length.</summary>
+        /// <summary>Shape of <see cref="Class"/>. When null, the declared shape [1] is used.</summary>
         public long[]? ClassShape { get; set; }
 
         /// <summary>A ready ONNX Runtime value for <c>class</c>, used instead of <see cref="Class"/> when set. The caller keeps ownership.</summary>
@@ -516,7 +516,7 @@ namespace Snapshots.Names
         /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="IntShape"/>, or the declared one.</remarks>
         public global::System.Memory<float> Int { get; set; }
 
-        /// <summary>Shape of <see cref="Int"/>. When null, the declared shape [1] is used, with one unknown dimension inferred from the length.</summary>
+        /// <summary>Shape of <see cref="Int"/>. When null, the declared shape [1] is used.</summary>
         public long[]? IntShape { get; set; }
 
         /// <summary>A ready ONNX Runtime value for <c>int</c>, used instead of <see cref="Int"/> when set. The caller keeps ownership.</summary>
@@ -526,7 +526,7 @@ namespace Snapshots.Names
         /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="ABShape"/>, or the declared one.</remarks>
         public global::System.Memory<float> AB { get; set; }
 
-        /// <summary>Shape of <see cref="AB"/>. When null, the declared shape [1] is used, with one unknown dimension inferred from the length.</summary>
+        /// <summary>Shape of <see cref="AB"/>. When null, the declared shape [1] is used.</summary>
         public long[]? ABShape { get; set; }
 
         /// <summary>A ready ONNX Runtime value for <c>a.b</c>, used instead of <see cref="AB"/> when set. The caller keeps ownership.</summary>
@@ -536,7 +536,7 @@ namespace Snapshots.Names
         /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="AB_2Shape"/>, or the declared one.</remarks>
         public global::System.Memory<float> AB_2 { get; set; }
 
-        /// <summary>Shape of <see cref="AB_2"/>. When null, the declared shape [1] is used, with one unknown dimension inferred from the length.</summary>
+        /// <summary>Shape of <see cref="AB_2"/>. When null, the declared shape [1] is used.</summary>
         public long[]? AB_2Shape { get; set; }
 
         /// <summary>A ready ONNX Runtime value for <c>a_b</c>, used instead of <see cref="AB_2"/> when set. The caller keeps ownership.</summary>
@@ -546,7 +546,7 @@ namespace Snapshots.Names
         /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InputShape"/>, or the declared one.</remarks>
         public global::System.Memory<float> Input { get; set; }
 
-        /// <summary>Shape of <see cref="Input"/>. When null, the declared shape [1] is used, with one unknown dimension inferred from the length.</summary>
+        /// <summary>Shape of <see cref="Input"/>. When null, the declared shape [1] is used.</summary>
         public long[]? InputShape { get; set; }
 
         /// <summary>A ready ONNX Runtime value for <c>Input</c>, used instead of <see cref="Input"/> when set. The caller keeps ownership.</summary>
@@ -556,7 +556,7 @@ namespace Snapshots.Names
         /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="XShapeShape"/>, or the declared one.</remarks>
         public global::System.Memory<float> XShape { get; set; }
 
-        /// <summary>Shape of <see cref="XShape"/>. When null, the declared shape [1] is used, with one unknown dimension inferred from the length.</summary>
+        /// <summary>Shape of <see cref="XShape"/>. When null, the declared shape [1] is used.</summary>
         public long[]? XShapeShape { get; set; }
 
         /// <summary>A ready ONNX Runtime value for <c>x_shape</c>, used instead of <see cref="XShape"/> when set. The caller keeps ownership.</summary>
@@ -566,7 +566,7 @@ namespace Snapshots.Names
         /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="ToString_2Shape"/>, or the declared one.</remarks>
         public global::System.Memory<float> ToString_2 { get; set; }
 
-        /// <summary>Shape of <see cref="ToString_2"/>. When null, the declared shape [1] is used, with one unknown dimension inferred from the length.</summary>
+        /// <summary>Shape of <see cref="ToString_2"/>. When null, the declared shape [1] is used.</summary>
         public long[]? ToString_2Shape { get; set; }
 
         /// <summary>A ready ONNX Runtime value for <c>ToString</c>, used instead of <see cref="ToString_2"/> when set. The caller keeps ownership.</summary>
@@ -576,7 +576,7 @@ namespace Snapshots.Names
         /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="名字Shape"/>, or the declared one.</remarks>
         public global::System.Memory<float> 名字 { get; set; }
 
-        /// <summary>Shape of <see cref="名字"/>. When null, the declared shape [1] is used, with one unknown dimension inferred from the length.</summary>
+        /// <summary>Shape of <see cref="名字"/>. When null, the declared shape [1] is used.</summary>
         public long[]? 名字Shape { get; set; }
 
         /// <summary>A ready ONNX Runtime value for <c>名字</c>, used instead of <see cref="名字"/> when set. The caller keeps ownership.</summary>
