@@ -26,6 +26,7 @@ public sealed class OnnxModelGenerator : IIncrementalGenerator
         public const string Options = "OnnxModelOptions";
         public const string Models = "OnnxModelResults";
         public const string Duplicates = "OnnxModelDuplicateClasses";
+        public const string HalfAvailable = "OnnxHalfAvailable";
     }
 
     public const string SignatureExtension = ".onnxsig";
@@ -53,7 +54,13 @@ public sealed class OnnxModelGenerator : IIncrementalGenerator
             .Select(static (claims, _) => FindDuplicates(claims.SelectMany(Claimed)))
             .WithTrackingName(TrackingNames.Duplicates);
 
-        context.RegisterSourceOutput(models.Combine(duplicates), static (spc, pair) => Produce(spc, pair.Left, pair.Right));
+        // Whether the consumer has System.Half (net5+): a bool, so C# edits leave it Unchanged.
+        var halfAvailable = context.CompilationProvider
+            .Select(static (compilation, _) => compilation.GetTypeByMetadataName("System.Half") is not null)
+            .WithTrackingName(TrackingNames.HalfAvailable);
+
+        context.RegisterSourceOutput(models.Combine(duplicates).Combine(halfAvailable),
+            static (spc, pair) => Produce(spc, pair.Left.Left, pair.Left.Right, pair.Right));
     }
 
     internal static ModelOptions ReadOptions(string path, AnalyzerConfigOptions item, AnalyzerConfigOptions global)
@@ -145,7 +152,7 @@ public sealed class OnnxModelGenerator : IIncrementalGenerator
             .Distinct()
             .OrderBy(p => p, StringComparer.Ordinal));
 
-    private static void Produce(SourceProductionContext context, ModelResult model, EquatableArray<string> duplicates)
+    private static void Produce(SourceProductionContext context, ModelResult model, EquatableArray<string> duplicates, bool useHalf)
     {
         foreach (DiagnosticInfo d in model.Diagnostics)
         {
@@ -160,7 +167,7 @@ public sealed class OnnxModelGenerator : IIncrementalGenerator
             context.ReportDiagnostic(ToDiagnostic(new DiagnosticInfo(DiagnosticDescriptors.DuplicateClass.Id, model.Options.SignaturePath, 0, FullName(model.Options))));
             return;
         }
-        string source = WrapperEmitter.Emit(model.Options, model.Signature);
+        string source = WrapperEmitter.Emit(model.Options, model.Signature, useHalf);
         context.AddSource(FullName(model.Options) + ".g.cs", SourceText.From(source, System.Text.Encoding.UTF8));
     }
 

@@ -223,6 +223,8 @@ public sealed class BackendCorpusTests
         c.Owned.Clear();
     }
 
+    private const string Half = "global::System.Half", Float16 = "global::Microsoft.ML.OnnxRuntime.Float16";
+
     /// <summary>C# that calls the case's wrapper through its typed members, as a user would.</summary>
     private static string Driver(Case c)
     {
@@ -240,6 +242,12 @@ public sealed class BackendCorpusTests
             string d = $"data[{i}]";
             switch (m.Access)
             {
+                case "Tensor" when m.CsType == Half:
+                    sb.Append($"{m.Id} = global::System.Runtime.InteropServices.MemoryMarshal.Cast<{Float16}, {Half}>(({Float16}[]){d}!).ToArray(), {m.ShapeId} = shapes[{i}],\n");
+                    break;
+                case "Scalar" when m.CsType == Half:
+                    sb.Append($"{m.Id} = global::System.BitConverter.UInt16BitsToHalf((({Float16}[]){d}!)[0].value),\n");
+                    break;
                 case "Tensor": sb.Append($"{m.Id} = ({m.CsType}[]){d}!, {m.ShapeId} = shapes[{i}],\n"); break;
                 case "Scalar": sb.Append($"{m.Id} = (({m.CsType}[]){d}!)[0],\n"); break;
                 case "StringTensor": sb.Append($"{m.Id} = (string[]){d}!, {m.ShapeId} = shapes[{i}],\n"); break;

@@ -30,6 +30,12 @@ public sealed class CompileAndRunTests
         return m;
     }
 
+    // y = h + s in float16: exposed as System.Half, pinned without a copy.
+    private static ModelProto HalfAdd() => TestModels.Model(
+        [TestModels.Node("Add", ["h", "s"], ["y"])],
+        [TestModels.Tensor("h", DataType.Float16, 4), TestModels.Tensor("s", DataType.Float16)],
+        [TestModels.Tensor("y", DataType.Float16, 4)]);
+
     private const string Consumer = """
         using System;
         using System.Linq;
@@ -111,6 +117,20 @@ public sealed class CompileAndRunTests
                 }
             }
 
+            public static string RunHalf(string modelPath)
+            {
+                using var model = new HalfAdd(modelPath);
+                var h = new Half[] { (Half)1, (Half)2.5f, (Half)(-3), (Half)0.25f };
+                using var direct = model.Run(h, (Half)1.5f);
+                using var reused = model.CreateOutput();
+                model.Run(new HalfAddInput { H = h, S = (Half)(-1) }, reused);
+                var wide = new Half[6];
+                h.CopyTo(wide, 2);
+                using var sliced = model.Run(wide.AsMemory(2, 4), (Half)0);
+                static string Join(ReadOnlySpan<Half> values) => string.Join(",", values.ToArray().Select(v => ((float)v).ToString(System.Globalization.CultureInfo.InvariantCulture)));
+                return Join(direct.Y) + "|" + Join(reused.Y) + "|" + Join(sliced.Y);
+            }
+
             public static string RunStaticPreallocated(string modelPath)
             {
                 using var model = new Fixed(modelPath);
@@ -187,6 +207,7 @@ public sealed class CompileAndRunTests
                 new(_tinyPath, "Tiny", "App", Compression: "none"),
                 new(_staticPath, "Fixed", "App", RelativePath: relative, ResourceName: "App.static.onnx"),
                 new(bigPath, "Big", "App"),
+                new(TestModels.Save(HalfAdd(), _dir, "half.onnx"), "HalfAdd", "App"),
             ],
             [Consumer], _dir,
             [new ResourceDescription("App.static.onnx", () => new MemoryStream(staticBytes), isPublic: true)]);
@@ -224,6 +245,10 @@ public sealed class CompileAndRunTests
         Assert.AreEqual("no error", Call("BadShape", _tinyPath, 7), "an empty tensor with its shape given is valid");
         Assert.AreEqual("input 'ids' expects [batch, seq] of Int64; the shape holds 1 elements but 3 were given", Call("BadShape", _tinyPath, 5));
     }
+
+    [TestMethod]
+    public void Float16IsSystemHalfPinnedInPlaceIncludingSlices() =>
+        Assert.AreEqual("2.5,4,-1.5,1.75|0,1.5,-4,-0.75|1,2.5,-3,0.25", Call("RunHalf", Path.Combine(_dir, "half.onnx")));
 
     [TestMethod]
     public void PreallocatedOutputsAreReusedAndMetadataIsExposed() =>

@@ -70,6 +70,21 @@ public sealed class SnapshotTests
     }
 
     [TestMethod]
+    public void WithoutSystemHalfFloat16TensorsUseOnnxRuntimesFloat16()
+    {
+        // Consumers without System.Half (netstandard2.0) get ONNX Runtime's Float16 instead.
+        var sources = Signatures().Select(f =>
+        {
+            var result = OnnxModelGenerator.Build(f.Text, new Model.ModelOptions(f.Path, f.ClassName, f.Namespace, f.RelativePath, f.ResourceName, f.Compression, f.SourcePath));
+            return Emit.WrapperEmitter.Emit(result.Options, result.Signature!, useHalf: false);
+        }).ToList();
+        StringAssert.Contains(sources[0], "global::System.Memory<global::Microsoft.ML.OnnxRuntime.Float16> InFloat16");
+        Assert.IsFalse(sources.Any(s => s.Contains("System.Half", StringComparison.Ordinal)));
+        var problems = GeneratorHarness.Problems(GeneratorHarness.CreateCompilation(sources));
+        Assert.AreEqual(0, problems.Count, string.Join("\n", problems.Take(20)));
+    }
+
+    [TestMethod]
     public void GeneratedCodeCompilesAsCSharp9()
     {
         // The oldest language version the wrappers support (static lambdas, 'is not null').

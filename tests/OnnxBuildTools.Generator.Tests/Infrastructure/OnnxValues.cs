@@ -110,6 +110,7 @@ internal static class OnnxValues
         if (t == typeof(float[])) return Numbers(shape, ((float[])data).Select(x => (double)x), true);
         if (t == typeof(double[])) return Numbers(shape, (double[])data, true);
         if (t == typeof(Float16[])) return Numbers(shape, ((Float16[])data).Select(x => (double)BitConverter.UInt16BitsToHalf(x.value)), true);
+        if (t == typeof(Half[])) return Numbers(shape, ((Half[])data).Select(x => (double)x), true);
         if (t == typeof(BFloat16[])) return Numbers(shape, ((BFloat16[])data).Select(x => (double)BitConverter.Int32BitsToSingle(x.value << 16)), true);
         if (t == typeof(sbyte[])) return Numbers(shape, ((sbyte[])data).Select(x => (double)x), false);
         if (t == typeof(short[])) return Numbers(shape, ((short[])data).Select(x => (double)x), false);

@@ -393,7 +393,7 @@ namespace Snapshots.Classifier
 
         /// <summary>Output <c>logits</c>: tensor of float, shape [1, 3]. class scores</summary>
         /// <remarks>A view of the native buffer, no copy; shape in <see cref="LogitsShape"/>.</remarks>
-        public global::System.ReadOnlySpan<float> Logits => _buffer0 is { } buffer && !_disposed ? buffer : Get(0).GetTensorDataAsSpan<float>();
+        public global::System.ReadOnlySpan<float> Logits => (_buffer0 is { } buffer && !_disposed ? buffer : Get(0).GetTensorDataAsSpan<float>());
 
         /// <summary>The actual shape of <see cref="Logits"/> (declared: [1, 3]).</summary>
         public long[] LogitsShape => Get(0).GetTensorTypeAndShape().Shape;
@@ -403,7 +403,7 @@ namespace Snapshots.Classifier
 
         /// <summary>Output <c>embedding</c>: tensor of float, shape [1, 8].</summary>
         /// <remarks>A view of the native buffer, no copy; shape in <see cref="EmbeddingShape"/>.</remarks>
-        public global::System.ReadOnlySpan<float> Embedding => _buffer1 is { } buffer && !_disposed ? buffer : Get(1).GetTensorDataAsSpan<float>();
+        public global::System.ReadOnlySpan<float> Embedding => (_buffer1 is { } buffer && !_disposed ? buffer : Get(1).GetTensorDataAsSpan<float>());
 
         /// <summary>The actual shape of <see cref="Embedding"/> (declared: [1, 8]).</summary>
         public long[] EmbeddingShape => Get(1).GetTensorTypeAndShape().Shape;

@@ -608,7 +608,7 @@ namespace Snapshots.Names
 
         /// <summary>Output <c>Output</c>: tensor of float, shape [1].</summary>
         /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutputShape"/>.</remarks>
-        public global::System.ReadOnlySpan<float> Output => _buffer0 is { } buffer && !_disposed ? buffer : Get(0).GetTensorDataAsSpan<float>();
+        public global::System.ReadOnlySpan<float> Output => (_buffer0 is { } buffer && !_disposed ? buffer : Get(0).GetTensorDataAsSpan<float>());
 
         /// <summary>The actual shape of <see cref="Output"/> (declared: [1]).</summary>
         public long[] OutputShape => Get(0).GetTensorTypeAndShape().Shape;
@@ -618,7 +618,7 @@ namespace Snapshots.Names
 
         /// <summary>Output <c>Dispose</c>: tensor of float, shape [1].</summary>
         /// <remarks>A view of the native buffer, no copy; shape in <see cref="Dispose_2Shape"/>.</remarks>
-        public global::System.ReadOnlySpan<float> Dispose_2 => _buffer1 is { } buffer && !_disposed ? buffer : Get(1).GetTensorDataAsSpan<float>();
+        public global::System.ReadOnlySpan<float> Dispose_2 => (_buffer1 is { } buffer && !_disposed ? buffer : Get(1).GetTensorDataAsSpan<float>());
 
         /// <summary>The actual shape of <see cref="Dispose_2"/> (declared: [1]).</summary>
         public long[] Dispose_2Shape => Get(1).GetTensorTypeAndShape().Shape;
@@ -628,7 +628,7 @@ namespace Snapshots.Names
 
         /// <summary>Output <c>39</c>: tensor of float, shape [1].</summary>
         /// <remarks>A view of the native buffer, no copy; shape in <see cref="Value39Shape"/>.</remarks>
-        public global::System.ReadOnlySpan<float> Value39 => _buffer2 is { } buffer && !_disposed ? buffer : Get(2).GetTensorDataAsSpan<float>();
+        public global::System.ReadOnlySpan<float> Value39 => (_buffer2 is { } buffer && !_disposed ? buffer : Get(2).GetTensorDataAsSpan<float>());
 
         /// <summary>The actual shape of <see cref="Value39"/> (declared: [1]).</summary>
         public long[] Value39Shape => Get(2).GetTensorTypeAndShape().Shape;

@@ -162,13 +162,14 @@ namespace Snapshots.Types
             global::Microsoft.ML.OnnxRuntime.OrtValue? created11 = null;
             global::Microsoft.ML.OnnxRuntime.OrtValue? created12 = null;
             global::Microsoft.ML.OnnxRuntime.OrtValue? created13 = null;
+            var pin2 = default(global::System.Runtime.InteropServices.GCHandle);
             try
             {
                 var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[]
                 {
                     input.InFloatValue ?? (created0 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InFloat, ResolveShape(input.InFloatShape, DeclaredInFloatInputShape, input.InFloat.Length, "in_float", "[batch, 2] of Float", "InFloatShape"))),
                     input.InDoubleValue ?? (created1 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InDouble, ResolveShape(input.InDoubleShape, DeclaredInDoubleInputShape, input.InDouble.Length, "in_double", "[batch, 2] of Double", "InDoubleShape"))),
-                    input.InFloat16Value ?? (created2 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InFloat16, ResolveShape(input.InFloat16Shape, DeclaredInFloat16InputShape, input.InFloat16.Length, "in_float16", "[batch, 2] of Float16", "InFloat16Shape"))),
+                    input.InFloat16Value ?? (created2 = CreateHalfTensor(input.InFloat16, ResolveShape(input.InFloat16Shape, DeclaredInFloat16InputShape, input.InFloat16.Length, "in_float16", "[batch, 2] of Float16", "InFloat16Shape"), ref pin2)),
                     input.InBfloat16Value ?? (created3 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InBfloat16, ResolveShape(input.InBfloat16Shape, DeclaredInBfloat16InputShape, input.InBfloat16.Length, "in_bfloat16", "[batch, 2] of BFloat16", "InBfloat16Shape"))),
                     input.InInt8Value ?? (created4 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InInt8, ResolveShape(input.InInt8Shape, DeclaredInInt8InputShape, input.InInt8.Length, "in_int8", "[batch, 2] of Int8", "InInt8Shape"))),
                     input.InInt16Value ?? (created5 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InInt16, ResolveShape(input.InInt16Shape, DeclaredInInt16InputShape, input.InInt16.Length, "in_int16", "[batch, 2] of Int16", "InInt16Shape"))),
@@ -211,6 +212,7 @@ namespace Snapshots.Types
                 created11?.Dispose();
                 created12?.Dispose();
                 created13?.Dispose();
+                if (pin2.IsAllocated) pin2.Free();
             }
         }
 
@@ -230,7 +232,7 @@ namespace Snapshots.Types
         /// <param name="inBool">Input <c>in_bool</c>: tensor of bool, shape [batch, 2]. bool input</param>
         /// <param name="inString">Input <c>in_string</c>: tensor of string, shape [batch, 2]. string input</param>
         /// <returns>The outputs. Dispose the result to free their native memory.</returns>
-        public AllTypesOutput Run(global::System.Memory<float> inFloat, global::System.Memory<double> inDouble, global::System.Memory<global::Microsoft.ML.OnnxRuntime.Float16> inFloat16, global::System.Memory<global::Microsoft.ML.OnnxRuntime.BFloat16> inBfloat16, global::System.Memory<sbyte> inInt8, global::System.Memory<short> inInt16, global::System.Memory<int> inInt32, global::System.Memory<long> inInt64, global::System.Memory<byte> inUint8, global::System.Memory<ushort> inUint16, global::System.Memory<uint> inUint32, global::System.Memory<ulong> inUint64, global::System.Memory<bool> inBool, string[] inString)
+        public AllTypesOutput Run(global::System.Memory<float> inFloat, global::System.Memory<double> inDouble, global::System.Memory<global::System.Half> inFloat16, global::System.Memory<global::Microsoft.ML.OnnxRuntime.BFloat16> inBfloat16, global::System.Memory<sbyte> inInt8, global::System.Memory<short> inInt16, global::System.Memory<int> inInt32, global::System.Memory<long> inInt64, global::System.Memory<byte> inUint8, global::System.Memory<ushort> inUint16, global::System.Memory<uint> inUint32, global::System.Memory<ulong> inUint64, global::System.Memory<bool> inBool, string[] inString)
         {
             return Run(new AllTypesInput
             {
@@ -282,6 +284,20 @@ namespace Snapshots.Types
                 foreach (var result in results) result?.Dispose();
                 throw;
             }
+        }
+
+        /// <summary>Pins an array-backed <c>Half</c> buffer for the run (ONNX Runtime reads it as Float16, same bits); other memory is copied.</summary>
+        private static global::Microsoft.ML.OnnxRuntime.OrtValue CreateHalfTensor(global::System.Memory<global::System.Half> data, long[] shape, ref global::System.Runtime.InteropServices.GCHandle pin)
+        {
+            if (global::System.Runtime.InteropServices.MemoryMarshal.TryGetArray<global::System.Half>(data, out var segment) && segment.Array is not null)
+            {
+                pin = global::System.Runtime.InteropServices.GCHandle.Alloc(segment.Array, global::System.Runtime.InteropServices.GCHandleType.Pinned);
+                var address = global::System.IntPtr.Add(pin.AddrOfPinnedObject(), segment.Offset * 2);
+                return global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueWithData(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, global::Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float16, shape, address, segment.Count * 2L);
+            }
+            var copy = new global::Microsoft.ML.OnnxRuntime.Float16[data.Length];
+            global::System.Runtime.InteropServices.MemoryMarshal.Cast<global::System.Half, global::Microsoft.ML.OnnxRuntime.Float16>(data.Span).CopyTo(copy);
+            return global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(copy, shape);
         }
 
         /// <summary>Frees the ONNX Runtime session.</summary>
@@ -424,7 +440,7 @@ namespace Snapshots.Types
 
         /// <summary>Input <c>in_float16</c>: tensor of float16, shape [batch, 2]. float16 input</summary>
         /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InFloat16Shape"/>, or the declared one.</remarks>
-        public global::System.Memory<global::Microsoft.ML.OnnxRuntime.Float16> InFloat16 { get; set; }
+        public global::System.Memory<global::System.Half> InFloat16 { get; set; }
 
         /// <summary>Shape of <see cref="InFloat16"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
         public long[]? InFloat16Shape { get; set; }
@@ -576,7 +592,7 @@ namespace Snapshots.Types
 
         /// <summary>Output <c>out_float16</c>: tensor of float16, shape [batch, 2].</summary>
         /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutFloat16Shape"/>.</remarks>
-        public global::System.ReadOnlySpan<global::Microsoft.ML.OnnxRuntime.Float16> OutFloat16 => Get(2).GetTensorDataAsSpan<global::Microsoft.ML.OnnxRuntime.Float16>();
+        public global::System.ReadOnlySpan<global::System.Half> OutFloat16 => global::System.Runtime.InteropServices.MemoryMarshal.Cast<global::Microsoft.ML.OnnxRuntime.Float16, global::System.Half>(Get(2).GetTensorDataAsSpan<global::Microsoft.ML.OnnxRuntime.Float16>());
 
         /// <summary>The actual shape of <see cref="OutFloat16"/> (declared: [batch, 2]).</summary>
         public long[] OutFloat16Shape => Get(2).GetTensorTypeAndShape().Shape;
