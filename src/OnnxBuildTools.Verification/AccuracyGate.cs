@@ -27,6 +27,7 @@ public static partial class AccuracyGate
         ModelProto original = ModelFiles.Load(originalModelPath);
         ModelProto compressed = ModelFiles.Load(compressedModelPath);
         var inputs = ModelInput.Of(original);
+        CheckOptionNames(inputs, options, originalModelPath);
         var (samples, source) = ReadInputs(original, inputs, options);
 
         var outputNames = original.Graph.Output.Select(o => o.Name).ToList();
@@ -92,7 +93,15 @@ public static partial class AccuracyGate
         phase.Restart();
         if (options.Localization == LocalizationMode.Always || (options.Localization == LocalizationMode.WhenFailed && failures.Count > 0))
         {
-            localization = Localizer.Run(original, originalModelPath, compressed, compressedModelPath, samples, options);
+            try
+            {
+                localization = Localizer.Run(original, originalModelPath, compressed, compressedModelPath, samples, options);
+            }
+            catch (DiagnosticException e)
+            {
+                // The per-layer view is an aid: when the runtime refuses the instrumented copies, the verdict stands.
+                localization = new LocalizationResult { Method = Localizer.MethodDescription, Layers = [], AllLayers = [], Note = $"Localization failed: {e.Message}" };
+            }
         }
         double localizationMs = localization is null ? 0 : phase.Elapsed.TotalMilliseconds;
 
@@ -108,6 +117,23 @@ public static partial class AccuracyGate
             Size = new SizeInfo(ModelFiles.SizeOnDisk(originalModelPath, original), ModelFiles.SizeOnDisk(compressedModelPath, compressed)),
             Timings = new TimingInfo { LoadMs = loadMs, RunMs = runMs, LocalizationMs = localizationMs, TotalMs = total.Elapsed.TotalMilliseconds },
         };
+    }
+
+    /// <summary>Options that name inputs or dimensions must name real ones: a typo would silently do nothing.</summary>
+    private static void CheckOptionNames(IReadOnlyList<ModelInput> inputs, VerificationOptions options, string modelPath)
+    {
+        var inputNames = inputs.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
+        var symbols = inputs.SelectMany(i => i.Dimensions ?? []).Select(d => d.Symbol).OfType<string>().ToHashSet(StringComparer.Ordinal);
+        var unknown = options.IntegerInputRanges.Keys.Concat(options.InputShapes.Keys).Where(n => !inputNames.Contains(n))
+            .Select(n => $"input '{n}'")
+            .Concat(options.SymbolicDimensionSizes.Keys.Where(n => !symbols.Contains(n)).Select(n => $"dimension '{n}'"))
+            .Distinct(StringComparer.Ordinal)
+            .ToList();
+        if (unknown.Count > 0)
+        {
+            throw new DiagnosticException(DiagnosticCodes.AccuracyOptionInvalid, modelPath,
+                $"The accuracy options name {string.Join(", ", unknown)}, which the model's inputs do not have (inputs: {string.Join(", ", inputs.Select(i => $"{i.Name} {i.TypeText}"))}).");
+        }
     }
 
     /// <summary>Every bound each compared output misses; NaN always misses.</summary>

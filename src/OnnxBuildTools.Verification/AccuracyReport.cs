@@ -58,7 +58,8 @@ public sealed record AccuracyReport
         string message = $"Compressed model '{modelName}' misses its accuracy budget: {string.Join("; ", Failures.Select(f => f.Describe()))}.";
         if (Localization is { Layers.Count: > 0 } localized && localized.Layers[0] is var worst)
         {
-            message += $" Most error enters at node '{worst.Node}' ({worst.OpType}); Exclude=\"{worst.ExcludeValue}\" keeps it in float.";
+            message += $" Most error enters at node '{(worst.Node.Length > 0 ? worst.Node : worst.OutputTensor)}' ({worst.OpType}); Exclude=\"{worst.ExcludeValue}\" keeps it in float"
+                + (worst.ExcludeNote is null ? "." : $" ({worst.ExcludeNote}).");
         }
         if (reportPath is not null)
         {
@@ -133,6 +134,9 @@ public sealed record LayerError
 
     /// <summary>The value for the model item's <c>Exclude</c> metadata that keeps this layer in float.</summary>
     public required string ExcludeValue { get; init; }
+
+    /// <summary>Set when <see cref="ExcludeValue"/> is broader than this layer (an op type, for an unnamed node).</summary>
+    public string? ExcludeNote { get; init; }
 
     public required string OutputTensor { get; init; }
 

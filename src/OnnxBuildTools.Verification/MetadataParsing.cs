@@ -62,6 +62,47 @@ public static class MetadataParsing
         return ranges;
     }
 
+    /// <summary>Sizes for symbolic dimensions: <c>name=size</c> separated by <c>;</c>, e.g. <c>batch=1;seq=32</c>.</summary>
+    public static IReadOnlyDictionary<string, long> ParseSymbolicDimensionSizes(string? text) =>
+        ParsePairs(text, "symbolic dimension size", "name=size", value =>
+            (long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out long size), size));
+
+    /// <summary>Whole input shapes: <c>name=d0xd1x...</c> separated by <c>;</c>, e.g. <c>input=1x576;state=2x1x128</c> (<c>name=</c> is a scalar).</summary>
+    public static IReadOnlyDictionary<string, IReadOnlyList<long>> ParseInputShapes(string? text) =>
+        ParsePairs<IReadOnlyList<long>>(text, "input shape", "name=d0xd1x...", value =>
+        {
+            if (value.Length == 0)
+            {
+                return (true, Array.Empty<long>());
+            }
+            var dims = new List<long>();
+            foreach (string d in value.Split('x', 'X'))
+            {
+                if (!long.TryParse(d.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out long size))
+                {
+                    return (false, dims);
+                }
+                dims.Add(size);
+            }
+            return (true, dims);
+        });
+
+    private static Dictionary<string, T> ParsePairs<T>(string? text, string what, string form, Func<string, (bool Ok, T Value)> parseValue)
+    {
+        var result = new Dictionary<string, T>(StringComparer.Ordinal);
+        foreach (string part in (text ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            int eq = part.LastIndexOf('=');
+            var (ok, value) = eq > 0 ? parseValue(part[(eq + 1)..].Trim()) : (false, default!);
+            if (!ok)
+            {
+                throw Invalid($"The {what} '{part}' is not '{form}'.");
+            }
+            result[part[..eq].Trim()] = value;
+        }
+        return result;
+    }
+
     private static double? ParseDouble(string name, string? text)
     {
         if (string.IsNullOrWhiteSpace(text))

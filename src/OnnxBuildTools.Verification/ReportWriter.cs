@@ -89,9 +89,10 @@ public static class ReportWriter
             html.Append("<table>\n<tr><th>rank</th><th>node</th><th>op</th><th>added error</th><th>output error</th><th>Exclude value</th><th>weights before → after</th></tr>\n");
             foreach (var l in loc.Layers)
             {
-                html.Append("<tr><td>").Append(l.Rank).Append("</td><td>").Append(Encode(l.Node)).Append("</td><td>").Append(Encode(l.OpType))
+                html.Append("<tr><td>").Append(l.Rank).Append("</td><td>").Append(Encode(l.Node.Length > 0 ? l.Node : l.OutputTensor)).Append("</td><td>").Append(Encode(l.OpType))
                     .Append("</td><td>").Append(Num(l.AddedError)).Append("</td><td>").Append(Num(l.OutputError))
-                    .Append("</td><td><code>").Append(Encode(l.ExcludeValue)).Append("</code></td><td>").Append(Bytes(l.WeightBytesBefore))
+                    .Append("</td><td><code>").Append(Encode(l.ExcludeValue)).Append("</code>")
+                    .Append(l.ExcludeNote is null ? "" : "<br><small>" + Encode(l.ExcludeNote) + "</small>").Append("</td><td>").Append(Bytes(l.WeightBytesBefore))
                     .Append(" → ").Append(l.WeightBytesAfter is { } after ? Bytes(after) : "?").Append("</td></tr>\n");
             }
             html.Append("</table>\n");

@@ -25,10 +25,13 @@ public sealed record VerificationOptions
     /// <summary>Inclusive value ranges for integer inputs, by input name.</summary>
     public IReadOnlyDictionary<string, (long Min, long Max)> IntegerInputRanges { get; init; } = new Dictionary<string, (long Min, long Max)>();
 
-    /// <summary>Sizes for symbolic dimensions, by name; others get <see cref="DefaultSymbolicDimensionSize"/> (1 on the first axis).</summary>
+    /// <summary>Sizes for symbolic dimensions, by name; others get <see cref="DefaultSymbolicDimensionSize"/> (1 for batch axes).</summary>
     public IReadOnlyDictionary<string, long> SymbolicDimensionSizes { get; init; } = new Dictionary<string, long>();
 
     public long DefaultSymbolicDimensionSize { get; init; } = 8;
+
+    /// <summary>Full shapes for synthesized inputs, by input name (for unknown dimensions that have no name to size).</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<long>> InputShapes { get; init; } = new Dictionary<string, IReadOnlyList<long>>();
 
     public AccuracyBudget Budget { get; init; } = AccuracyBudget.DefaultFor("Int8");
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Google.Protobuf;
+using OnnxBuildTools.Compression;
 using OnnxBuildTools.Onnx.Protos;
 using OnnxBuildTools.Verification;
 using OnnxBuildTools.Verification.Data;
@@ -29,6 +30,14 @@ internal static class AccuracyGateBenchmark
 
             var synthetic = new VerificationOptions { MaxSamples = 16 };
             var report = Measure("cold, 16 synthesized samples, localization on (default)", model, compressed, synthetic);
+            foreach (var method in new[] { CompressionMethod.Int8, CompressionMethod.Int4, CompressionMethod.Float16 })
+            {
+                string engineOutput = Path.Combine(work, $"model.{method}.onnx");
+                var source = ModelProto.Parser.ParseFrom(File.ReadAllBytes(model));
+                File.WriteAllBytes(engineOutput, ModelCompressor.Compress(source, new CompressionOptions { Method = method, CompactNames = false }).Model.ToByteArray());
+                Measure($"warm, engine {method}, 16 synthesized samples, localization on", model, engineOutput,
+                    synthetic with { Budget = AccuracyBudget.DefaultFor(method.ToString()) });
+            }
             Measure("warm, same", model, compressed, synthetic);
             Measure("warm, 16 synthesized samples, localization only on failure", model, compressed, synthetic with { Localization = LocalizationMode.WhenFailed });
             string dataDir = Path.Combine(corpus, "models", "text_encoder");

@@ -151,6 +151,15 @@ public sealed class AccuracyGateTests
 
         e = Assert.ThrowsExactly<DiagnosticException>(() => AccuracyGate.Verify(original, original, new VerificationOptions { MaxSamples = 0 }));
         Assert.AreEqual(DiagnosticCodes.AccuracyOptionInvalid, e.Code);
+        var typo = new VerificationOptions
+        {
+            IntegerInputRanges = new Dictionary<string, (long Min, long Max)> { ["input_id"] = (0, 9) },
+            SymbolicDimensionSizes = new Dictionary<string, long> { ["sequence"] = 4 },
+        };
+        e = Assert.ThrowsExactly<DiagnosticException>(() => AccuracyGate.Verify(original, original, typo));
+        Assert.AreEqual(DiagnosticCodes.AccuracyOptionInvalid, e.Code);
+        StringAssert.Contains(e.Message, "input 'input_id', dimension 'sequence'");
+        StringAssert.Contains(e.Message, "x float[$batch,16]");
     }
 
     [TestMethod]
@@ -169,5 +178,37 @@ public sealed class AccuracyGateTests
         var e = Assert.ThrowsExactly<DiagnosticException>(() => AccuracyGate.Verify(path, path, options));
         Assert.AreEqual(DiagnosticCodes.VerificationRunFailed, e.Code);
         Assert.IsTrue(AccuracyGate.Verify(path, path, new VerificationOptions()).Passed, "default ranges follow the Gather table's rows");
+    }
+}
+
+[TestClass]
+public sealed class CheckAndReportTests
+{
+    [TestMethod]
+    public void ModesDecideSeverityAndBothReportsAreWritten()
+    {
+        using var dir = new TempDirectory();
+        var model = TestModels.ThreeLayerMlp(seed: 5, plantOutlier: true);
+        string original = TestModels.Save(model, dir.Path, "mlp.onnx");
+        string compressed = TestModels.Save(TestModels.FakeInt8(model), dir.Path, "mlp.int8.onnx");
+        string reportBase = dir.File("obj/mlp");
+
+        var error = AccuracyGate.CheckAndReport(original, compressed, new VerificationOptions(), AccuracyCheckMode.Error, "mlp.onnx", reportBase)!;
+        Assert.IsTrue(error.FailsBuild);
+        Assert.IsTrue(File.Exists(reportBase + ".report.json") && File.Exists(reportBase + ".report.html"));
+        StringAssert.Contains(error.CanonicalDiagnostic, ": error OBT4001: Compressed model 'mlp.onnx' misses its accuracy budget");
+        StringAssert.Contains(error.SummaryLine, reportBase + ".report.html");
+
+        var warn = AccuracyGate.CheckAndReport(original, compressed, new VerificationOptions(), AccuracyCheckMode.Warn, "mlp.onnx", reportBase)!;
+        Assert.IsFalse(warn.FailsBuild);
+        StringAssert.Contains(warn.CanonicalDiagnostic, ": warning OBT4001:");
+
+        File.Delete(reportBase + ".report.json");
+        Assert.IsNull(AccuracyGate.CheckAndReport(original, compressed, new VerificationOptions(), AccuracyCheckMode.Off, "mlp.onnx", reportBase));
+        Assert.IsFalse(File.Exists(reportBase + ".report.json"), "Off runs nothing and writes nothing");
+
+        var passing = AccuracyGate.CheckAndReport(original, original, new VerificationOptions(), AccuracyCheckMode.Error, "mlp.onnx", reportBase)!;
+        Assert.IsFalse(passing.FailsBuild);
+        Assert.IsNull(passing.CanonicalDiagnostic);
     }
 }

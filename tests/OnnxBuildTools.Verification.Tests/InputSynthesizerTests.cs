@@ -54,6 +54,14 @@ public sealed class InputSynthesizerTests
         var s = many[0];
         CollectionAssert.AreEqual(new long[] { 1, 6, 3 }, s["x"].Shape, "first symbolic axis 1, named one from options");
         CollectionAssert.AreEqual(Array.Empty<long>(), s["step"].Shape, "scalars stay scalars");
+        var state = new ModelBuilder().Input("x", DataType.Float, "batch", "time").Input("state", DataType.Float, 2L, "batch", "time")
+            .Output("x", DataType.Float, "batch", "time").Build();
+        var stateSample = InputSynthesizer.Synthesize(state, new VerificationOptions { MaxSamples = 1 })[0];
+        CollectionAssert.AreEqual(new long[] { 2, 1, 8 }, stateSample["state"].Shape, "a batch symbol is 1 wherever it appears");
+        var given = new VerificationOptions { MaxSamples = 1, InputShapes = new Dictionary<string, IReadOnlyList<long>> { ["x"] = [2, 5, 3] } };
+        CollectionAssert.AreEqual(new long[] { 2, 5, 3 }, InputSynthesizer.Synthesize(Model(), given)[0]["x"].Shape);
+        var wrong = given with { InputShapes = new Dictionary<string, IReadOnlyList<long>> { ["x"] = [2, 5, 4] } };
+        Assert.AreEqual(DiagnosticCodes.AccuracyOptionInvalid, Assert.ThrowsExactly<DiagnosticException>(() => InputSynthesizer.Synthesize(Model(), wrong)).Code, "the last dim is fixed at 3");
         var xs = many.SelectMany(m => m["x"].ToDoubleArray()).ToArray();
         double mean = xs.Average();
         double std = Math.Sqrt(xs.Select(v => (v - mean) * (v - mean)).Average());

@@ -49,6 +49,23 @@ public sealed class LocalizationTests
     }
 
     [TestMethod]
+    public void UnnamedNodesAreExcludedByOpTypeWithANote()
+    {
+        using var dir = new TempDirectory();
+        var model = TestModels.ThreeLayerMlp(seed: 5, plantOutlier: true);
+        foreach (var node in model.Graph.Node)
+        {
+            node.Name = "";
+        }
+        string original = TestModels.Save(model, dir.Path, "a.onnx");
+        string compressed = TestModels.Save(TestModels.FakeInt8(model), dir.Path, "b.onnx");
+        var worst = AccuracyGate.Verify(original, compressed, new VerificationOptions()).Localization!.Layers[0];
+        Assert.AreEqual("h2", worst.OutputTensor, "fc2, known by its output");
+        Assert.AreEqual("MatMul", worst.ExcludeValue);
+        StringAssert.Contains(worst.ExcludeNote, "every MatMul");
+    }
+
+    [TestMethod]
     public void UnchangedWeightsBlameNoLayer()
     {
         using var dir = new TempDirectory();
@@ -56,5 +73,27 @@ public sealed class LocalizationTests
         var report = AccuracyGate.Verify(a, a, new VerificationOptions { Localization = LocalizationMode.Always });
         Assert.AreEqual(0, report.Localization!.Layers.Count);
         StringAssert.Contains(report.Localization.Note, "No weight");
+    }
+}
+
+[TestClass]
+public sealed class ExternalDataGateTests
+{
+    [TestMethod]
+    public void ModelsWithExternalDataAreComparedAndLocalized()
+    {
+        using var dir = new TempDirectory();
+        var model = TestModels.ThreeLayerMlp(seed: 5, plantOutlier: true);
+        var always = new OnnxBuildTools.Onnx.Model.SaveOptions { ExternalData = OnnxBuildTools.Onnx.Model.ExternalDataMode.Always };
+        string original = dir.File("orig/mlp.onnx");
+        string compressed = dir.File("comp/mlp.onnx");
+        OnnxBuildTools.Onnx.Model.OnnxModelFile.Save(model, original, always);
+        OnnxBuildTools.Onnx.Model.OnnxModelFile.Save(TestModels.FakeInt8(model), compressed, always);
+        Assert.IsTrue(File.Exists(original + ".data"), "the weights really are external");
+
+        var report = AccuracyGate.Verify(original, compressed, new VerificationOptions());
+        Assert.IsFalse(report.Passed);
+        Assert.AreEqual("fc2", report.Localization!.Layers[0].Node, report.Localization.Note);
+        Assert.AreEqual(new FileInfo(original).Length + new FileInfo(original + ".data").Length, report.Size.OriginalBytes, "sizes include the external data file");
     }
 }

@@ -37,4 +37,20 @@ public sealed class MetadataParsingTests
             Assert.AreEqual(DiagnosticCodes.AccuracyOptionInvalid, Assert.ThrowsExactly<DiagnosticException>(() => MetadataParsing.ParseIntegerRanges(bad), bad).Code);
         }
     }
+
+    [TestMethod]
+    public void DimensionSizesAndShapesParse()
+    {
+        var sizes = MetadataParsing.ParseSymbolicDimensionSizes("batch=1; seq=32");
+        Assert.AreEqual(1L, sizes["batch"]);
+        Assert.AreEqual(32L, sizes["seq"]);
+        var shapes = MetadataParsing.ParseInputShapes("input=1x576;state=2x1x128;sr=");
+        CollectionAssert.AreEqual(new long[] { 2, 1, 128 }, shapes["state"].ToArray());
+        Assert.AreEqual(0, shapes["sr"].Count, "a scalar");
+        foreach (string bad in new[] { "seq", "seq=-1", "seq=x" })
+        {
+            Assert.AreEqual(DiagnosticCodes.AccuracyOptionInvalid, Assert.ThrowsExactly<DiagnosticException>(() => MetadataParsing.ParseSymbolicDimensionSizes(bad), bad).Code);
+        }
+        Assert.AreEqual(DiagnosticCodes.AccuracyOptionInvalid, Assert.ThrowsExactly<DiagnosticException>(() => MetadataParsing.ParseInputShapes("input=1x?")).Code);
+    }
 }

@@ -86,6 +86,43 @@ public sealed partial class ReportWriterTests
     }
 
     [TestMethod]
+    public void ChromiumDrawsAPassingReportWithoutLocalizationAndNonFiniteValues()
+    {
+        using var dir = new TempDirectory();
+        var model = TestModels.ThreeLayerMlp();
+        string original = TestModels.Save(model, dir.Path, "a.onnx");
+        string compressed = TestModels.Save(TestModels.FakeInt8(model), dir.Path, "b.onnx");
+        var passing = AccuracyGate.Verify(original, compressed, new VerificationOptions { Localization = LocalizationMode.WhenFailed });
+        Assert.IsTrue(passing.Passed);
+        // A NaN output (as a broken float16 conversion gives) must not break the page either.
+        var nan = passing with
+        {
+            Outputs = [passing.Outputs[0] with { Cosine = double.NaN, RelativeError = double.NaN, MaxAbsError = double.PositiveInfinity }],
+        };
+        nan = nan with { Failures = AccuracyGate.CheckBudget(nan.Outputs, nan.Budget) };
+        foreach (var (report, name) in new[] { (passing, "pass.html"), (nan, "nan.html") })
+        {
+            string path = dir.File(name);
+            ReportWriter.WriteHtml(report, path);
+            string root = RootTag(DumpDom(path, dir.File("profile-" + name)));
+            Assert.IsFalse(root.Contains("data-script-errors", StringComparison.Ordinal), name + ": " + root);
+            StringAssert.Contains(root, "data-charts-drawn=\"2\"", name + ": outputs and size; no per-layer chart without localization");
+        }
+        StringAssert.Contains(ReportWriter.ToJson(nan), "\"NaN\"");
+        Assert.IsTrue(double.IsNaN(ReportWriter.FromJson(ReportWriter.ToJson(nan)).Outputs[0].Cosine));
+    }
+
+    [TestMethod]
+    public void SummaryLineGivesVerdictKeyMetricSizeAndPath()
+    {
+        string line = FailingReport().SummaryLine("mlp.onnx", "obj/mlp.report.html");
+        StringAssert.StartsWith(line, "mlp.onnx: accuracy BUDGET MISSED (worst output 'logits': cosine ");
+        StringAssert.Contains(line, "top-1 agreement");
+        StringAssert.Contains(line, "16 samples");
+        StringAssert.EndsWith(line, "report: obj/mlp.report.html");
+    }
+
+    [TestMethod]
     public void ChromiumCheckCatchesABrokenScript()
     {
         // The check above must be able to fail: break the chart script and expect the error to surface.

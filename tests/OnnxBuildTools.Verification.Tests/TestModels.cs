@@ -10,9 +10,9 @@ internal static class TestModels
 {
     /// <summary>
     /// x[batch,16] → fc1 (MatMul 16×32) → Relu → fc2 (MatMul 32×32) → Relu → fc3 (MatMul 32×8) → logits[batch,8].
-    /// With <paramref name="plantOutlier"/>, fc2's weights get one huge value (2000, against weights of about ±1)
-    /// in a row whose input channel is always 0 (fc1's column 5 is all zeros): the original output does not
-    /// feel it, but per-tensor int8 rounding then flushes every other fc2 weight to zero.
+    /// With <paramref name="plantOutlier"/>, fc2's weights get a row of huge values (±2000, against weights of
+    /// about ±0.3) whose input channel is always 0 (fc1's column 5 is all zeros): the original output does not
+    /// feel them, but int8 rounding, per tensor or per output channel, then flushes every other fc2 weight to zero.
     /// </summary>
     public static ModelProto ThreeLayerMlp(int seed = 1, bool plantOutlier = false)
     {
@@ -27,7 +27,10 @@ internal static class TestModels
             {
                 w1[r * 32 + 5] = 0;
             }
-            w2[5 * 32 + 7] = 2000;
+            for (int c = 0; c < 32; c++)
+            {
+                w2[5 * 32 + c] = c % 2 == 0 ? 2000 : -2000;
+            }
         }
         return new ModelBuilder("mlp")
             .Input("x", DataType.Float, "batch", 16L)

@@ -8,9 +8,7 @@ namespace OnnxBuildTools.Verification.Data;
 /// Synthesizes validation samples from a model's input signature, deterministically from a seed
 /// (documented in docs/accuracy-gate.md):
 /// <list type="bullet">
-/// <item>Dimensions: fixed sizes as declared; a symbolic or unknown first axis is 1 (the batch), other
-/// symbolic or unknown dimensions are <see cref="VerificationOptions.DefaultSymbolicDimensionSize"/>,
-/// unless <see cref="VerificationOptions.SymbolicDimensionSizes"/> names them.</item>
+/// <item>Shapes: see <see cref="ShapeFor"/>.</item>
 /// <item>Floating point (float, double, float16, bfloat16): standard normal N(0, 1).</item>
 /// <item>Integers: uniform over the inclusive range given in <see cref="VerificationOptions.IntegerInputRanges"/>;
 /// else, when the input indexes a <c>Gather</c> on a weight, [0, rows - 1]; else 1 when its name contains
@@ -24,8 +22,7 @@ public static class InputSynthesizer
 {
     public static IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> Synthesize(ModelProto model, VerificationOptions options)
     {
-        var inputs = ModelInput.Of(model);
-        var plans = inputs.Select(i => Plan(model, i, options)).ToList();
+        var plans = ModelInput.Of(model).Select(i => Plan(model, i, options)).ToList();
         var samples = new List<IReadOnlyDictionary<string, HostTensor>>(options.MaxSamples);
         for (int s = 0; s < options.MaxSamples; s++)
         {
@@ -49,14 +46,7 @@ public static class InputSynthesizer
             throw new DiagnosticException(DiagnosticCodes.InputNotSynthesizable, null,
                 $"Input '{input.Name}' is {(input.IsTensor ? HostTensor.TypeName(input.ElementType) : "not a tensor")}, which cannot be synthesized; give validation data (ValidationData) or set AccuracyCheck=Off.");
         }
-        var dims = input.Dimensions ?? [];
-        long[] shape = new long[dims.Count];
-        for (int d = 0; d < dims.Count; d++)
-        {
-            shape[d] = dims[d].Size
-                ?? (dims[d].Symbol is { } symbol && options.SymbolicDimensionSizes.TryGetValue(symbol, out long named) ? named
-                : d == 0 ? 1 : options.DefaultSymbolicDimensionSize);
-        }
+        long[] shape = ShapeFor(model, input, options);
         if (HostTensor.IsFloatingPoint(input.ElementType))
         {
             return new InputPlan(input, shape, 0, 0, "normal(0,1)");
@@ -86,6 +76,38 @@ public static class InputSynthesizer
             return new InputPlan(input, shape, 0, rows - 1, $"uniform[0,{rows - 1}] (Gather rows)");
         }
         return isMask ? new InputPlan(input, shape, 1, 1, "1 (mask)") : new InputPlan(input, shape, 0, 9, "uniform[0,9]");
+    }
+
+    /// <summary>
+    /// The shape to synthesize: <see cref="VerificationOptions.InputShapes"/> if given (checked against the declaration);
+    /// else fixed sizes as declared, symbolic sizes from <see cref="VerificationOptions.SymbolicDimensionSizes"/>,
+    /// 1 for a symbol that is the first axis of any input (a batch, wherever it appears) and for an unknown first axis,
+    /// and <see cref="VerificationOptions.DefaultSymbolicDimensionSize"/> for the rest.
+    /// </summary>
+    public static long[] ShapeFor(ModelProto model, ModelInput input, VerificationOptions options)
+    {
+        var dims = input.Dimensions ?? [];
+        if (options.InputShapes.TryGetValue(input.Name, out var given))
+        {
+            bool fits = input.Dimensions is null || (given.Count == dims.Count && dims.Select((d, i) => d.Size is not { } size || size == given[i]).All(ok => ok));
+            if (!fits || given.Any(d => d < 0))
+            {
+                throw new DiagnosticException(DiagnosticCodes.AccuracyOptionInvalid, null,
+                    $"The shape [{string.Join(",", given)}] given for input '{input.Name}' does not fit its declaration {input.TypeText}.");
+            }
+            return [.. given];
+        }
+        var batchSymbols = ModelInput.Of(model).Select(i => i.Dimensions is { Count: > 0 } d ? d[0].Symbol : null).OfType<string>().ToHashSet(StringComparer.Ordinal);
+        long[] shape = new long[dims.Count];
+        for (int d = 0; d < dims.Count; d++)
+        {
+            string? symbol = dims[d].Symbol;
+            shape[d] = dims[d].Size
+                ?? (symbol is not null && options.SymbolicDimensionSizes.TryGetValue(symbol, out long named) ? named
+                : d == 0 || (symbol is not null && batchSymbols.Contains(symbol)) ? 1
+                : options.DefaultSymbolicDimensionSize);
+        }
+        return shape;
     }
 
     private static HostTensor Generate(InputPlan plan, int seed, int sampleIndex)

@@ -19,6 +19,20 @@ internal static class Localizer
         ModelProto original, string originalPath, ModelProto compressed, string compressedPath,
         IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> samples, VerificationOptions options)
     {
+        long largest = Math.Max(InlinedBytes(original), InlinedBytes(compressed));
+        if (largest > MaxInstrumentedBytes)
+        {
+            return new LocalizationResult
+            {
+                Method = MethodDescription,
+                Layers = [],
+                AllLayers = [],
+                Note = $"Not localized: the instrumented copy would hold {largest / 1048576} MB of weights in memory, over protobuf's 2 GiB message limit.",
+            };
+        }
+        // With external data inline, weights compare by their bytes and the copies can go to ONNX Runtime as bytes.
+        original = Inlined(original, originalPath);
+        compressed = Inlined(compressed, compressedPath);
         var before = new GraphFacts(original);
         var after = new GraphFacts(compressed);
         var changedWeights = before.Weights
@@ -60,10 +74,16 @@ internal static class Localizer
             {
                 continue;
             }
+            // Without every activation input measured, the error this layer adds is unknown: leave it out
+            // rather than charge it with error that entered upstream.
+            if (!activations.All(i => graphInputs.Contains(i) || errors.ContainsKey(i)))
+            {
+                continue;
+            }
             double inputError = 0;
             foreach (string input in activations)
             {
-                double e = graphInputs.Contains(input) ? 0 : errors.GetValueOrDefault(input, 0);
+                double e = graphInputs.Contains(input) ? 0 : errors[input];
                 inputError = Math.Max(inputError, double.IsNaN(e) ? double.PositiveInfinity : e);
             }
             double outputError = errors[output];
@@ -71,7 +91,9 @@ internal static class Localizer
             {
                 Node = node.Name,
                 OpType = node.OpType,
-                ExcludeValue = node.Name.Length > 0 ? node.Name : changed[0],
+                // The engine's Exclude matches node names or op types; an unnamed node can only be kept by its op type.
+                ExcludeValue = node.Name.Length > 0 ? node.Name : node.OpType,
+                ExcludeNote = node.Name.Length > 0 ? null : $"the node has no name, so this keeps every {node.OpType} in float",
                 OutputTensor = output,
                 OutputError = outputError,
                 InputError = inputError,
@@ -97,7 +119,7 @@ internal static class Localizer
             Note = layers.Count == 0
                 ? changedWeights.Count == 0
                     ? "No weight of the original differs in the compressed model, so no layer can be blamed."
-                    : "No layer consuming a changed weight kept its output name in the compressed model."
+                    : "No layer consuming a changed weight kept its input and output names in the compressed model, so errors cannot be matched to layers; compress with CompressionOptions.CompactNames=false to localize."
                 : null,
         };
     }
@@ -106,8 +128,8 @@ internal static class Localizer
         ModelProto original, string originalPath, ModelProto compressed, string compressedPath,
         List<string> compared, List<string> extra, IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> samples, VerificationOptions options)
     {
-        using var reference = ModelRunner.Open(WithOutputs(original, originalPath, extra), originalPath, options.IntraOpThreads);
-        using var candidate = ModelRunner.Open(WithOutputs(compressed, compressedPath, extra), compressedPath, options.IntraOpThreads);
+        using var reference = ModelRunner.Open(WithOutputs(original, extra), originalPath, options.IntraOpThreads);
+        using var candidate = ModelRunner.Open(WithOutputs(compressed, extra), compressedPath, options.IntraOpThreads);
         var accumulators = compared.ToDictionary(t => t, _ => new Metrics.Accumulator(), StringComparer.Ordinal);
         var skipped = new HashSet<string>(StringComparer.Ordinal);
         foreach (var sample in samples.Take(options.LocalizationSamples))
@@ -129,14 +151,27 @@ internal static class Localizer
         return accumulators.Where(kv => !skipped.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value.RelativeError, StringComparer.Ordinal);
     }
 
+    /// <summary>The instrumented copies go to ONNX Runtime as one serialized message, so they must stay under 2 GiB.</summary>
+    private const long MaxInstrumentedBytes = 1_900_000_000;
+
+    private static ModelProto Inlined(ModelProto model, string path)
+    {
+        if (!ModelFiles.ExternalTensors(model).Any())
+        {
+            return model;
+        }
+        var copy = model.Clone();
+        ModelFiles.InlineExternalData(copy, path);
+        return copy;
+    }
+
+    private static long InlinedBytes(ModelProto model) =>
+        model.CalculateSize() + ModelFiles.ExternalTensors(model).Sum(GraphFacts.StoredBytes);
+
     /// <summary>A copy of the model with extra graph outputs (name only; ONNX Runtime infers their types).</summary>
-    private static byte[] WithOutputs(ModelProto model, string path, List<string> extra)
+    private static byte[] WithOutputs(ModelProto model, List<string> extra)
     {
         var copy = model.Clone();
-        if (ModelFiles.ExternalTensors(copy).Any())
-        {
-            ModelFiles.InlineExternalData(copy, path);
-        }
         foreach (string name in extra)
         {
             copy.Graph.Output.Add(new ValueInfoProto { Name = name });
