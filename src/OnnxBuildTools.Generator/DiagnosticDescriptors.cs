@@ -24,7 +24,7 @@ internal static class DiagnosticDescriptors
         Category, DiagnosticSeverity.Error, isEnabledByDefault: true);
 
     public static readonly DiagnosticDescriptor InvalidName = new(
-        "OBTG005", "Invalid class or namespace name", "{0} '{1}' is not a valid C# name; '{2}' is used instead",
+        "OBTG005", "Invalid class or namespace name", "{0} '{1}' is not a valid C# name here; '{2}' is used instead",
         Category, DiagnosticSeverity.Warning, isEnabledByDefault: true);
 
     public static DiagnosticDescriptor ById(string id) => id switch

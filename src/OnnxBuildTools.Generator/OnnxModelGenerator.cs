@@ -108,6 +108,11 @@ public sealed class OnnxModelGenerator : IIncrementalGenerator
             diagnostics.Add(new DiagnosticInfo(DiagnosticDescriptors.InvalidName.Id, options.SignaturePath, 0, $"Class name|{className}|{fixedName}"));
             className = fixedName;
         }
+        if (Array.IndexOf(WrapperEmitter.WrapperMembers, className) >= 0 || Array.IndexOf(new[] { "Equals", "GetHashCode", "GetType", "ToString", "MemberwiseClone", "Finalize" }, className) >= 0)
+        {
+            diagnostics.Add(new DiagnosticInfo(DiagnosticDescriptors.InvalidName.Id, options.SignaturePath, 0, $"Class name|{className}|{className}Model"));
+            className += "Model";
+        }
         string ns = options.Namespace;
         if (ns.Length > 0 && !ns.Split('.').All(IdentifierNames.IsValidIdentifier))
         {

@@ -59,6 +59,23 @@ public sealed class GeneratorDiagnosticsTests
     }
 
     [TestMethod]
+    public void ClassNamedAfterAWrapperMemberIsOBTG005AndRenamed()
+    {
+        var run = GeneratorHarness.Run([new SignatureFile("/p/m.onnxsig", Valid, "Session", "Ns")]);
+        CollectionAssert.AreEqual(new[] { "OBTG005" }, run.GeneratorDiagnostics.Select(d => d.Id).ToList());
+        Assert.IsNotNull(run.OutputCompilation.GetTypeByMetadataName("Ns.SessionModel"));
+        Assert.AreEqual(0, GeneratorHarness.Problems(run.OutputCompilation).Count, string.Join("\n", GeneratorHarness.Problems(run.OutputCompilation)));
+    }
+
+    [TestMethod]
+    public void ModelWithoutInputsOrOutputsCompiles()
+    {
+        var run = GeneratorHarness.Run([new SignatureFile("/p/empty.onnxsig", "onnxsig\t1\n", "Empty", "Ns")]);
+        Assert.AreEqual(0, run.GeneratorDiagnostics.Length);
+        Assert.AreEqual(0, GeneratorHarness.Problems(run.OutputCompilation).Count, string.Join("\n", GeneratorHarness.Problems(run.OutputCompilation)));
+    }
+
+    [TestMethod]
     public void MissingMetadataFallsBackToFileNameAndRootNamespace()
     {
         var run = GeneratorHarness.Run([new SignatureFile("/p/silero_vad.onnxsig", Valid, "", "")]);

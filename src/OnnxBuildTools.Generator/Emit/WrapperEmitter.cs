@@ -18,6 +18,15 @@ internal static class WrapperEmitter
 
     private static readonly string[] ObjectMembers = ["Equals", "GetHashCode", "GetType", "ToString", "MemberwiseClone", "Finalize"];
 
+    /// <summary>Names the wrapper class declares itself; a class of the same name would not compile (CS0542).</summary>
+    internal static readonly string[] WrapperMembers =
+    [
+        "ModelRelativePath", "ModelResourceName", "Compression", "InputNameArray", "OutputNameArray", "InputNames", "OutputNames",
+        "InputDescriptions", "OutputDescriptions", "Metadata", "Labels", "Session", "FromEmbeddedResource", "Run", "CreateOutput",
+        "RunAsync", "RunBatch", "Present", "Dispose", "ThrowIfDisposed", "Missing", "ResolveShape", "CreateStringTensor",
+        "CreateHalfTensor", "TensorDescription",
+    ];
+
     /// <summary>How a value is exposed.</summary>
     private enum Access
     {
