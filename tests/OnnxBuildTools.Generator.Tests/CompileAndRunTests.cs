@@ -36,6 +36,17 @@ public sealed class CompileAndRunTests
         [TestModels.Tensor("h", DataType.Float16, 4), TestModels.Tensor("s", DataType.Float16)],
         [TestModels.Tensor("y", DataType.Float16, 4)]);
 
+    // 40 chained 1000×1000 MatMuls: long enough (seconds) to cancel in the middle.
+    private static ModelProto LongRun()
+    {
+        const int n = 1000;
+        var w = new float[n * n];
+        for (int i = 0; i < n; i++) w[i * n + i] = 1f;
+        var nodes = Enumerable.Range(0, 40).Select(i => TestModels.Node("MatMul", [i == 0 ? "x" : "h" + i, "w"], [i == 39 ? "y" : "h" + (i + 1)])).ToList();
+        return TestModels.Model(nodes, [TestModels.Tensor("x", DataType.Float, n, n)], [TestModels.Tensor("y", DataType.Float, n, n)],
+            [TestModels.FloatInitializer("w", w, n, n)]);
+    }
+
     private const string Consumer = """
         using System;
         using System.Linq;
@@ -80,6 +91,42 @@ public sealed class CompileAndRunTests
                 finally
                 {
                     foreach (var b in batch) b.Dispose();
+                }
+            }
+
+            public static string CancelledAsync(string modelPath)
+            {
+                using var model = new Tiny(modelPath);
+                using var source = new System.Threading.CancellationTokenSource();
+                source.Cancel();
+                try
+                {
+                    using var output = model.RunAsync(new TinyInput { X1 = new float[3], Scale = 1f, Ids = new long[] { 1 }, IdsShape = new long[] { 1, 1 }, Text = new[] { "", "" } }, source.Token).GetAwaiter().GetResult();
+                    return "ran";
+                }
+                catch (OperationCanceledException)
+                {
+                    return "cancelled";
+                }
+            }
+
+            public static string CancelledMidRun(string modelPath)
+            {
+                using var options = new SessionOptions { IntraOpNumThreads = 1, GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL };
+                using var model = new LongRun(modelPath, options);
+                using var source = new System.Threading.CancellationTokenSource();
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                var task = model.RunAsync(new LongRunInput { X = new float[1000 * 1000] }, source.Token);
+                System.Threading.Thread.Sleep(100);
+                source.Cancel();
+                try
+                {
+                    using var output = task.GetAwaiter().GetResult();
+                    return "ran to completion in " + clock.ElapsedMilliseconds + " ms";
+                }
+                catch (OperationCanceledException)
+                {
+                    return "cancelled";
                 }
             }
 
@@ -208,6 +255,7 @@ public sealed class CompileAndRunTests
                 new(_staticPath, "Fixed", "App", RelativePath: relative, ResourceName: "App.static.onnx"),
                 new(bigPath, "Big", "App"),
                 new(TestModels.Save(HalfAdd(), _dir, "half.onnx"), "HalfAdd", "App"),
+                new(TestModels.Save(LongRun(), _dir, "long.onnx"), "LongRun", "App"),
             ],
             [Consumer], _dir,
             [new ResourceDescription("App.static.onnx", () => new MemoryStream(staticBytes), isPublic: true)]);
@@ -228,6 +276,14 @@ public sealed class CompileAndRunTests
     [TestMethod]
     public void PerInputOverloadAsyncAndBatch() =>
         Assert.AreEqual("3,3,3|2,2,2|1,2,3;-4,-5,-6,-7,-8,-9", Call("RunTinyOverloadAndAsync", _tinyPath));
+
+    [TestMethod]
+    public void CancelledRunAsyncThrowsOperationCanceled() =>
+        Assert.AreEqual("cancelled", Call("CancelledAsync", _tinyPath));
+
+    [TestMethod]
+    public void CancellingRunAsyncMidRunStopsOnnxRuntime() =>
+        Assert.AreEqual("cancelled", Call("CancelledMidRun", Path.Combine(_dir, "long.onnx")));
 
     [TestMethod]
     public void AcceptsOrtValuesAndBytes() =>

@@ -305,13 +305,22 @@ namespace Snapshots.Names
         /// <param name="input">The inputs; keep their memory alive and unchanged until the task completes.</param>
         /// <param name="cancellationToken">Cancels the run.</param>
         /// <returns>The outputs. Dispose the result to free their native memory.</returns>
+        /// <exception cref="global::System.OperationCanceledException">The token was cancelled before or during the run.</exception>
         public async global::System.Threading.Tasks.Task<AwkwardNamesOutput> RunAsync(AwkwardNamesInput input, global::System.Threading.CancellationToken cancellationToken = default)
         {
             if (input is null) throw new global::System.ArgumentNullException(nameof(input));
             cancellationToken.ThrowIfCancellationRequested();
             using var runOptions = new global::Microsoft.ML.OnnxRuntime.RunOptions();
             using var registration = cancellationToken.Register(static state => ((global::Microsoft.ML.OnnxRuntime.RunOptions)state!).Terminate = true, runOptions);
-            return await global::System.Threading.Tasks.Task.Run(() => Run(input, runOptions), cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return await global::System.Threading.Tasks.Task.Run(() => Run(input, runOptions), cancellationToken).ConfigureAwait(false);
+            }
+            catch (global::Microsoft.ML.OnnxRuntime.OnnxRuntimeException) when (cancellationToken.IsCancellationRequested)
+            {
+                // ONNX Runtime stopped the run because it was asked to.
+                throw new global::System.OperationCanceledException(cancellationToken);
+            }
         }
 
         /// <summary>Runs the model once per input, in order. If one run fails, the outputs already produced are disposed.</summary>
