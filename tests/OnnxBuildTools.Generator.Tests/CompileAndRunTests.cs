@@ -47,6 +47,13 @@ public sealed class CompileAndRunTests
             [TestModels.FloatInitializer("w", w, n, n)]);
     }
 
+    // c = Cast(b) to float, y = a * c; every input and output leads with the symbolic 'batch'.
+    private static ModelProto Scaler() => TestModels.Model(
+        [TestModels.Node("Cast", ["b"], ["c"], new AttributeProto { Name = "to", Type = AttributeProto.Types.AttributeType.Int, I = (long)DataType.Float }),
+         TestModels.Node("Mul", ["a", "c"], ["y"])],
+        [TestModels.Tensor("a", DataType.Float, "batch", 3), TestModels.Tensor("b", DataType.Int64, "batch", 1)],
+        [TestModels.Tensor("y", DataType.Float, "batch", 3), TestModels.Tensor("c", DataType.Float, "batch", 1)]);
+
     private const string Consumer = """
         using System;
         using System.Linq;
@@ -127,6 +134,50 @@ public sealed class CompileAndRunTests
                 catch (OperationCanceledException)
                 {
                     return "cancelled";
+                }
+            }
+
+            public static string Batched(string modelPath)
+            {
+                using var model = new Scaler(modelPath);
+                var items = new[]
+                {
+                    new ScalerInput { A = new float[] { 1, 2, 3 }, B = new long[] { 2 } },
+                    new ScalerInput { A = new float[] { 1, 1, 1, 2, 2, 2 }, B = new long[] { 3, 4 } },
+                    new ScalerInput { A = new float[] { 5, 5, 5 }, B = new long[] { -1 } },
+                };
+                var batched = model.RunBatched(items);
+                var sequential = model.RunBatch(items);
+                try
+                {
+                    static string Show(ScalerOutput o) =>
+                        string.Join(",", o.Y.ToArray()) + "[" + string.Join("x", o.YShape) + "];" + string.Join(",", o.C.ToArray()) + "[" + string.Join("x", o.CShape) + "]";
+                    string a = string.Join(" | ", batched.Select(Show));
+                    string b = string.Join(" | ", sequential.Select(Show));
+                    return a == b ? a : "batched " + a + " differs from sequential " + b;
+                }
+                finally
+                {
+                    foreach (var o in batched) o.Dispose();
+                    foreach (var o in sequential) o.Dispose();
+                }
+            }
+
+            public static string BatchedMismatch(string modelPath)
+            {
+                using var model = new Scaler(modelPath);
+                try
+                {
+                    model.RunBatched(new[]
+                    {
+                        new ScalerInput { A = new float[] { 1, 2, 3 }, B = new long[] { 2 } },
+                        new ScalerInput { A = new float[] { 1, 1, 1, 2, 2, 2 }, B = new long[] { 3 } },
+                    });
+                    return "no error";
+                }
+                catch (ArgumentException e)
+                {
+                    return e.Message;
                 }
             }
 
@@ -256,6 +307,7 @@ public sealed class CompileAndRunTests
                 new(bigPath, "Big", "App"),
                 new(TestModels.Save(HalfAdd(), _dir, "half.onnx"), "HalfAdd", "App"),
                 new(TestModels.Save(LongRun(), _dir, "long.onnx"), "LongRun", "App"),
+                new(TestModels.Save(Scaler(), _dir, "scaler.onnx"), "Scaler", "App"),
             ],
             [Consumer], _dir,
             [new ResourceDescription("App.static.onnx", () => new MemoryStream(staticBytes), isPublic: true)]);
@@ -284,6 +336,14 @@ public sealed class CompileAndRunTests
     [TestMethod]
     public void CancellingRunAsyncMidRunStopsOnnxRuntime() =>
         Assert.AreEqual("cancelled", Call("CancelledMidRun", Path.Combine(_dir, "long.onnx")));
+
+    [TestMethod]
+    public void RunBatchedStacksItemsIntoOneCallAndMatchesSequentialRuns()
+    {
+        string scaler = Path.Combine(_dir, "scaler.onnx");
+        Assert.AreEqual("2,4,6[1x3];2[1x1] | 3,3,3,8,8,8[2x3];3,4[2x1] | -5,-5,-5[1x3];-1[1x1]", Call("Batched", scaler));
+        StringAssert.StartsWith(Call("BatchedMismatch", scaler), "item 1: input 'b' has 1 rows but the first input has 2");
+    }
 
     [TestMethod]
     public void AcceptsOrtValuesAndBytes() =>

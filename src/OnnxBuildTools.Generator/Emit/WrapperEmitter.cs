@@ -24,7 +24,7 @@ internal static class WrapperEmitter
         "ModelRelativePath", "ModelResourceName", "Compression", "InputNameArray", "OutputNameArray", "InputNames", "OutputNames",
         "InputDescriptions", "OutputDescriptions", "Metadata", "Labels", "Session", "FromEmbeddedResource", "Run", "CreateOutput",
         "RunAsync", "RunBatch", "Present", "Dispose", "ThrowIfDisposed", "Missing", "ResolveShape", "CreateStringTensor",
-        "CreateHalfTensor", "TensorDescription",
+        "CreateHalfTensor", "TensorDescription", "RunBatched", "SameTrailingDimensions",
     ];
 
     /// <summary>How a value is exposed.</summary>
@@ -424,6 +424,11 @@ internal static class WrapperEmitter
         w.Close();
         w.Close();
         w.Line();
+        string? batchSymbol = BatchSymbol(inputs, outputs);
+        if (batchSymbol is not null)
+        {
+            EmitRunBatched(w, inputType, outputType, inputs, outputs, batchSymbol);
+        }
         w.Line("/// <summary>Runs the model once per input, in order. If one run fails, the outputs already produced are disposed.</summary>");
         w.Line("/// <param name=\"inputs\">One <see cref=\"" + inputType + "\"/> per item.</param>");
         w.Line("/// <param name=\"runOptions\">Per-run options; null for the defaults.</param>");
@@ -523,6 +528,123 @@ internal static class WrapperEmitter
             default:
                 return m.IsOptional ? "input." + m.Id : "input." + m.Id + " ?? throw Missing(" + name + ")";
         }
+    }
+
+    /// <summary>
+    /// The symbolic leading dimension every input and output shares (e.g. <c>batch</c>), when all of
+    /// them are numeric tensors: then items can be stacked along it and run in one call.
+    /// </summary>
+    private static string? BatchSymbol(List<Member> inputs, List<Member> outputs)
+    {
+        if (inputs.Count == 0 || outputs.Count == 0) return null;
+        string? symbol = null;
+        foreach (Member m in inputs.Concat(outputs))
+        {
+            OnnxType t = m.Info.Type;
+            if (m.Access != Access.Tensor || !t.HasShape || t.Shape.Count == 0 || t.Shape[0].Symbol is not { } s) return null;
+            if (symbol is null) symbol = s;
+            else if (symbol != s) return null;
+        }
+        return symbol;
+    }
+
+    private static void EmitRunBatched(IndentedWriter w, string inputType, string outputType, List<Member> inputs, List<Member> outputs, string symbol)
+    {
+        string ortValue = Ort + "OrtValue";
+        w.Line("/// <summary>");
+        w.Line("/// Runs a batch in one model call: stacks the items along the leading dimension <c>" + Xml(symbol) + "</c> that every input and");
+        w.Line("/// output shares, runs the model once and splits each output back per item. Use it for models whose items are");
+        w.Line("/// independent along that dimension (as exported with a dynamic batch size); it copies inputs into one buffer and");
+        w.Line("/// outputs into one array per item. Items may differ only in the leading dimension.");
+        w.Line("/// </summary>");
+        w.Line("/// <param name=\"inputs\">The items; tensors given as <c>...Value</c> OrtValues are not supported here.</param>");
+        w.Line("/// <param name=\"runOptions\">Per-run options; null for the defaults.</param>");
+        w.Line("/// <returns>One output per item, in the same order; dispose each.</returns>");
+        w.Open("public " + outputType + "[] RunBatched(global::System.Collections.Generic.IReadOnlyList<" + inputType + "> inputs, " + Ort + "RunOptions? runOptions = null)");
+        w.Line("if (inputs is null) throw new global::System.ArgumentNullException(nameof(inputs));");
+        w.Line("int count = inputs.Count;");
+        w.Line("if (count == 0) return global::System.Array.Empty<" + outputType + ">();");
+        w.Line("var rows = new long[count];");
+        w.Line("long total = 0;");
+        w.Line("var stacked = new " + inputType + "();");
+        foreach (Member m in inputs)
+        {
+            string name = Literal(m.Info.Name);
+            w.Open("");
+            w.Line("var shapes = new long[count][];");
+            w.Line("long length = 0;");
+            w.Open("for (int i = 0; i < count; i++)");
+            w.Line("var item = inputs[i] ?? throw new global::System.ArgumentException(\"item \" + i + \" is null\", nameof(inputs));");
+            w.Line("if (item." + m.ValueId + " is not null) throw new global::System.ArgumentException(\"RunBatched stacks managed data; item \" + i + \" gives input '\" + " + name + " + \"' as an OrtValue\", nameof(inputs));");
+            w.Line("shapes[i] = ResolveShape(item." + m.ShapeId + ", " + m.DeclaredField + ", item." + m.Id + ".Length, " + name + ", " + Literal(m.Expects) + ", " + Literal(m.ShapeId) + ");");
+            if (m.Index == 0)
+            {
+                w.Line("rows[i] = shapes[i][0];");
+                w.Line("total += rows[i];");
+            }
+            else
+            {
+                w.Line("if (shapes[i][0] != rows[i]) throw new global::System.ArgumentException(\"item \" + i + \": input '\" + " + name + " + \"' has \" + shapes[i][0] + \" rows but the first input has \" + rows[i], nameof(inputs));");
+            }
+            w.Line("if (!SameTrailingDimensions(shapes[i], shapes[0])) throw new global::System.ArgumentException(\"item \" + i + \": input '\" + " + name + " + \"' has shape [\" + string.Join(\", \", shapes[i]) + \"] but item 0 has [\" + string.Join(\", \", shapes[0]) + \"]; only the leading dimension may differ\", nameof(inputs));");
+            w.Line("length += item." + m.Id + ".Length;");
+            w.Close();
+            w.Line("var data = new " + m.CsType + "[length];");
+            w.Line("long offset = 0;");
+            w.Open("for (int i = 0; i < count; i++)");
+            w.Line("inputs[i]." + m.Id + ".Span.CopyTo(global::System.MemoryExtensions.AsSpan(data, (int)offset));");
+            w.Line("offset += inputs[i]." + m.Id + ".Length;");
+            w.Close();
+            w.Line("var shape = (long[])shapes[0].Clone();");
+            w.Line("shape[0] = total;");
+            w.Line("stacked." + m.Id + " = data;");
+            w.Line("stacked." + m.ShapeId + " = shape;");
+            w.Close();
+        }
+        w.Line("var values = new " + ortValue + "[count][];");
+        w.Line("for (int i = 0; i < count; i++) values[i] = new " + ortValue + "[" + outputs.Count + "];");
+        w.Line("using var all = Run(stacked, runOptions);");
+        w.Open("try");
+        foreach (Member m in outputs)
+        {
+            string j = m.Index.ToString(CultureInfo.InvariantCulture);
+            string name = Literal(m.Info.Name);
+            string span = m.IsHalf
+                ? "global::System.Runtime.InteropServices.MemoryMarshal.Cast<" + m.CsType + ", " + m.StorageType + ">(all." + m.Id + ")"
+                : "all." + m.Id;
+            w.Open("");
+            w.Line("var span = " + span + ";");
+            w.Line("long[] shape = all." + m.ShapeId + ";");
+            w.Line("if (shape.Length == 0 || shape[0] != total) throw new global::System.InvalidOperationException(\"output '\" + " + name + " + \"' has shape [\" + string.Join(\", \", shape) + \"], not \" + total + \" rows; the model does not batch along '\" + " + Literal(symbol) + " + \"'\");");
+            w.Line("long rowSize = 1;");
+            w.Line("for (int d = 1; d < shape.Length; d++) rowSize *= shape[d];");
+            w.Line("int at = 0;");
+            w.Open("for (int i = 0; i < count; i++)");
+            w.Line("var part = new " + m.StorageType + "[rows[i] * rowSize];");
+            w.Line("span.Slice(at, part.Length).CopyTo(part);");
+            w.Line("at += part.Length;");
+            w.Line("var itemShape = (long[])shape.Clone();");
+            w.Line("itemShape[0] = rows[i];");
+            w.Line("values[i][" + j + "] = " + ortValue + ".CreateTensorValueFromMemory(part, itemShape);");
+            w.Close();
+            w.Close();
+        }
+        w.Line("var results = new " + outputType + "[count];");
+        w.Line("for (int i = 0; i < count; i++) results[i] = new " + outputType + "(values[i]);");
+        w.Line("return results;");
+        w.Close();
+        w.Open("catch");
+        w.Line("foreach (var item in values) foreach (var value in item) value?.Dispose();");
+        w.Line("throw;");
+        w.Close();
+        w.Close();
+        w.Line();
+        w.Open("private static bool SameTrailingDimensions(long[] a, long[] b)");
+        w.Line("if (a.Length != b.Length) return false;");
+        w.Line("for (int d = 1; d < a.Length; d++) if (a[d] != b[d]) return false;");
+        w.Line("return true;");
+        w.Close();
+        w.Line();
     }
 
     private static void EmitHelpers(IndentedWriter w, string cls, bool halfInputs)
