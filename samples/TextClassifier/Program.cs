@@ -1,19 +1,21 @@
-// Classifies held-out text snippets with a model that OnnxBuildTools compressed to int8 at build time.
+// Classifies held-out text snippets with a model that OnnxBuildTools compressed to int8 at build time,
+// through the typed wrapper `TextEncoder` its source generator wrote from the model's signature.
 // The model, its vocabulary and the held-out set come from the corpus model `text_encoder`
 // (8 classes: 4 software licences, 4 sections of Python's help); build/run-sample.sh copies them.
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using Microsoft.ML.OnnxRuntime;
-using Microsoft.ML.OnnxRuntime.Tensors;
+using TextClassifier;
 
 string folder = Path.Combine(AppContext.BaseDirectory, "models");
-string modelPath = Path.Combine(folder, "text_encoder.onnx");
 var vocabulary = Vocabulary.Load(Path.Combine(folder, "vocab.json"));
 long[,] heldOutIds = Npy.ReadInt64Matrix(Path.Combine(folder, "eval_input_ids.npy"));
 long[] heldOutLabels = Npy.ReadInt64Vector(Path.Combine(folder, "eval_labels.npy"));
 
-using var session = new InferenceSession(modelPath);
-Console.WriteLine($"model: {Path.GetRelativePath(AppContext.BaseDirectory, modelPath)}, {new FileInfo(modelPath).Length / 1e6:0.0} MB (compressed at build time)");
+// Generated: loads models/text_encoder.onnx from the output folder.
+using var encoder = new TextEncoder();
+string modelPath = Path.Combine(AppContext.BaseDirectory, TextEncoder.ModelRelativePath);
+Console.WriteLine($"model: {TextEncoder.ModelRelativePath}, {new FileInfo(modelPath).Length / 1e6:0.0} MB ({TextEncoder.Compression}, compressed at build time)");
+Console.WriteLine($"inputs: {string.Join(", ", TextEncoder.InputDescriptions)}; outputs: {string.Join(", ", TextEncoder.OutputDescriptions)}");
 
 // Snippets given on the command line, else the first few held-out ones.
 var snippets = args.Length > 0
@@ -21,7 +23,7 @@ var snippets = args.Length > 0
     : Enumerable.Range(0, 8).Select(i => i * heldOutLabels.Length / 8 + 3).Select(row => (Ids: Row(heldOutIds, row), Label: heldOutLabels[row])).ToList();
 foreach (var (ids, label) in snippets)
 {
-    int predicted = Classifier.Predict(session, [ids])[0];
+    int predicted = Classifier.Predict(encoder, [ids])[0];
     string truth = label < 0 ? "" : $"  (true: {vocabulary.Classes[label]})";
     Console.WriteLine($"{vocabulary.Classes[predicted],-22} <- \"{Shorten(vocabulary.Decode(ids), 70)}\"{truth}");
 }
@@ -31,7 +33,7 @@ int correct = 0;
 for (int start = 0; start < heldOutLabels.Length; start += 50)
 {
     var batch = Enumerable.Range(start, Math.Min(50, heldOutLabels.Length - start)).Select(row => Row(heldOutIds, row)).ToList();
-    int[] predictions = Classifier.Predict(session, batch);
+    int[] predictions = Classifier.Predict(encoder, batch);
     correct += predictions.Where((p, i) => p == heldOutLabels[start + i]).Count();
 }
 Console.WriteLine($"held-out accuracy: {(double)correct / heldOutLabels.Length:0.0000} on {heldOutLabels.Length} snippets");
@@ -44,28 +46,37 @@ static string Shorten(string text, int length) => text.Length <= length ? text :
 /// <summary>Runs the model on a batch of token-id rows (padded to the longest) and returns the argmax class of each.</summary>
 static class Classifier
 {
-    public static int[] Predict(InferenceSession session, IReadOnlyList<long[]> rows)
+    public static int[] Predict(TextEncoder encoder, IReadOnlyList<long[]> rows)
     {
         int length = Math.Max(1, rows.Max(r => r.Count(id => id != 0)));
-        var ids = new DenseTensor<long>([rows.Count, length]);
-        var mask = new DenseTensor<long>([rows.Count, length]);
+        var ids = new long[rows.Count * length];
+        var mask = new long[rows.Count * length];
         for (int r = 0; r < rows.Count; r++)
         {
             long[] tokens = rows[r].Where(id => id != 0).Take(length).ToArray();
             for (int c = 0; c < tokens.Length; c++)
             {
-                ids[r, c] = tokens[c];
-                mask[r, c] = 1;
+                ids[r * length + c] = tokens[c];
+                mask[r * length + c] = 1;
             }
         }
-        using var results = session.Run([NamedOnnxValue.CreateFromTensor("input_ids", ids), NamedOnnxValue.CreateFromTensor("attention_mask", mask)]);
-        var logits = results.First(v => v.Name == "logits").AsTensor<float>();
+        var input = new TextEncoder.Input
+        {
+            InputIds = ids,
+            InputIdsShape = [rows.Count, length],
+            AttentionMask = mask,
+            AttentionMaskShape = [rows.Count, length],
+        };
+        using TextEncoder.Output output = encoder.Run(input);
+        ReadOnlySpan<float> logits = output.Logits;
+        int classes = (int)output.LogitsShape[1];
         var predictions = new int[rows.Count];
         for (int r = 0; r < rows.Count; r++)
         {
-            for (int k = 1; k < logits.Dimensions[1]; k++)
+            ReadOnlySpan<float> row = logits.Slice(r * classes, classes);
+            for (int k = 1; k < classes; k++)
             {
-                if (logits[r, k] > logits[r, predictions[r]])
+                if (row[k] > row[predictions[r]])
                 {
                     predictions[r] = k;
                 }

@@ -81,6 +81,12 @@ public sealed class CollectOnnxModelOutputs : Task
                 }
             }
             written.Add(new TaskItem(output));
+            string report = model.GetMetadata("ReportFile");
+            if (report.Length > 0)
+            {
+                written.Add(new TaskItem(report));
+                written.Add(new TaskItem(Path.ChangeExtension(report, ".html")));
+            }
 
             if (IncludeSignatures)
             {
@@ -94,6 +100,7 @@ public sealed class CollectOnnxModelOutputs : Task
                 signature.SetMetadata("OnnxModelSourcePath", model.GetMetadata("DisplayPath"));
                 signatures.Add(signature);
                 written.Add(new TaskItem(signatureFile));
+                written.Add(new TaskItem(model.GetMetadata("SignatureStampFile")));
             }
         }
         CopyItems = [.. copies];

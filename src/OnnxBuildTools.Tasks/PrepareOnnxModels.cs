@@ -122,6 +122,11 @@ public sealed class PrepareOnnxModels : Task
         // "ExcludeNodes" is the same list usable as an attribute.
         string exclude = string.Join(";", (model.GetMetadata("Exclude") + ";" + model.GetMetadata("ExcludeNodes"))
             .Split([';', ','], StringSplitOptions.RemoveEmptyEntries).Select(s => s.Trim()).Where(s => s.Length > 0).Distinct(StringComparer.Ordinal));
+        string validationData = model.GetMetadata("ValidationData").Trim();
+        if (validationData.Length > 0)
+        {
+            validationData = Path.GetFullPath(Path.Combine(projectDirectory, validationData));
+        }
         if (!ok)
         {
             return null;
@@ -146,8 +151,15 @@ public sealed class PrepareOnnxModels : Task
         item.SetMetadata("OutputFile", Path.Combine(intermediate, "out", relativeNative));
         item.SetMetadata("SignatureFile", Path.Combine(intermediate, "sig", signatureRelative));
         item.SetMetadata("StampFile", Path.Combine(intermediate, "state", relativeNative + ".stamp"));
+        item.SetMetadata("SignatureStampFile", Path.Combine(intermediate, "state", relativeNative + ".signature-checked"));
         item.SetMetadata("DependencyFile", dependencyFile);
         item.SetMetadata("Dependencies", string.Join(";", ReadLines(dependencyFile)));
+        item.SetMetadata("ReportFile", Path.Combine(intermediate, "report", relativeNative + ".report.json"));
+        item.SetMetadata("ValidationData", validationData);
+        foreach (string name in AccuracyMetadata)
+        {
+            item.SetMetadata(name, model.GetMetadata(name).Trim());
+        }
         return item;
     }
 
@@ -189,9 +201,14 @@ public sealed class PrepareOnnxModels : Task
         return ns.Length == 0 ? dotted : ns + "." + dotted;
     }
 
-    /// <summary>What decides the output bytes: the tool, the method, the exclusions, the output name.</summary>
+    /// <summary>The accuracy gate's metadata, passed to the worker as they are (it validates them, OBT4xxx).</summary>
+    internal static readonly string[] AccuracyMetadata = ["AccuracyCheck", "MinCosine", "MaxRelativeError", "MinTop1Agreement", "IntegerInputRanges"];
+
+    /// <summary>What decides the output (bytes, and whether the accuracy gate passes): tool, method, exclusions, output name, gate settings.</summary>
     private string Stamp(ITaskItem item) =>
-        $"tool={ToolVersion}\ncompression={item.GetMetadata("Compression")}\nexclude={item.GetMetadata("Exclude")}\noutput={item.GetMetadata("RelativeOutputPath")}\n";
+        $"tool={ToolVersion}\ncompression={item.GetMetadata("Compression")}\nexclude={item.GetMetadata("Exclude")}\noutput={item.GetMetadata("RelativeOutputPath")}\n"
+        + $"validation={item.GetMetadata("ValidationData")}\n"
+        + string.Concat(AccuracyMetadata.Select(name => $"{name}={item.GetMetadata(name)}\n"));
 
     private static IEnumerable<string> ReadLines(string path) =>
         File.Exists(path) ? File.ReadAllLines(path).Where(l => l.Length > 0) : [];

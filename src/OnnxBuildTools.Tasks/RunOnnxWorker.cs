@@ -91,7 +91,11 @@ public sealed class RunOnnxWorker : ToolTask
         return builder.ToString();
     }
 
-    protected override void LogEventsFromTextOutput(string singleLine, MessageImportance messageImportance)
+    protected override void LogEventsFromTextOutput(string singleLine, MessageImportance messageImportance) =>
+        RelayLine(singleLine, messageImportance);
+
+    /// <summary>One line of the worker's output: a coded error or warning, or a message.</summary>
+    internal void RelayLine(string singleLine, MessageImportance messageImportance)
     {
         Match match = CanonicalLine.Match(singleLine);
         if (match.Success)
@@ -126,37 +130,59 @@ public sealed class RunOnnxWorker : ToolTask
         return false;
     }
 
-    /// <summary>One line per model: TAB-separated key=value fields (see the worker's BatchFile).</summary>
+    /// <summary>
+    /// One line per job: TAB-separated key=value fields (see the worker's BatchFile). A model whose output
+    /// and signature are both stale is one job; the same source declared twice (two outputs) is two.
+    /// </summary>
     internal string JobLines()
     {
-        var signatureSources = new HashSet<string>(Signatures.Select(s => s.ItemSpec), StringComparer.Ordinal);
         var builder = new StringBuilder();
-        var done = new HashSet<string>(StringComparer.Ordinal);
-        foreach (ITaskItem model in Models.Concat(Signatures))
+        var signaturesDone = new HashSet<string>(StringComparer.Ordinal);
+        foreach (ITaskItem model in Models)
         {
-            if (!done.Add(model.ItemSpec))
+            var fields = CommonFields(model);
+            fields.Add("output=" + model.GetMetadata("OutputFile"));
+            fields.Add("compression=" + model.GetMetadata("Compression"));
+            fields.Add("exclude=" + model.GetMetadata("Exclude"));
+            fields.Add("report=" + model.GetMetadata("ReportFile"));
+            fields.Add("validation-data=" + model.GetMetadata("ValidationData"));
+            fields.Add("accuracy-check=" + model.GetMetadata("AccuracyCheck"));
+            fields.Add("min-cosine=" + model.GetMetadata("MinCosine"));
+            fields.Add("max-relative-error=" + model.GetMetadata("MaxRelativeError"));
+            fields.Add("min-top1-agreement=" + model.GetMetadata("MinTop1Agreement"));
+            fields.Add("integer-input-ranges=" + model.GetMetadata("IntegerInputRanges"));
+            string signature = model.GetMetadata("SignatureFile");
+            if (Signatures.Any(s => s.GetMetadata("SignatureFile") == signature) && signaturesDone.Add(signature))
             {
-                continue;
+                AddSignature(fields, model);
             }
-            bool compress = Models.Any(m => m.ItemSpec == model.ItemSpec);
-            var fields = new List<string>
+            Append(builder, fields);
+        }
+        foreach (ITaskItem model in Signatures)
+        {
+            if (signaturesDone.Add(model.GetMetadata("SignatureFile")))
             {
-                "source=" + model.ItemSpec,
-                "display=" + model.GetMetadata("DisplayPath"),
-                "deps=" + model.GetMetadata("DependencyFile"),
-            };
-            if (compress)
-            {
-                fields.Add("output=" + model.GetMetadata("OutputFile"));
-                fields.Add("compression=" + model.GetMetadata("Compression"));
-                fields.Add("exclude=" + model.GetMetadata("Exclude"));
+                var fields = CommonFields(model);
+                AddSignature(fields, model);
+                Append(builder, fields);
             }
-            if (signatureSources.Contains(model.ItemSpec))
-            {
-                fields.Add("signature=" + model.GetMetadata("SignatureFile"));
-            }
-            builder.Append(string.Join("\t", fields.Select(f => f.Replace('\t', ' ').Replace('\n', ' ').Replace('\r', ' ')))).Append('\n');
         }
         return builder.ToString();
     }
+
+    private static List<string> CommonFields(ITaskItem model) =>
+    [
+        "source=" + model.ItemSpec,
+        "display=" + model.GetMetadata("DisplayPath"),
+        "deps=" + model.GetMetadata("DependencyFile"),
+    ];
+
+    private static void AddSignature(List<string> fields, ITaskItem model)
+    {
+        fields.Add("signature=" + model.GetMetadata("SignatureFile"));
+        fields.Add("signature-stamp=" + model.GetMetadata("SignatureStampFile"));
+    }
+
+    private static void Append(StringBuilder builder, IEnumerable<string> fields) =>
+        builder.Append(string.Join("\t", fields.Select(f => f.Replace('\t', ' ').Replace('\n', ' ').Replace('\r', ' ')))).Append('\n');
 }

@@ -1,3 +1,4 @@
+using OnnxBuildTools.Compression;
 using System.Globalization;
 using System.Reflection;
 using OnnxBuildTools.Onnx.Diagnostics;
@@ -35,6 +36,14 @@ public static class CommandLine
           --compression <method>   {string.Join(" | ", CompressionChoices.Names)} (default: None).
           --exclude <names>        Node names or op types to leave in float, separated by ';' (repeatable).
           --signature <file>       Also write the model's signature here.
+          --accuracy-check <mode>  Error | Warn | Off (default: Error): run both models in ONNX Runtime and
+                                   fail (or warn) when the compressed one misses its accuracy budget.
+          --validation-data <dir>  Inputs for the check: <input>.npy files or test_data_set_N folders
+                                   (default: synthesized from the model's input types).
+          --min-cosine <x>, --max-relative-error <x>, --min-top1-agreement <x>
+                                   Override the method's default budget (docs/accuracy-gate.md).
+          --integer-input-ranges <ranges>  Ranges for synthesized integer inputs, e.g. "input_ids=0..3357".
+          --report <file.json>     Write the accuracy report (JSON, and HTML beside it).
 
         Options of batch:
           --parallel <n>           Models processed at once (default: the number of cores).
@@ -90,9 +99,12 @@ public static class CommandLine
         {
             string line;
             bool failed = false;
+            IReadOnlyList<string> extraLines = [];
             try
             {
-                line = ModelProcessor.Process(job).ToSummaryLine();
+                var extra = new List<string>();
+                line = ModelProcessor.Process(job, extra.Add).ToSummaryLine();
+                extraLines = extra;
             }
             catch (DiagnosticException e)
             {
@@ -117,7 +129,12 @@ public static class CommandLine
                 else
                 {
                     output.WriteLine(line);
+                    foreach (string extra in extraLines)
+                    {
+                        (extra.Contains(": warning OBT", StringComparison.Ordinal) ? error : output).WriteLine(extra);
+                    }
                     output.Flush();
+                    error.Flush();
                 }
             }
         });
@@ -126,11 +143,12 @@ public static class CommandLine
 
     private static ModelJob ParseCompress(string[] args)
     {
-        var options = Options.Parse(args, "compress", ["--output", "--compression", "--exclude", "--signature"]);
+        var options = Options.Parse(args, "compress", ["--output", "--compression", "--exclude", "--signature",
+            "--accuracy-check", "--validation-data", "--min-cosine", "--max-relative-error", "--min-top1-agreement", "--integer-input-ranges", "--report"]);
         string model = options.SinglePositional("compress", "model");
         string output = options.Required("--output");
-        string compressionText = options.Last("--compression") ?? nameof(CompressionChoice.None);
-        if (!CompressionChoices.TryParse(compressionText, out CompressionChoice compression))
+        string compressionText = options.Last("--compression") ?? nameof(CompressionMethod.None);
+        if (!CompressionChoices.TryParse(compressionText, out CompressionMethod compression))
         {
             throw new DiagnosticException(DiagnosticCodes.UnknownCompressionMethod, Path.GetFullPath(model),
                 $"Unknown compression method '{compressionText}'. Use one of: {string.Join(", ", CompressionChoices.Names)}.");
@@ -143,6 +161,16 @@ public static class CommandLine
             SignaturePath = options.Last("--signature"),
             Compression = compression,
             Exclude = SplitList(options.All("--exclude")),
+            Accuracy = new AccuracySettings
+            {
+                Check = options.Last("--accuracy-check"),
+                ValidationData = options.Last("--validation-data"),
+                MinCosine = options.Last("--min-cosine"),
+                MaxRelativeError = options.Last("--max-relative-error"),
+                MinTop1Agreement = options.Last("--min-top1-agreement"),
+                IntegerInputRanges = options.Last("--integer-input-ranges"),
+                ReportPath = options.Last("--report"),
+            },
         };
     }
 

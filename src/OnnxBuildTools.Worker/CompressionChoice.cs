@@ -1,26 +1,18 @@
+using OnnxBuildTools.Compression;
+
 namespace OnnxBuildTools.Worker;
 
-/// <summary>The compression methods the <c>Compression</c> metadata and <c>--compression</c> accept.</summary>
-public enum CompressionChoice
-{
-    None,
-    Int8,
-    Int4,
-    Float16,
-}
-
+/// <summary>Parses the compression methods the <c>Compression</c> metadata and <c>--compression</c> accept.</summary>
 public static class CompressionChoices
 {
-    public static IReadOnlyList<string> Names { get; } = Enum.GetNames<CompressionChoice>();
+    public static IReadOnlyList<string> Names { get; } = Enum.GetNames<CompressionMethod>();
 
     /// <summary>Case-insensitive parse of a method name; numbers are not accepted.</summary>
-    public static bool TryParse(string? text, out CompressionChoice choice)
+    public static bool TryParse(string? text, out CompressionMethod method)
     {
-        choice = CompressionChoice.None;
-        if (string.IsNullOrWhiteSpace(text) || char.IsDigit(text.Trim()[0]) || text.Trim()[0] == '-')
-        {
-            return false;
-        }
-        return Enum.TryParse(text.Trim(), ignoreCase: true, out choice) && Enum.IsDefined(choice);
+        method = CompressionMethod.None;
+        string trimmed = text?.Trim() ?? "";
+        return trimmed.Length > 0 && char.IsLetter(trimmed[0])
+            && Enum.TryParse(trimmed, ignoreCase: true, out method) && Enum.IsDefined(method);
     }
 }

@@ -1,3 +1,4 @@
+using OnnxBuildTools.Compression;
 using System.Diagnostics;
 using System.Globalization;
 using OnnxBuildTools.Onnx.Diagnostics;
@@ -8,7 +9,7 @@ using OnnxBuildTools.Onnx.Weights;
 namespace OnnxBuildTools.Worker;
 
 /// <summary>What one processed model reports: sizes before and after, and the time taken.</summary>
-public sealed record ModelSummary(string DisplayName, long SourceBytes, long OutputBytes, CompressionChoice Compression, TimeSpan Elapsed)
+public sealed record ModelSummary(string DisplayName, long SourceBytes, long OutputBytes, CompressionMethod Compression, TimeSpan Elapsed)
 {
     /// <summary>The one line the build prints per model, e.g. <c>models/encoder.onnx: 43.1 MB -> 11.2 MB (Int8, 0.26x) in 1.9 s</c>.</summary>
     public string ToSummaryLine()
@@ -34,7 +35,10 @@ public sealed record ModelSummary(string DisplayName, long SourceBytes, long Out
 /// <summary>Runs one <see cref="ModelJob"/>: read the model, compress it, write the outputs atomically.</summary>
 public static class ModelProcessor
 {
-    public static ModelSummary Process(ModelJob job)
+    public static ModelSummary Process(ModelJob job) => Process(job, _ => { });
+
+    /// <summary>Processes the job; <paramref name="report"/> receives extra lines (the accuracy verdict, warnings).</summary>
+    public static ModelSummary Process(ModelJob job, Action<string> report)
     {
         var clock = Stopwatch.StartNew();
         string source = Path.GetFullPath(job.SourcePath);
@@ -63,6 +67,10 @@ public static class ModelProcessor
             try
             {
                 outputBytes = WriteOutput(job, model, source, externalFiles, output);
+                if (job.Compression != CompressionMethod.None && job.Accuracy is not null)
+                {
+                    AccuracyCheck.Run(job, source, output, report);
+                }
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -73,16 +81,22 @@ public static class ModelProcessor
         if (job.SignaturePath is not null)
         {
             Signatures.Write(source, job.SignaturePath);
+            if (job.SignatureStampPath is not null)
+            {
+                AtomicFile.Write(job.SignatureStampPath, _ => { });
+            }
         }
         return new ModelSummary(job.DisplayName, sourceBytes, outputBytes, job.Compression, clock.Elapsed);
     }
 
     private static long WriteOutput(ModelJob job, LoadedModel model, string source, IReadOnlyList<string> externalFiles, string output)
     {
-        if (job.Compression != CompressionChoice.None)
+        if (job.Compression != CompressionMethod.None)
         {
-            throw new DiagnosticException(DiagnosticCodes.UnknownCompressionMethod, source,
-                $"Compression '{job.Compression}' is not available in this build of onnx-build-tools yet; use 'None'.");
+            var options = new CompressionOptions { Method = job.Compression, Exclude = job.Exclude };
+            CompressionResult result = ModelCompressor.Compress(model.Proto, options, source);
+            OnnxModelFile.Save(result.Model, output, source: model.ExternalData);
+            return OutputBytes(output);
         }
 
         // None: the model and its external data files, byte for byte, at the same relative locations.
@@ -98,6 +112,13 @@ public static class ModelProcessor
             bytes += new FileInfo(target).Length;
         }
         return bytes;
+    }
+
+    /// <summary>The written model plus the external data files it refers to.</summary>
+    private static long OutputBytes(string output)
+    {
+        using LoadedModel written = OnnxModelFile.Load(output);
+        return new FileInfo(output).Length + ExternalDataFiles(written).Sum(f => new FileInfo(f).Length);
     }
 
     /// <summary>Every external data file the model's weights point to, as full paths, sorted.</summary>

@@ -9,7 +9,8 @@ namespace OnnxBuildTools.Benchmarks;
 /// <summary>
 /// <c>noop-build [rounds]</c>: how much longer an up-to-date <c>dotnet build</c> of a project with 3
 /// <c>OnnxModel</c> items takes than the same project without them, both referencing the freshly packed
-/// package (run build/pack.sh first). Builds alternate, the ratio is of medians, all in one run.
+/// package (run build/pack.sh first) and ONNX Runtime, as a real app does. Builds alternate, the ratio is
+/// of medians, all in one run.
 /// </summary>
 public static class NoOpBuildBenchmark
 {
@@ -25,6 +26,18 @@ public static class NoOpBuildBenchmark
             return 2;
         }
         string version = Path.GetFileNameWithoutExtension(found[0])["OnnxBuildTools.".Length..];
+        // Consumers share the user's packages folder (ONNX Runtime is already there); drop an older pack of this version.
+        string packagesFolder = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } configured
+            ? configured
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        string stale = Path.Combine(packagesFolder, "onnxbuildtools", version);
+        if (Directory.Exists(stale))
+        {
+            Directory.Delete(stale, recursive: true);
+        }
+        string central = File.ReadAllText(Path.Combine(repo, "Directory.Packages.props"));
+        string runtimeReferences = string.Concat(new[] { "Microsoft.ML.OnnxRuntime", "System.Numerics.Tensors" }.Select(id =>
+            $"""<PackageReference Include="{id}" Version="{System.Text.RegularExpressions.Regex.Match(central, $@"<PackageVersion Include=""{id}"" Version=""([^""]+)""").Groups[1].Value}" />"""));
         string root = Path.Combine(Path.GetTempPath(), "obt-noop-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(root);
         try
@@ -33,14 +46,13 @@ public static class NoOpBuildBenchmark
                 <?xml version="1.0" encoding="utf-8"?>
                 <configuration>
                   <packageSources><clear /><add key="onnxbuildtools-local" value="{packages}" /></packageSources>
-                  <config><add key="globalPackagesFolder" value="{Path.Combine(root, ".packages")}" /></config>
                 </configuration>
                 """);
             File.WriteAllText(Path.Combine(root, "Directory.Build.props"), "<Project />");
             File.WriteAllText(Path.Combine(root, "Directory.Build.targets"), "<Project />");
             File.WriteAllText(Path.Combine(root, "Directory.Packages.props"), "<Project><PropertyGroup><ManagePackageVersionsCentrally>false</ManagePackageVersionsCentrally></PropertyGroup></Project>");
-            string withModels = CreateProject(root, "WithModels", version, models: 3);
-            string without = CreateProject(root, "WithoutModels", version, models: 0);
+            string withModels = CreateProject(root, "WithModels", version, runtimeReferences, models: 3);
+            string without = CreateProject(root, "WithoutModels", version, runtimeReferences, models: 0);
 
             foreach (string project in new[] { withModels, without })
             {
@@ -65,7 +77,7 @@ public static class NoOpBuildBenchmark
         }
     }
 
-    private static string CreateProject(string root, string name, string version, int models)
+    private static string CreateProject(string root, string name, string version, string runtimeReferences, int models)
     {
         string directory = Path.Combine(root, name);
         Directory.CreateDirectory(Path.Combine(directory, "models"));
@@ -82,6 +94,7 @@ public static class NoOpBuildBenchmark
               <PropertyGroup><OutputType>Exe</OutputType><TargetFramework>net10.0</TargetFramework></PropertyGroup>
               <ItemGroup>
                 <PackageReference Include="OnnxBuildTools" Version="{version}" />
+                {runtimeReferences}
                 {items}
               </ItemGroup>
             </Project>
@@ -112,7 +125,6 @@ public static class NoOpBuildBenchmark
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        start.Environment["NUGET_PACKAGES"] = Path.Combine(root, ".packages");
         start.Environment["DOTNET_CLI_USE_MSBUILD_SERVER"] = "0";
         var clock = Stopwatch.StartNew();
         using var process = Process.Start(start)!;

@@ -1,5 +1,3 @@
-using System.Reflection;
-
 namespace OnnxBuildTools.EndToEnd.Tests;
 
 /// <summary>What a build leaves behind: the processed model in the output folder, in publish, or embedded.</summary>
@@ -7,7 +5,7 @@ namespace OnnxBuildTools.EndToEnd.Tests;
 public sealed class BuildOutputTests
 {
     /// <summary>The method the end-to-end builds use; the engine's methods replace None as they land.</summary>
-    public static readonly string Compression = "None";
+    public static readonly string Compression = "Int8";
 
     [TestMethod]
     public void BuildPutsProcessedModelInOutputRunsInOrtAndLeavesSourceUntouched()
@@ -36,6 +34,33 @@ public sealed class BuildOutputTests
         StringAssert.StartsWith(File.ReadAllText(signature), "onnxsig\t1\n");
         StringAssert.Contains(File.ReadAllText(signature), "input\tx\ttensor(float)[$batch,128]");
         Assert.AreEqual(0, Directory.GetFiles(project.IntermediateOnnxDirectory, "*.tmp", SearchOption.AllDirectories).Length);
+
+        // The accuracy gate ran on the compressed model and passed.
+        string report = Path.Combine(project.IntermediateOnnxDirectory, "report", "models", "encoder.onnx.report.json");
+        StringAssert.Contains(File.ReadAllText(report), "\"passed\": true");
+        Assert.IsTrue(File.Exists(Path.ChangeExtension(report, ".html")));
+        StringAssert.Contains(build.Output, "models/encoder.onnx: accuracy within budget");
+    }
+
+    [TestMethod]
+    public void EveryMethodGivesASmallerModelThatRunsClose()
+    {
+        string[] methods = ["Int8", "Int4", "Float16"];
+        var project = ConsumerProject.Create("Methods", string.Concat(methods.Select(m => $"""<OnnxModel Include="{m}.onnx" Compression="{m}" />""")));
+        foreach (string method in methods)
+        {
+            project.AddModel(method + ".onnx", seed: method.Length, size: 128);
+        }
+        ProcessResult build = project.Build().AssertSucceeded("build");
+        foreach (string method in methods)
+        {
+            string source = Path.Combine(project.Directory, method + ".onnx");
+            string output = Path.Combine(project.OutputDirectory, method + ".onnx");
+            Assert.IsTrue(new FileInfo(output).Length < new FileInfo(source).Length * (method == "Float16" ? 0.6 : 0.35), $"{method} is not small enough:\n{build.Output}");
+            (double maxAbs, double relativeL2) = OrtCompare.MatMulOutputs(source, output, 128);
+            Assert.IsTrue(relativeL2 < (method == "Int4" ? 0.15 : 0.05), $"{method}: max abs {maxAbs}, relative L2 {relativeL2}");
+            StringAssert.Contains(build.Output, $"{method}.onnx: accuracy within budget");
+        }
     }
 
     [TestMethod]
@@ -71,7 +96,7 @@ public sealed class BuildOutputTests
     }
 
     [TestMethod]
-    public void EmbedGivesManifestResourceAndNoFile()
+    public void EmbedGivesManifestResourceThatTheGeneratedWrapperRuns()
     {
         var project = ConsumerProject.Create("Embedded", $"""<OnnxModel Include="models/net.onnx" Embed="true" Compression="{Compression}" />""",
             program: """
@@ -81,14 +106,21 @@ public sealed class BuildOutputTests
                     using var stream = assembly.GetManifestResourceStream(name)!;
                     System.Console.WriteLine($"resource {name} {stream.Length}");
                 }
+                // The generated wrapper, loading itself from the resource.
+                using var net = Embedded.Net.FromEmbeddedResource();
+                float[] x = new float[2 * 32];
+                x[0] = 1;
+                using var output = net.Run(new Embedded.Net.Input { X = x, XShape = [2, 32] });
+                System.Console.WriteLine($"output {string.Join(",", output.YShape)} {output.Y[0]:0.000}");
                 public partial class Program;
                 """);
-        project.AddModel("models/net.onnx", seed: 6, size: 32);
+        string source = project.AddModel("models/net.onnx", seed: 6, size: 32);
         project.Build().AssertSucceeded("build");
         string processed = Path.Combine(project.IntermediateOnnxDirectory, "out", "models", "net.onnx");
         ProcessResult run = E2E.Dotnet(project.Directory, "exec", Path.Combine(project.OutputDirectory, "Embedded.dll")).AssertSucceeded("run");
         StringAssert.Contains(run.Output, $"resource Embedded.models.net.onnx {new FileInfo(processed).Length}");
+        Assert.IsTrue(new FileInfo(processed).Length < new FileInfo(source).Length, "the embedded model is not compressed");
+        StringAssert.Contains(run.Output, "output 2,32 ");
         Assert.IsFalse(File.Exists(Path.Combine(project.OutputDirectory, "models", "net.onnx")), "an embedded model was also copied");
-        _ = Assembly.GetExecutingAssembly();
     }
 }

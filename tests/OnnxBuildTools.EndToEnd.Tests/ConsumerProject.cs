@@ -40,6 +40,8 @@ public sealed class ConsumerProject
           </PropertyGroup>
           <ItemGroup>
             <PackageReference Include="OnnxBuildTools" Version="{E2E.PackageVersion}" />
+            <PackageReference Include="Microsoft.ML.OnnxRuntime" Version="{E2E.RuntimePackageVersions["Microsoft.ML.OnnxRuntime"]}" />
+            <PackageReference Include="System.Numerics.Tensors" Version="{E2E.RuntimePackageVersions["System.Numerics.Tensors"]}" />
             {items}
           </ItemGroup>
         </Project>

@@ -7,8 +7,9 @@ namespace OnnxBuildTools.EndToEnd.Tests;
 /// <summary>
 /// The shared ground for every end-to-end test: the freshly packed <c>OnnxBuildTools.*.nupkg</c> from
 /// artifacts/packages/ (made by build/pack.sh), and one temp folder whose NuGet.config has only that
-/// folder as a source and its own packages folder, so consumer projects restore offline, share one
-/// extraction of the package, and never see a stale copy of the same version.
+/// folder as a source. Consumer projects share the user's global packages folder, where the repository's
+/// own restore already put ONNX Runtime (nothing is downloaded); the package's entry there is deleted
+/// first, so every run extracts the fresh package once instead of reusing an older pack of the same version.
 /// </summary>
 [TestClass]
 public static class E2E
@@ -17,7 +18,12 @@ public static class E2E
     public static string PackagePath { get; private set; } = "";
     public static string PackageVersion { get; private set; } = "";
     public static string Root { get; private set; } = "";
-    public static string PackagesFolder => Path.Combine(Root, ".packages");
+    public static string PackagesFolder { get; } = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } folder
+        ? folder
+        : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+
+    /// <summary>Central versions of the run-time packages consumer apps reference (ONNX Runtime and the tensors it needs).</summary>
+    public static IReadOnlyDictionary<string, string> RuntimePackageVersions { get; private set; } = new Dictionary<string, string>();
 
     /// <summary>The worker inside the packed package, for command-line tests.</summary>
     public static string WorkerPath => Path.Combine(Root, ".package-contents", "tools", "worker", "onnx-build-tools.dll");
@@ -34,6 +40,14 @@ public static class E2E
         }
         PackagePath = found[0];
         PackageVersion = Path.GetFileNameWithoutExtension(PackagePath)["OnnxBuildTools.".Length..];
+        string central = File.ReadAllText(Path.Combine(RepoRoot, "Directory.Packages.props"));
+        RuntimePackageVersions = new[] { "Microsoft.ML.OnnxRuntime", "System.Numerics.Tensors" }.ToDictionary(id => id, id =>
+            System.Text.RegularExpressions.Regex.Match(central, $@"<PackageVersion Include=""{id}"" Version=""([^""]+)""").Groups[1].Value);
+        string stale = Path.Combine(PackagesFolder, "onnxbuildtools", PackageVersion);
+        if (Directory.Exists(stale))
+        {
+            Directory.Delete(stale, recursive: true);
+        }
         Root = Path.Combine(Path.GetTempPath(), "obt-e2e-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(Root);
         ZipFile.ExtractToDirectory(PackagePath, Path.Combine(Root, ".package-contents"));
@@ -44,9 +58,6 @@ public static class E2E
                 <clear />
                 <add key="onnxbuildtools-local" value="{packages}" />
               </packageSources>
-              <config>
-                <add key="globalPackagesFolder" value="{PackagesFolder}" />
-              </config>
             </configuration>
             """);
         // Consumer projects must not inherit anything from folders above the temp root.
@@ -101,7 +112,6 @@ public static class E2E
         {
             start.Environment.Remove(key);
         }
-        start.Environment["NUGET_PACKAGES"] = PackagesFolder;
         start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         start.Environment["DOTNET_NOLOGO"] = "1";
         start.Environment["DOTNET_CLI_USE_MSBUILD_SERVER"] = "0";

@@ -32,6 +32,11 @@ public sealed class IncrementalTests
         CollectionAssert.AreEqual(new[] { "a.onnx" }, third.ProcessedModels().ToArray(), third.Output);
         Assert.AreEqual("source=" + a, File.ReadAllLines(jobs).Single().Split('\t')[0]);
 
+        // After that, up to date again: the worker does not start (the signature's marker is fresh too).
+        jobsTime = File.GetLastWriteTimeUtc(jobs);
+        project.Build().AssertSucceeded("build after the touched model was processed");
+        Assert.AreEqual(jobsTime, File.GetLastWriteTimeUtc(jobs), "the worker ran again after a touched model was processed");
+
         // Change one model's metadata: only that one.
         project.SetItems(Items("<Exclude>add</Exclude>"));
         ProcessResult fourth = project.Build().AssertSucceeded("build after changing b's metadata");

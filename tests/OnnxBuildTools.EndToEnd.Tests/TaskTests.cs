@@ -1,0 +1,155 @@
+using System.Collections;
+using Microsoft.Build.Framework;
+using Microsoft.Build.Utilities;
+using OnnxBuildTools.Tasks;
+
+namespace OnnxBuildTools.EndToEnd.Tests;
+
+/// <summary>The tasks in-process, with a build engine that records errors with their code and file.</summary>
+[TestClass]
+public sealed class TaskTests
+{
+    private sealed class RecordingEngine : IBuildEngine
+    {
+        public List<BuildErrorEventArgs> Errors { get; } = [];
+        public List<BuildWarningEventArgs> Warnings { get; } = [];
+        public List<BuildMessageEventArgs> Messages { get; } = [];
+        public bool ContinueOnError => false;
+        public int LineNumberOfTaskNode => 0;
+        public int ColumnNumberOfTaskNode => 0;
+        public string ProjectFileOfTaskNode => "test.csproj";
+        public void LogErrorEvent(BuildErrorEventArgs e) => Errors.Add(e);
+        public void LogWarningEvent(BuildWarningEventArgs e) => Warnings.Add(e);
+        public void LogMessageEvent(BuildMessageEventArgs e) => Messages.Add(e);
+        public void LogCustomEvent(CustomBuildEventArgs e) { }
+        public bool BuildProjectFile(string projectFileName, string[] targetNames, IDictionary globalProperties, IDictionary targetOutputs) => false;
+    }
+
+    private static string NewFolder()
+    {
+        string folder = Path.Combine(Path.GetTempPath(), "obt-task-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(Path.Combine(folder, "models"));
+        return folder;
+    }
+
+    private static (PrepareOnnxModels Task, RecordingEngine Engine) Prepare(string folder, params TaskItem[] models)
+    {
+        var engine = new RecordingEngine();
+        var task = new PrepareOnnxModels
+        {
+            BuildEngine = engine,
+            Models = models,
+            ProjectDirectory = folder,
+            IntermediateDirectory = Path.Combine(folder, "obj", "onnx"),
+            RootNamespace = "My.App",
+            ToolVersion = "test-1",
+        };
+        return (task, engine);
+    }
+
+    [TestMethod]
+    public void PrepareFillsDefaultsAndPredictsOutputs()
+    {
+        string folder = NewFolder();
+        File.WriteAllBytes(Path.Combine(folder, "models", "text_encoder.onnx"), [1]);
+        var (task, engine) = Prepare(folder, new TaskItem("models/text_encoder.onnx"));
+        Assert.IsTrue(task.Execute(), string.Join("\n", engine.Errors.Select(e => e.Message)));
+        ITaskItem model = task.PreparedModels.Single();
+        Assert.AreEqual("TextEncoder", model.GetMetadata("ClassName"));
+        Assert.AreEqual("My.App", model.GetMetadata("Namespace"));
+        Assert.AreEqual("None", model.GetMetadata("Compression"));
+        Assert.AreEqual("models/text_encoder.onnx", model.GetMetadata("RelativeOutputPath"));
+        Assert.AreEqual("My.App.models.text_encoder.onnx", model.GetMetadata("ResourceName"));
+        Assert.AreEqual(Path.Combine(folder, "obj", "onnx", "out", "models", "text_encoder.onnx"), model.GetMetadata("OutputFile"));
+        Assert.AreEqual(Path.Combine(folder, "obj", "onnx", "sig", "models", "text_encoder.onnxsig"), model.GetMetadata("SignatureFile"));
+        Directory.Delete(folder, true);
+    }
+
+    [TestMethod]
+    public void StampIsRewrittenOnlyWhenOptionsChange()
+    {
+        string folder = NewFolder();
+        File.WriteAllBytes(Path.Combine(folder, "m.onnx"), [1]);
+        var item = new TaskItem("m.onnx");
+        item.SetMetadata("Compression", "int8");
+        var (task, _) = Prepare(folder, item);
+        Assert.IsTrue(task.Execute());
+        string stamp = task.PreparedModels.Single().GetMetadata("StampFile");
+        Assert.AreEqual("Int8", task.PreparedModels.Single().GetMetadata("Compression"), "method names are normalized");
+        var old = new DateTime(2020, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        File.SetLastWriteTimeUtc(stamp, old);
+
+        Assert.IsTrue(Prepare(folder, item).Task.Execute());
+        Assert.AreEqual(old, File.GetLastWriteTimeUtc(stamp), "an unchanged stamp was rewritten");
+
+        item.SetMetadata("ExcludeNodes", "Softmax");
+        Assert.IsTrue(Prepare(folder, item).Task.Execute());
+        Assert.AreNotEqual(old, File.GetLastWriteTimeUtc(stamp), "a changed option did not rewrite the stamp");
+        StringAssert.Contains(File.ReadAllText(stamp), "exclude=Softmax");
+        Directory.Delete(folder, true);
+    }
+
+    [TestMethod]
+    public void PrepareErrorsCarryCodeAndModelFile()
+    {
+        string folder = NewFolder();
+        File.WriteAllBytes(Path.Combine(folder, "a.onnx"), [1]);
+        var bad = new TaskItem("a.onnx");
+        bad.SetMetadata("Namespace", "1.bad");
+        var (task, engine) = Prepare(folder, new TaskItem("missing.onnx"), bad);
+        Assert.IsFalse(task.Execute());
+        CollectionAssert.AreEqual(new[] { "OBT3001", "OBT3002" }, engine.Errors.Select(e => e.Code).ToArray());
+        CollectionAssert.AreEqual(new[] { Path.Combine(folder, "missing.onnx"), Path.Combine(folder, "a.onnx") }, engine.Errors.Select(e => e.File).ToArray());
+        Directory.Delete(folder, true);
+    }
+
+    [TestMethod]
+    public void WorkerOutputBecomesCodedErrorsAndSummaryMessages()
+    {
+        var engine = new RecordingEngine();
+        var task = new RunOnnxWorker { BuildEngine = engine, WorkerPath = "w.dll", JobFile = "jobs.txt" };
+        task.RelayLine("/p/models/a.onnx: error OBT1003: The file is not a valid ONNX model.", MessageImportance.Normal);
+        task.RelayLine("warning OBT3999: something", MessageImportance.Normal);
+        task.RelayLine("models/b.onnx: 1.0 MB -> 0.3 MB (Int8, 0.26x) in 0.1 s", MessageImportance.High);
+        BuildErrorEventArgs error = engine.Errors.Single();
+        Assert.AreEqual(("OBT1003", "/p/models/a.onnx", "The file is not a valid ONNX model."), (error.Code, error.File, error.Message));
+        Assert.AreEqual("OBT3999", engine.Warnings.Single().Code);
+        Assert.IsTrue(engine.Messages.Any(m => m.Importance == MessageImportance.High && m.Message!.StartsWith("models/b.onnx: 1.0 MB", StringComparison.Ordinal)));
+    }
+
+    [TestMethod]
+    public void JobLinesMergeCompressionAndSignatureOfOneModel()
+    {
+        var a = new TaskItem("/p/a.onnx");
+        foreach (var (key, value) in new[] { ("DisplayPath", "a.onnx"), ("OutputFile", "/o/a.onnx"), ("Compression", "Int4"), ("Exclude", "x;y"), ("SignatureFile", "/o/a.onnxsig"), ("DependencyFile", "/o/a.deps") })
+        {
+            a.SetMetadata(key, value);
+        }
+        var b = new TaskItem("/p/b.onnx");
+        b.SetMetadata("SignatureFile", "/o/b.onnxsig");
+        var task = new RunOnnxWorker { Models = [a], Signatures = [a, b], WorkerPath = "w.dll", JobFile = "j" };
+        string[] lines = task.JobLines().TrimEnd('\n').Split('\n');
+        Assert.AreEqual(2, lines.Length);
+        CollectionAssert.IsSubsetOf(new[] { "source=/p/a.onnx", "output=/o/a.onnx", "compression=Int4", "exclude=x;y", "signature=/o/a.onnxsig" }, lines[0].Split('\t'));
+        Assert.IsFalse(lines[1].Contains("output=", StringComparison.Ordinal), "a signature-only job must not compress");
+    }
+
+    [TestMethod]
+    public void OneSourceWithTwoOutputsGivesTwoJobs()
+    {
+        TaskItem Declared(string output)
+        {
+            var item = new TaskItem("/p/a.onnx");
+            item.SetMetadata("OutputFile", output);
+            item.SetMetadata("SignatureFile", output + "sig");
+            return item;
+        }
+        TaskItem first = Declared("/o/one/a.onnx"), second = Declared("/o/two/a.onnx");
+        var task = new RunOnnxWorker { Models = [first, second], Signatures = [first, second], WorkerPath = "w.dll", JobFile = "j" };
+        string[] lines = task.JobLines().TrimEnd('\n').Split('\n');
+        Assert.AreEqual(2, lines.Length);
+        CollectionAssert.Contains(lines[0].Split('\t'), "output=/o/one/a.onnx");
+        CollectionAssert.Contains(lines[1].Split('\t'), "output=/o/two/a.onnx");
+        CollectionAssert.Contains(lines[1].Split('\t'), "signature=/o/two/a.onnxsig");
+    }
+}
