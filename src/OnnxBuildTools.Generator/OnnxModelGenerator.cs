@@ -27,6 +27,7 @@ public sealed class OnnxModelGenerator : IIncrementalGenerator
         public const string Models = "OnnxModelResults";
         public const string Duplicates = "OnnxModelDuplicateClasses";
         public const string HalfAvailable = "OnnxHalfAvailable";
+        public const string RuntimeAvailable = "OnnxRuntimeAvailable";
     }
 
     public const string SignatureExtension = ".onnxsig";
@@ -59,8 +60,13 @@ public sealed class OnnxModelGenerator : IIncrementalGenerator
             .Select(static (compilation, _) => compilation.GetTypeByMetadataName("System.Half") is not null)
             .WithTrackingName(TrackingNames.HalfAvailable);
 
-        context.RegisterSourceOutput(models.Combine(duplicates).Combine(halfAvailable),
-            static (spc, pair) => Produce(spc, pair.Left.Left, pair.Left.Right, pair.Right));
+        // Whether the consumer references ONNX Runtime, which every wrapper is built on.
+        var runtimeAvailable = context.CompilationProvider
+            .Select(static (compilation, _) => compilation.GetTypeByMetadataName("Microsoft.ML.OnnxRuntime.InferenceSession") is not null)
+            .WithTrackingName(TrackingNames.RuntimeAvailable);
+
+        context.RegisterSourceOutput(models.Combine(duplicates).Combine(halfAvailable.Combine(runtimeAvailable)),
+            static (spc, pair) => Produce(spc, pair.Left.Left, pair.Left.Right, pair.Right.Left, pair.Right.Right));
     }
 
     internal static ModelOptions ReadOptions(string path, AnalyzerConfigOptions item, AnalyzerConfigOptions global)
@@ -157,7 +163,7 @@ public sealed class OnnxModelGenerator : IIncrementalGenerator
             .Distinct()
             .OrderBy(p => p, StringComparer.Ordinal));
 
-    private static void Produce(SourceProductionContext context, ModelResult model, EquatableArray<string> duplicates, bool useHalf)
+    private static void Produce(SourceProductionContext context, ModelResult model, EquatableArray<string> duplicates, bool useHalf, bool runtimeAvailable)
     {
         foreach (DiagnosticInfo d in model.Diagnostics)
         {
@@ -170,6 +176,11 @@ public sealed class OnnxModelGenerator : IIncrementalGenerator
         if (duplicates.Contains(model.Options.SignaturePath))
         {
             context.ReportDiagnostic(ToDiagnostic(new DiagnosticInfo(DiagnosticDescriptors.DuplicateClass.Id, model.Options.SignaturePath, 0, FullName(model.Options))));
+            return;
+        }
+        if (!runtimeAvailable)
+        {
+            context.ReportDiagnostic(ToDiagnostic(new DiagnosticInfo(DiagnosticDescriptors.OnnxRuntimeNotReferenced.Id, model.Options.SignaturePath, 0, "")));
             return;
         }
         string source = WrapperEmitter.Emit(model.Options, model.Signature, useHalf);
