@@ -60,14 +60,14 @@ static class Classifier
                 mask[r * length + c] = 1;
             }
         }
-        var input = new TextEncoder.Input
+        var input = new TextEncoderInput
         {
             InputIds = ids,
             InputIdsShape = [rows.Count, length],
             AttentionMask = mask,
             AttentionMaskShape = [rows.Count, length],
         };
-        using TextEncoder.Output output = encoder.Run(input);
+        using TextEncoderOutput output = encoder.Run(input);
         ReadOnlySpan<float> logits = output.Logits;
         int classes = (int)output.LogitsShape[1];
         var predictions = new int[rows.Count];

@@ -24,7 +24,12 @@ internal static class DiagnosticDescriptors
         Category, DiagnosticSeverity.Error, isEnabledByDefault: true);
 
     public static readonly DiagnosticDescriptor InvalidName = new(
-        "OBTG005", "Invalid class or namespace name", "{0} '{1}' is not a valid C# name; '{2}' is used instead",
+        "OBTG005", "Invalid class or namespace name", "{0} '{1}' is not a valid C# name here; '{2}' is used instead",
+        Category, DiagnosticSeverity.Warning, isEnabledByDefault: true);
+
+    public static readonly DiagnosticDescriptor OnnxRuntimeNotReferenced = new(
+        "OBTG006", "Microsoft.ML.OnnxRuntime is not referenced",
+        "The project does not reference Microsoft.ML.OnnxRuntime, so no typed wrapper was generated for this model; add <PackageReference Include=\"Microsoft.ML.OnnxRuntime\" />, or add OBTG006 to NoWarn to compress without a wrapper",
         Category, DiagnosticSeverity.Warning, isEnabledByDefault: true);
 
     public static DiagnosticDescriptor ById(string id) => id switch
@@ -33,6 +38,7 @@ internal static class DiagnosticDescriptors
         "OBTG002" => UnsupportedVersion,
         "OBTG003" => UnsupportedElementType,
         "OBTG004" => DuplicateClass,
+        "OBTG006" => OnnxRuntimeNotReferenced,
         _ => InvalidName,
     };
 }

@@ -26,6 +26,8 @@ public sealed class OnnxModelGenerator : IIncrementalGenerator
         public const string Options = "OnnxModelOptions";
         public const string Models = "OnnxModelResults";
         public const string Duplicates = "OnnxModelDuplicateClasses";
+        public const string HalfAvailable = "OnnxHalfAvailable";
+        public const string RuntimeAvailable = "OnnxRuntimeAvailable";
     }
 
     public const string SignatureExtension = ".onnxsig";
@@ -50,10 +52,21 @@ public sealed class OnnxModelGenerator : IIncrementalGenerator
         var duplicates = models
             .Select(static (model, _) => new ClassClaim(FullName(model.Options), model.Options.SignaturePath))
             .Collect()
-            .Select(static (claims, _) => FindDuplicates(claims))
+            .Select(static (claims, _) => FindDuplicates(claims.SelectMany(Claimed)))
             .WithTrackingName(TrackingNames.Duplicates);
 
-        context.RegisterSourceOutput(models.Combine(duplicates), static (spc, pair) => Produce(spc, pair.Left, pair.Right));
+        // Whether the consumer has System.Half (net5+): a bool, so C# edits leave it Unchanged.
+        var halfAvailable = context.CompilationProvider
+            .Select(static (compilation, _) => compilation.GetTypeByMetadataName("System.Half") is not null)
+            .WithTrackingName(TrackingNames.HalfAvailable);
+
+        // Whether the consumer references ONNX Runtime, which every wrapper is built on.
+        var runtimeAvailable = context.CompilationProvider
+            .Select(static (compilation, _) => compilation.GetTypeByMetadataName("Microsoft.ML.OnnxRuntime.InferenceSession") is not null)
+            .WithTrackingName(TrackingNames.RuntimeAvailable);
+
+        context.RegisterSourceOutput(models.Combine(duplicates).Combine(halfAvailable.Combine(runtimeAvailable)),
+            static (spc, pair) => Produce(spc, pair.Left.Left, pair.Left.Right, pair.Right.Left, pair.Right.Right));
     }
 
     internal static ModelOptions ReadOptions(string path, AnalyzerConfigOptions item, AnalyzerConfigOptions global)
@@ -101,8 +114,9 @@ public sealed class OnnxModelGenerator : IIncrementalGenerator
             diagnostics.Add(new DiagnosticInfo(DiagnosticDescriptors.InvalidName.Id, options.SignaturePath, 0, $"Class name|{className}|{fixedName}"));
             className = fixedName;
         }
-        if (className is "Input" or "Output" or "TensorDescription")
+        if (Array.IndexOf(WrapperEmitter.WrapperMembers, className) >= 0 || Array.IndexOf(new[] { "Equals", "GetHashCode", "GetType", "ToString", "MemberwiseClone", "Finalize" }, className) >= 0)
         {
+            diagnostics.Add(new DiagnosticInfo(DiagnosticDescriptors.InvalidName.Id, options.SignaturePath, 0, $"Class name|{className}|{className}Model"));
             className += "Model";
         }
         string ns = options.Namespace;
@@ -136,15 +150,20 @@ public sealed class OnnxModelGenerator : IIncrementalGenerator
 
     private static string FullName(ModelOptions options) => (options.Namespace.Length > 0 ? options.Namespace + "." : "") + options.ClassName;
 
-    /// <summary>Signature paths whose class is already claimed by an ordinally smaller path.</summary>
-    private static EquatableArray<string> FindDuplicates(System.Collections.Immutable.ImmutableArray<ClassClaim> claims) =>
+    /// <summary>A wrapper declares three types: the class and its sibling input and output types.</summary>
+    private static IEnumerable<ClassClaim> Claimed(ClassClaim claim) =>
+        [claim, claim with { FullName = claim.FullName + "Input" }, claim with { FullName = claim.FullName + "Output" }];
+
+    /// <summary>Signature paths whose type names are already claimed by an ordinally smaller path.</summary>
+    private static EquatableArray<string> FindDuplicates(IEnumerable<ClassClaim> claims) =>
         EquatableArray.From(claims
             .GroupBy(c => c.FullName, StringComparer.Ordinal)
             .Where(g => g.Count() > 1)
-            .SelectMany(g => g.Select(c => c.SignaturePath).OrderBy(p => p, StringComparer.Ordinal).Skip(1))
+            .SelectMany(g => g.Select(c => c.SignaturePath).Distinct().OrderBy(p => p, StringComparer.Ordinal).Skip(1))
+            .Distinct()
             .OrderBy(p => p, StringComparer.Ordinal));
 
-    private static void Produce(SourceProductionContext context, ModelResult model, EquatableArray<string> duplicates)
+    private static void Produce(SourceProductionContext context, ModelResult model, EquatableArray<string> duplicates, bool useHalf, bool runtimeAvailable)
     {
         foreach (DiagnosticInfo d in model.Diagnostics)
         {
@@ -159,7 +178,12 @@ public sealed class OnnxModelGenerator : IIncrementalGenerator
             context.ReportDiagnostic(ToDiagnostic(new DiagnosticInfo(DiagnosticDescriptors.DuplicateClass.Id, model.Options.SignaturePath, 0, FullName(model.Options))));
             return;
         }
-        string source = WrapperEmitter.Emit(model.Options, model.Signature);
+        if (!runtimeAvailable)
+        {
+            context.ReportDiagnostic(ToDiagnostic(new DiagnosticInfo(DiagnosticDescriptors.OnnxRuntimeNotReferenced.Id, model.Options.SignaturePath, 0, "")));
+            return;
+        }
+        string source = WrapperEmitter.Emit(model.Options, model.Signature, useHalf);
         context.AddSource(FullName(model.Options) + ".g.cs", SourceText.From(source, System.Text.Encoding.UTF8));
     }
 

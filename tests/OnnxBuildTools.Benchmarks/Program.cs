@@ -11,6 +11,7 @@ switch (name)
         return OnnxBuildTools.Benchmarks.ConvIntegerExperiment.Run(rest);
     case "noop-build":
         return OnnxBuildTools.Benchmarks.NoOpBuildBenchmark.Run(rest);
+    case "wrapper": return OnnxBuildTools.Benchmarks.WrapperBenchmark.Run(rest);
     default:
         Console.Error.WriteLine("usage: OnnxBuildTools.Benchmarks <benchmark> [args]");
         return 2;

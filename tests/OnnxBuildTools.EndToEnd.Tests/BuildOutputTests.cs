@@ -110,7 +110,7 @@ public sealed class BuildOutputTests
                 using var net = Embedded.Net.FromEmbeddedResource();
                 float[] x = new float[2 * 32];
                 x[0] = 1;
-                using var output = net.Run(new Embedded.Net.Input { X = x, XShape = [2, 32] });
+                using var output = net.Run(new Embedded.NetInput { X = x, XShape = [2, 32] });
                 System.Console.WriteLine($"output {string.Join(",", output.YShape)} {output.Y[0]:0.000}");
                 public partial class Program;
                 """);

@@ -1,3 +1,4 @@
+using Microsoft.CodeAnalysis;
 using OnnxBuildTools.Generator.Tests.Infrastructure;
 
 namespace OnnxBuildTools.Generator.Tests;
@@ -46,11 +47,47 @@ public sealed class GeneratorDiagnosticsTests
     }
 
     [TestMethod]
+    public void AModelWhoseClassIsAnotherModelsInputTypeIsOBTG004() =>
+        CollectionAssert.AreEqual(new[] { "OBTG004" }, Ids(new SignatureFile("/p/a.onnxsig", Valid, "Foo"), new SignatureFile("/p/b.onnxsig", Valid, "FooInput")));
+
+    [TestMethod]
+    public void WithoutOnnxRuntimeReferencedNoWrapperIsGeneratedAndOBTG006Says()
+    {
+        var compilation = GeneratorHarness.CreateCompilation(["namespace Consumer { internal static class Placeholder { } }"]).WithReferences(GeneratorHarness.FrameworkReferences);
+        GeneratorHarness.CreateDriver([new SignatureFile("/p/m.onnxsig", Valid)], trackSteps: false)
+            .RunGeneratorsAndUpdateCompilation(compilation, out var output, out var diagnostics);
+        var d = diagnostics.Single();
+        Assert.AreEqual("OBTG006", d.Id);
+        Assert.AreEqual(DiagnosticSeverity.Warning, d.DefaultSeverity);
+        Assert.AreEqual("/p/m.onnxsig", d.Location.GetLineSpan().Path);
+        StringAssert.Contains(d.GetMessage(System.Globalization.CultureInfo.InvariantCulture), "Microsoft.ML.OnnxRuntime");
+        Assert.AreEqual(1, output.SyntaxTrees.Count(), "no source is added");
+        Assert.AreEqual(0, GeneratorHarness.Problems(output).Count, string.Join("\n", GeneratorHarness.Problems(output)));
+    }
+
+    [TestMethod]
     public void InvalidClassOrNamespaceIsOBTG005AndSanitized()
     {
         var run = GeneratorHarness.Run([new SignatureFile("/p/m.onnxsig", Valid, "my model", "My.9ns")]);
         CollectionAssert.AreEqual(new[] { "OBTG005", "OBTG005" }, run.GeneratorDiagnostics.Select(d => d.Id).ToList());
         Assert.IsNotNull(run.OutputCompilation.GetTypeByMetadataName("My.Models9ns.MyModel"));
+        Assert.AreEqual(0, GeneratorHarness.Problems(run.OutputCompilation).Count, string.Join("\n", GeneratorHarness.Problems(run.OutputCompilation)));
+    }
+
+    [TestMethod]
+    public void ClassNamedAfterAWrapperMemberIsOBTG005AndRenamed()
+    {
+        var run = GeneratorHarness.Run([new SignatureFile("/p/m.onnxsig", Valid, "Session", "Ns")]);
+        CollectionAssert.AreEqual(new[] { "OBTG005" }, run.GeneratorDiagnostics.Select(d => d.Id).ToList());
+        Assert.IsNotNull(run.OutputCompilation.GetTypeByMetadataName("Ns.SessionModel"));
+        Assert.AreEqual(0, GeneratorHarness.Problems(run.OutputCompilation).Count, string.Join("\n", GeneratorHarness.Problems(run.OutputCompilation)));
+    }
+
+    [TestMethod]
+    public void ModelWithoutInputsOrOutputsCompiles()
+    {
+        var run = GeneratorHarness.Run([new SignatureFile("/p/empty.onnxsig", "onnxsig\t1\n", "Empty", "Ns")]);
+        Assert.AreEqual(0, run.GeneratorDiagnostics.Length);
         Assert.AreEqual(0, GeneratorHarness.Problems(run.OutputCompilation).Count, string.Join("\n", GeneratorHarness.Problems(run.OutputCompilation)));
     }
 

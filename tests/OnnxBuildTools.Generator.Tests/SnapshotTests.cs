@@ -70,19 +70,54 @@ public sealed class SnapshotTests
     }
 
     [TestMethod]
+    public void WithoutSystemHalfFloat16TensorsUseOnnxRuntimesFloat16()
+    {
+        // Consumers without System.Half (netstandard2.0) get ONNX Runtime's Float16 instead.
+        var sources = Signatures().Select(f =>
+        {
+            var result = OnnxModelGenerator.Build(f.Text, new Model.ModelOptions(f.Path, f.ClassName, f.Namespace, f.RelativePath, f.ResourceName, f.Compression, f.SourcePath));
+            return Emit.WrapperEmitter.Emit(result.Options, result.Signature!, useHalf: false);
+        }).ToList();
+        StringAssert.Contains(sources[0], "global::System.Memory<global::Microsoft.ML.OnnxRuntime.Float16> InFloat16");
+        Assert.IsFalse(sources.Any(s => s.Contains("System.Half", StringComparison.Ordinal)));
+        var problems = GeneratorHarness.Problems(GeneratorHarness.CreateCompilation(sources));
+        Assert.AreEqual(0, problems.Count, string.Join("\n", problems.Take(20)));
+    }
+
+    [TestMethod]
+    public void GeneratedCodeCompilesAsCSharp9()
+    {
+        // The oldest language version the wrappers support (static lambdas, 'is not null').
+        var compilation = GeneratorHarness.CreateCompilation(["namespace Consumer { internal static class Placeholder { } }"])
+            .WithOptions(GeneratorHarness.CreateCompilation([]).Options);
+        var parse = new Microsoft.CodeAnalysis.CSharp.CSharpParseOptions(Microsoft.CodeAnalysis.CSharp.LanguageVersion.CSharp9);
+        var files = Signatures();
+        var driver = Microsoft.CodeAnalysis.CSharp.CSharpGeneratorDriver.Create(
+            [new OnnxModelGenerator().AsSourceGenerator()],
+            files.Select(f => (AdditionalText)new InMemoryAdditionalText(f.Path, f.Text)),
+            parse,
+            new MetadataOptionsProvider(files.ToDictionary(f => f.Path)));
+        var placeholder = compilation.SyntaxTrees.Single();
+        compilation = compilation.ReplaceSyntaxTree(placeholder, placeholder.WithRootAndOptions(placeholder.GetRoot(), parse));
+        driver.RunGeneratorsAndUpdateCompilation(compilation, out var output, out _);
+        var problems = GeneratorHarness.Problems(output);
+        Assert.AreEqual(0, problems.Count, string.Join("\n", problems.Take(20)));
+    }
+
+    [TestMethod]
     public void AwkwardNamesBecomeValidUniqueIdentifiers()
     {
         var run = GeneratorHarness.Run(Signatures());
         var compilation = run.OutputCompilation;
-        var input = compilation.GetTypeByMetadataName("Snapshots.Names.AwkwardNames+Input")!;
+        var input = compilation.GetTypeByMetadataName("Snapshots.Names.AwkwardNamesInput")!;
         var names = input.GetMembers().OfType<IPropertySymbol>().Select(p => p.Name).ToList();
-        foreach (string expected in new[] { "X1", "X1Shape", "X1Value", "OnnxFlatten0", "Value39", "Sigmoid0Tmp0", "KeyVaLueN12", "Class", "Int", "AB", "AB_2", "Input_2", "XShape", "XShapeShape", "ToString_2", "名字" })
+        foreach (string expected in new[] { "X1", "X1Shape", "X1Value", "OnnxFlatten0", "Value39", "Sigmoid0Tmp0", "KeyVaLueN12", "Class", "Int", "AB", "AB_2", "Input", "XShape", "XShapeShape", "ToString_2", "名字" })
         {
             CollectionAssert.Contains(names, expected, "properties: " + string.Join(", ", names));
         }
-        var output = compilation.GetTypeByMetadataName("Snapshots.Names.AwkwardNames+Output")!;
+        var output = compilation.GetTypeByMetadataName("Snapshots.Names.AwkwardNamesOutput")!;
         var outNames = output.GetMembers().OfType<IPropertySymbol>().Select(p => p.Name).ToList();
-        CollectionAssert.IsSubsetOf(new[] { "Output_2", "Dispose_2", "Value39" }, outNames, string.Join(", ", outNames));
+        CollectionAssert.IsSubsetOf(new[] { "Output", "Dispose_2", "Value39" }, outNames, string.Join(", ", outNames));
         // The original ONNX names are what the runtime sees.
         string source = run.Sources["Snapshots.Names.AwkwardNames.g.cs"];
         StringAssert.Contains(source, @"""{\""key\"": \""va\\\\lue\"", \""n\"": [1,2]}""");

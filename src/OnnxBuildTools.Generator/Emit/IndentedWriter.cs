@@ -18,9 +18,13 @@ internal sealed class IndentedWriter
         return this;
     }
 
+    /// <summary>Writes <paramref name="header"/> (if any) and opens a brace block.</summary>
     public IndentedWriter Open(string header)
     {
-        Line(header);
+        if (header.Length > 0)
+        {
+            Line(header);
+        }
         Line("{");
         _indent++;
         return this;

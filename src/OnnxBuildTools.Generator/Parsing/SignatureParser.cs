@@ -118,7 +118,9 @@ internal static class SignatureParser
     /// <summary>Recursive-descent reader of the type grammar.</summary>
     private sealed class TypeReader(string text, int line)
     {
+        private const int MaxDepth = 64;
         private int _pos;
+        private int _depth;
 
         public void ExpectEnd()
         {
@@ -129,6 +131,22 @@ internal static class SignatureParser
         }
 
         public OnnxType ReadType()
+        {
+            if (++_depth > MaxDepth)
+            {
+                throw Error($"types are nested more than {MaxDepth} deep");
+            }
+            try
+            {
+                return ReadTypeBody();
+            }
+            finally
+            {
+                _depth--;
+            }
+        }
+
+        private OnnxType ReadTypeBody()
         {
             if (TryKeyword("tensor("))
             {

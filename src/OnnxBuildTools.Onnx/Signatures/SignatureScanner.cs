@@ -12,6 +12,9 @@ namespace OnnxBuildTools.Onnx.Signatures;
 /// </summary>
 internal static class SignatureScanner
 {
+    /// <summary>Deeper type nesting (seq of seq of ...) is refused, so a crafted file cannot exhaust the stack.</summary>
+    private const int MaxTypeDepth = 64;
+
     // Wire types.
     private const int Varint = 0, Fixed64 = 1, LengthDelimited = 2, StartGroup = 3, EndGroup = 4, Fixed32 = 5;
 
@@ -187,7 +190,7 @@ internal static class SignatureScanner
         {
             (int field, int wire) = r.ReadTag(end);
             if (field == 1 && wire == LengthDelimited) name = r.ReadString(end);
-            else if (field == 2 && wire == LengthDelimited) type = ReadType(r, r.ReadEnd(end));
+            else if (field == 2 && wire == LengthDelimited) type = ReadType(r, r.ReadEnd(end), 0);
             else if (field == 3 && wire == LengthDelimited) doc = r.ReadString(end);
             else r.Skip(wire, end);
         }
@@ -195,8 +198,12 @@ internal static class SignatureScanner
     }
 
     /// <summary>A <c>TypeProto</c> in the signature grammar; kinds the grammar lacks become <c>unknown</c>.</summary>
-    private static string ReadType(WireReader r, long end)
+    private static string ReadType(WireReader r, long end, int depth)
     {
+        if (depth > MaxTypeDepth)
+        {
+            throw r.Corrupt($"types are nested more than {MaxTypeDepth} deep");
+        }
         string type = "unknown";
         while (r.Position < end)
         {
@@ -210,28 +217,29 @@ internal static class SignatureScanner
             switch (field)
             {
                 case 1: type = ReadTensorType(r, inner); break;
-                case 4: type = "seq(" + ReadSingleType(r, inner, 1) + ")"; break;
-                case 5: type = ReadMapType(r, inner); break;
-                case 9: type = "optional(" + ReadSingleType(r, inner, 1) + ")"; break;
+                case 4: type = "seq(" + ReadSingleType(r, inner, depth + 1) + ")"; break;
+                case 5: type = ReadMapType(r, inner, depth + 1); break;
+                case 9: type = "optional(" + ReadSingleType(r, inner, depth + 1) + ")"; break;
                 default: r.SkipTo(inner); break; // sparse tensors, opaque: not in the grammar
             }
         }
         return type;
     }
 
-    private static string ReadSingleType(WireReader r, long end, int typeField)
+    /// <summary>The element type (field 1) of a sequence or optional type.</summary>
+    private static string ReadSingleType(WireReader r, long end, int depth)
     {
         string type = "unknown";
         while (r.Position < end)
         {
             (int field, int wire) = r.ReadTag(end);
-            if (field == typeField && wire == LengthDelimited) type = ReadType(r, r.ReadEnd(end));
+            if (field == 1 && wire == LengthDelimited) type = ReadType(r, r.ReadEnd(end), depth);
             else r.Skip(wire, end);
         }
         return type;
     }
 
-    private static string ReadMapType(WireReader r, long end)
+    private static string ReadMapType(WireReader r, long end, int depth)
     {
         int key = 0;
         string value = "unknown";
@@ -239,7 +247,7 @@ internal static class SignatureScanner
         {
             (int field, int wire) = r.ReadTag(end);
             if (field == 1 && wire == Varint) key = (int)r.ReadVarint(end);
-            else if (field == 2 && wire == LengthDelimited) value = ReadType(r, r.ReadEnd(end));
+            else if (field == 2 && wire == LengthDelimited) value = ReadType(r, r.ReadEnd(end), depth);
             else r.Skip(wire, end);
         }
         return "map(" + ElementTypeName(key) + "," + value + ")";

@@ -62,6 +62,9 @@ internal sealed record GeneratorRun(
 
 internal static class GeneratorHarness
 {
+    /// <summary>The framework assemblies alone, as in a project that does not reference ONNX Runtime.</summary>
+    public static ImmutableArray<MetadataReference> FrameworkReferences => [.. References.Value.Where(r => !r.Display!.Contains("OnnxRuntime", StringComparison.Ordinal))];
+
     private static readonly Lazy<ImmutableArray<MetadataReference>> References = new(() =>
     {
         string tpa = (string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!;

@@ -112,57 +112,76 @@ namespace Snapshots.Classifier
         /// <param name="runOptions">Per-run options (log level, termination); null for the defaults.</param>
         /// <returns>The outputs. Dispose the result to free their native memory.</returns>
         /// <exception cref="global::System.ArgumentException">An input is missing, or its shape or length does not match the model.</exception>
-        public Output Run(Input input, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
+        public ClassifierOutput Run(ClassifierInput input, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
         {
             if (input is null) throw new global::System.ArgumentNullException(nameof(input));
             ThrowIfDisposed();
-            var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[2];
-            var created = new global::Microsoft.ML.OnnxRuntime.OrtValue?[2];
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created0 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created1 = null;
             try
             {
-                BindInputs(input, values, created);
+                var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[]
+                {
+                    input.InputIdsValue ?? (created0 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InputIds, (input.InputIdsShape is null && input.InputIds.Length == 16 ? DeclaredInputIdsInputShape! : ResolveShape(input.InputIdsShape, DeclaredInputIdsInputShape, input.InputIds.Length, "input_ids", "[1, 16] of Int64", "InputIdsShape")))),
+                    input.AttentionMaskValue ?? (created1 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AttentionMask, (input.AttentionMaskShape is null && input.AttentionMask.Length == 16 ? DeclaredAttentionMaskInputShape! : ResolveShape(input.AttentionMaskShape, DeclaredAttentionMaskInputShape, input.AttentionMask.Length, "attention_mask", "[1, 16] of Int64", "AttentionMaskShape")))),
+                };
                 var results = _session.Run(runOptions ?? _runOptions, InputNameArray, values!, OutputNameArray);
                 // Ownership of the values moves to the Output (the collection itself holds nothing else).
                 var owned = new global::Microsoft.ML.OnnxRuntime.OrtValue[2];
-                int i = 0;
-                foreach (var value in results) owned[i++] = value;
-                return new Output(owned);
+                if (results is global::System.Collections.Generic.IReadOnlyList<global::Microsoft.ML.OnnxRuntime.OrtValue> list)
+                {
+                    for (int i = 0; i < owned.Length; i++) owned[i] = list[i];
+                }
+                else
+                {
+                    int i = 0;
+                    foreach (var value in results) owned[i++] = value;
+                }
+                return new ClassifierOutput(owned);
             }
             finally
             {
-                foreach (var value in created) value?.Dispose();
+                created0?.Dispose();
+                created1?.Dispose();
             }
         }
 
-        /// <summary>Creates output buffers for <see cref="Run(Input, Output, global::Microsoft.ML.OnnxRuntime.RunOptions?)"/>: every output's shape is fully known, so they are allocated once and reused.</summary>
+        /// <summary>Creates output buffers for <see cref="Run(ClassifierInput, ClassifierOutput, global::Microsoft.ML.OnnxRuntime.RunOptions?)"/>: every output's shape is fully known, so they are allocated once and reused.</summary>
         /// <returns>Reusable outputs; dispose them when done.</returns>
-        public Output CreateOutput()
+        public ClassifierOutput CreateOutput()
         {
             var values = new global::Microsoft.ML.OnnxRuntime.OrtValue[2];
-            values[0] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(new float[3], DeclaredLogitsOutputShape!);
-            values[1] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(new float[8], DeclaredEmbeddingOutputShape!);
-            return new Output(values);
+            var buffer0 = new float[3];
+            values[0] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(buffer0, DeclaredLogitsOutputShape!);
+            var buffer1 = new float[8];
+            values[1] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(buffer1, DeclaredEmbeddingOutputShape!);
+            return new ClassifierOutput(values, buffer0, buffer1);
         }
 
         /// <summary>Runs the model into preallocated outputs from <see cref="CreateOutput"/>: no output allocation per call.</summary>
         /// <param name="input">The inputs.</param>
         /// <param name="output">Outputs from <see cref="CreateOutput"/>; overwritten by this run.</param>
         /// <param name="runOptions">Per-run options; null for the defaults.</param>
-        public void Run(Input input, Output output, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
+        public void Run(ClassifierInput input, ClassifierOutput output, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
         {
             if (input is null) throw new global::System.ArgumentNullException(nameof(input));
             if (output is null) throw new global::System.ArgumentNullException(nameof(output));
             ThrowIfDisposed();
-            var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[2];
-            var created = new global::Microsoft.ML.OnnxRuntime.OrtValue?[2];
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created0 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created1 = null;
             try
             {
-                BindInputs(input, values, created);
+                var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[]
+                {
+                    input.InputIdsValue ?? (created0 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InputIds, (input.InputIdsShape is null && input.InputIds.Length == 16 ? DeclaredInputIdsInputShape! : ResolveShape(input.InputIdsShape, DeclaredInputIdsInputShape, input.InputIds.Length, "input_ids", "[1, 16] of Int64", "InputIdsShape")))),
+                    input.AttentionMaskValue ?? (created1 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AttentionMask, (input.AttentionMaskShape is null && input.AttentionMask.Length == 16 ? DeclaredAttentionMaskInputShape! : ResolveShape(input.AttentionMaskShape, DeclaredAttentionMaskInputShape, input.AttentionMask.Length, "attention_mask", "[1, 16] of Int64", "AttentionMaskShape")))),
+                };
                 _session.Run(runOptions ?? _runOptions, InputNameArray, values!, OutputNameArray, output.Values);
             }
             finally
             {
-                foreach (var value in created) value?.Dispose();
+                created0?.Dispose();
+                created1?.Dispose();
             }
         }
 
@@ -170,9 +189,9 @@ namespace Snapshots.Classifier
         /// <param name="inputIds">Input <c>input_ids</c>: tensor of int64, shape [1, 16]. token ids</param>
         /// <param name="attentionMask">Input <c>attention_mask</c>: tensor of int64, shape [1, 16].</param>
         /// <returns>The outputs. Dispose the result to free their native memory.</returns>
-        public Output Run(global::System.Memory<long> inputIds, global::System.Memory<long> attentionMask)
+        public ClassifierOutput Run(global::System.Memory<long> inputIds, global::System.Memory<long> attentionMask)
         {
-            return Run(new Input
+            return Run(new ClassifierInput
             {
                 InputIds = inputIds,
                 AttentionMask = attentionMask,
@@ -183,23 +202,32 @@ namespace Snapshots.Classifier
         /// <param name="input">The inputs; keep their memory alive and unchanged until the task completes.</param>
         /// <param name="cancellationToken">Cancels the run.</param>
         /// <returns>The outputs. Dispose the result to free their native memory.</returns>
-        public async global::System.Threading.Tasks.Task<Output> RunAsync(Input input, global::System.Threading.CancellationToken cancellationToken = default)
+        /// <exception cref="global::System.OperationCanceledException">The token was cancelled before or during the run.</exception>
+        public async global::System.Threading.Tasks.Task<ClassifierOutput> RunAsync(ClassifierInput input, global::System.Threading.CancellationToken cancellationToken = default)
         {
             if (input is null) throw new global::System.ArgumentNullException(nameof(input));
             cancellationToken.ThrowIfCancellationRequested();
             using var runOptions = new global::Microsoft.ML.OnnxRuntime.RunOptions();
             using var registration = cancellationToken.Register(static state => ((global::Microsoft.ML.OnnxRuntime.RunOptions)state!).Terminate = true, runOptions);
-            return await global::System.Threading.Tasks.Task.Run(() => Run(input, runOptions), cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return await global::System.Threading.Tasks.Task.Run(() => Run(input, runOptions), cancellationToken).ConfigureAwait(false);
+            }
+            catch (global::Microsoft.ML.OnnxRuntime.OnnxRuntimeException) when (cancellationToken.IsCancellationRequested)
+            {
+                // ONNX Runtime stopped the run because it was asked to.
+                throw new global::System.OperationCanceledException(cancellationToken);
+            }
         }
 
         /// <summary>Runs the model once per input, in order. If one run fails, the outputs already produced are disposed.</summary>
-        /// <param name="inputs">One <see cref="Input"/> per item.</param>
+        /// <param name="inputs">One <see cref="ClassifierInput"/> per item.</param>
         /// <param name="runOptions">Per-run options; null for the defaults.</param>
         /// <returns>One output per input, in the same order; dispose each.</returns>
-        public Output[] RunBatch(global::System.Collections.Generic.IReadOnlyList<Input> inputs, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
+        public ClassifierOutput[] RunBatch(global::System.Collections.Generic.IReadOnlyList<ClassifierInput> inputs, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
         {
             if (inputs is null) throw new global::System.ArgumentNullException(nameof(inputs));
-            var results = new Output[inputs.Count];
+            var results = new ClassifierOutput[inputs.Count];
             try
             {
                 for (int i = 0; i < results.Length; i++) results[i] = Run(inputs[i], runOptions);
@@ -210,12 +238,6 @@ namespace Snapshots.Classifier
                 foreach (var result in results) result?.Dispose();
                 throw;
             }
-        }
-
-        private static void BindInputs(Input input, global::Microsoft.ML.OnnxRuntime.OrtValue?[] values, global::Microsoft.ML.OnnxRuntime.OrtValue?[] created)
-        {
-            values[0] = input.InputIdsValue ?? (created[0] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InputIds, ResolveShape(input.InputIdsShape, DeclaredInputIdsInputShape, input.InputIds.Length, "input_ids", "[1, 16] of Int64", "InputIdsShape")));
-            values[1] = input.AttentionMaskValue ?? (created[1] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AttentionMask, ResolveShape(input.AttentionMaskShape, DeclaredAttentionMaskInputShape, input.AttentionMask.Length, "attention_mask", "[1, 16] of Int64", "AttentionMaskShape")));
         }
 
         /// <summary>Frees the ONNX Runtime session.</summary>
@@ -238,6 +260,7 @@ namespace Snapshots.Classifier
         {
             if (shape is null)
             {
+                if (length == 0 && (declared is null || global::System.Array.IndexOf(declared, 0L) < 0)) throw new global::System.ArgumentException("input '" + name + "' was not set (to pass an empty tensor, set " + shapeMember + ")");
                 if (declared is null) return new long[] { length };
                 int unknown = -1;
                 long known = 1;
@@ -329,73 +352,86 @@ namespace Snapshots.Classifier
             public override string ToString() => Name + ": " + Type;
         }
 
-        /// <summary>The model's inputs, one property per ONNX input.</summary>
-        public sealed class Input
+    }
+
+    /// <summary>The inputs of <see cref="Classifier"/>, one property per ONNX input.</summary>
+    [global::System.CodeDom.Compiler.GeneratedCode("OnnxBuildTools.Generator", "0.1.0.0")]
+    public sealed class ClassifierInput
+    {
+        /// <summary>Input <c>input_ids</c>: tensor of int64, shape [1, 16]. token ids</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InputIdsShape"/>, or the declared one.</remarks>
+        public global::System.Memory<long> InputIds { get; set; }
+
+        /// <summary>Shape of <see cref="InputIds"/>. When null, the declared shape [1, 16] is used.</summary>
+        public long[]? InputIdsShape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>input_ids</c>, used instead of <see cref="InputIds"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? InputIdsValue { get; set; }
+
+        /// <summary>Input <c>attention_mask</c>: tensor of int64, shape [1, 16].</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="AttentionMaskShape"/>, or the declared one.</remarks>
+        public global::System.Memory<long> AttentionMask { get; set; }
+
+        /// <summary>Shape of <see cref="AttentionMask"/>. When null, the declared shape [1, 16] is used.</summary>
+        public long[]? AttentionMaskShape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>attention_mask</c>, used instead of <see cref="AttentionMask"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? AttentionMaskValue { get; set; }
+    }
+
+    /// <summary>The outputs of <see cref="Classifier"/>, one property per ONNX output. Owns their native memory: dispose it when done; spans read from it are valid until then.</summary>
+    [global::System.CodeDom.Compiler.GeneratedCode("OnnxBuildTools.Generator", "0.1.0.0")]
+    public sealed class ClassifierOutput : global::System.IDisposable
+    {
+        private readonly global::Microsoft.ML.OnnxRuntime.OrtValue[] _values;
+        private bool _disposed;
+
+        internal ClassifierOutput(global::Microsoft.ML.OnnxRuntime.OrtValue[] values) => _values = values;
+
+        private readonly float[]? _buffer0;
+        private readonly float[]? _buffer1;
+
+        internal ClassifierOutput(global::Microsoft.ML.OnnxRuntime.OrtValue[] values, float[] buffer0, float[] buffer1)
         {
-            /// <summary>Input <c>input_ids</c>: tensor of int64, shape [1, 16]. token ids</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InputIdsShape"/>, or the declared one.</remarks>
-            public global::System.Memory<long> InputIds { get; set; }
-
-            /// <summary>Shape of <see cref="InputIds"/>. When null, the declared shape [1, 16] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? InputIdsShape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>input_ids</c>, used instead of <see cref="InputIds"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? InputIdsValue { get; set; }
-
-            /// <summary>Input <c>attention_mask</c>: tensor of int64, shape [1, 16].</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="AttentionMaskShape"/>, or the declared one.</remarks>
-            public global::System.Memory<long> AttentionMask { get; set; }
-
-            /// <summary>Shape of <see cref="AttentionMask"/>. When null, the declared shape [1, 16] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? AttentionMaskShape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>attention_mask</c>, used instead of <see cref="AttentionMask"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? AttentionMaskValue { get; set; }
+            _values = values;
+            _buffer0 = buffer0;
+            _buffer1 = buffer1;
         }
 
-        /// <summary>The model's outputs, one property per ONNX output. Owns their native memory: dispose it when done; spans read from it are valid until then.</summary>
-        public sealed class Output : global::System.IDisposable
+        internal global::Microsoft.ML.OnnxRuntime.OrtValue[] Values => _values;
+
+        /// <summary>Output <c>logits</c>: tensor of float, shape [1, 3]. class scores</summary>
+        /// <remarks>A view of the native buffer, no copy; shape in <see cref="LogitsShape"/>.</remarks>
+        public global::System.ReadOnlySpan<float> Logits => (_buffer0 is { } buffer && !_disposed ? buffer : Get(0).GetTensorDataAsSpan<float>());
+
+        /// <summary>The actual shape of <see cref="Logits"/> (declared: [1, 3]).</summary>
+        public long[] LogitsShape => Get(0).GetTensorTypeAndShape().Shape;
+
+        /// <summary>The ONNX Runtime value of <c>logits</c>, owned by this output.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue LogitsValue => Get(0);
+
+        /// <summary>Output <c>embedding</c>: tensor of float, shape [1, 8].</summary>
+        /// <remarks>A view of the native buffer, no copy; shape in <see cref="EmbeddingShape"/>.</remarks>
+        public global::System.ReadOnlySpan<float> Embedding => (_buffer1 is { } buffer && !_disposed ? buffer : Get(1).GetTensorDataAsSpan<float>());
+
+        /// <summary>The actual shape of <see cref="Embedding"/> (declared: [1, 8]).</summary>
+        public long[] EmbeddingShape => Get(1).GetTensorTypeAndShape().Shape;
+
+        /// <summary>The ONNX Runtime value of <c>embedding</c>, owned by this output.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue EmbeddingValue => Get(1);
+
+        private global::Microsoft.ML.OnnxRuntime.OrtValue Get(int index)
         {
-            private readonly global::Microsoft.ML.OnnxRuntime.OrtValue[] _values;
-            private bool _disposed;
+            if (_disposed) throw new global::System.ObjectDisposedException(nameof(ClassifierOutput));
+            return _values[index];
+        }
 
-            internal Output(global::Microsoft.ML.OnnxRuntime.OrtValue[] values) => _values = values;
-
-            internal global::Microsoft.ML.OnnxRuntime.OrtValue[] Values => _values;
-
-            /// <summary>Output <c>logits</c>: tensor of float, shape [1, 3]. class scores</summary>
-            /// <remarks>A view of the native buffer, no copy; shape in <see cref="LogitsShape"/>.</remarks>
-            public global::System.ReadOnlySpan<float> Logits => Get(0).GetTensorDataAsSpan<float>();
-
-            /// <summary>The actual shape of <see cref="Logits"/> (declared: [1, 3]).</summary>
-            public long[] LogitsShape => Get(0).GetTensorTypeAndShape().Shape;
-
-            /// <summary>The ONNX Runtime value of <c>logits</c>, owned by this output.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue LogitsValue => Get(0);
-
-            /// <summary>Output <c>embedding</c>: tensor of float, shape [1, 8].</summary>
-            /// <remarks>A view of the native buffer, no copy; shape in <see cref="EmbeddingShape"/>.</remarks>
-            public global::System.ReadOnlySpan<float> Embedding => Get(1).GetTensorDataAsSpan<float>();
-
-            /// <summary>The actual shape of <see cref="Embedding"/> (declared: [1, 8]).</summary>
-            public long[] EmbeddingShape => Get(1).GetTensorTypeAndShape().Shape;
-
-            /// <summary>The ONNX Runtime value of <c>embedding</c>, owned by this output.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue EmbeddingValue => Get(1);
-
-            private global::Microsoft.ML.OnnxRuntime.OrtValue Get(int index)
-            {
-                if (_disposed) throw new global::System.ObjectDisposedException(nameof(Output));
-                return _values[index];
-            }
-
-            /// <summary>Frees the outputs' native memory.</summary>
-            public void Dispose()
-            {
-                if (_disposed) return;
-                _disposed = true;
-                foreach (var value in _values) value?.Dispose();
-            }
+        /// <summary>Frees the outputs' native memory.</summary>
+        public void Dispose()
+        {
+            if (_disposed) return;
+            _disposed = true;
+            foreach (var value in _values) value?.Dispose();
         }
     }
 }

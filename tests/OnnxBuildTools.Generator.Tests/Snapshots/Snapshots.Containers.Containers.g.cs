@@ -90,26 +90,48 @@ namespace Snapshots.Containers
         /// <param name="runOptions">Per-run options (log level, termination); null for the defaults.</param>
         /// <returns>The outputs. Dispose the result to free their native memory.</returns>
         /// <exception cref="global::System.ArgumentException">An input is missing, or its shape or length does not match the model.</exception>
-        public Output Run(Input input, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
+        public ContainersOutput Run(ContainersInput input, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
         {
             if (input is null) throw new global::System.ArgumentNullException(nameof(input));
             ThrowIfDisposed();
-            var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[8];
-            var created = new global::Microsoft.ML.OnnxRuntime.OrtValue?[8];
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created0 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created1 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created2 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created3 = null;
             try
             {
-                BindInputs(input, values, created);
+                var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[]
+                {
+                    input.ScalarSrValue ?? (created0 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(new long[] { input.ScalarSr }, global::System.Array.Empty<long>())),
+                    input.ScalarNameValue ?? (created1 = CreateStringTensor(new string[] { input.ScalarName ?? throw Missing("scalar_name") }, global::System.Array.Empty<long>())),
+                    input.UnknownRankValue ?? (created2 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.UnknownRank, ResolveShape(input.UnknownRankShape, DeclaredUnknownRankInputShape, input.UnknownRank.Length, "unknown_rank", "any shape of Float", "UnknownRankShape"))),
+                    input.TwoSymbolsValue ?? (created3 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.TwoSymbols, ResolveShape(input.TwoSymbolsShape, DeclaredTwoSymbolsInputShape, input.TwoSymbols.Length, "two_symbols", "[n, ?, 4] of Float", "TwoSymbolsShape"))),
+                    input.Sequence ?? throw Missing("sequence"),
+                    input.Maybe,
+                    input.Lookup ?? throw Missing("lookup"),
+                    input.Wave ?? throw Missing("wave"),
+                };
                 Present(values, out string[] names, out global::Microsoft.ML.OnnxRuntime.OrtValue[] present);
                 var results = _session.Run(runOptions ?? _runOptions, names, present, OutputNameArray);
                 // Ownership of the values moves to the Output (the collection itself holds nothing else).
                 var owned = new global::Microsoft.ML.OnnxRuntime.OrtValue[5];
-                int i = 0;
-                foreach (var value in results) owned[i++] = value;
-                return new Output(owned);
+                if (results is global::System.Collections.Generic.IReadOnlyList<global::Microsoft.ML.OnnxRuntime.OrtValue> list)
+                {
+                    for (int i = 0; i < owned.Length; i++) owned[i] = list[i];
+                }
+                else
+                {
+                    int i = 0;
+                    foreach (var value in results) owned[i++] = value;
+                }
+                return new ContainersOutput(owned);
             }
             finally
             {
-                foreach (var value in created) value?.Dispose();
+                created0?.Dispose();
+                created1?.Dispose();
+                created2?.Dispose();
+                created3?.Dispose();
             }
         }
 
@@ -117,23 +139,32 @@ namespace Snapshots.Containers
         /// <param name="input">The inputs; keep their memory alive and unchanged until the task completes.</param>
         /// <param name="cancellationToken">Cancels the run.</param>
         /// <returns>The outputs. Dispose the result to free their native memory.</returns>
-        public async global::System.Threading.Tasks.Task<Output> RunAsync(Input input, global::System.Threading.CancellationToken cancellationToken = default)
+        /// <exception cref="global::System.OperationCanceledException">The token was cancelled before or during the run.</exception>
+        public async global::System.Threading.Tasks.Task<ContainersOutput> RunAsync(ContainersInput input, global::System.Threading.CancellationToken cancellationToken = default)
         {
             if (input is null) throw new global::System.ArgumentNullException(nameof(input));
             cancellationToken.ThrowIfCancellationRequested();
             using var runOptions = new global::Microsoft.ML.OnnxRuntime.RunOptions();
             using var registration = cancellationToken.Register(static state => ((global::Microsoft.ML.OnnxRuntime.RunOptions)state!).Terminate = true, runOptions);
-            return await global::System.Threading.Tasks.Task.Run(() => Run(input, runOptions), cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return await global::System.Threading.Tasks.Task.Run(() => Run(input, runOptions), cancellationToken).ConfigureAwait(false);
+            }
+            catch (global::Microsoft.ML.OnnxRuntime.OnnxRuntimeException) when (cancellationToken.IsCancellationRequested)
+            {
+                // ONNX Runtime stopped the run because it was asked to.
+                throw new global::System.OperationCanceledException(cancellationToken);
+            }
         }
 
         /// <summary>Runs the model once per input, in order. If one run fails, the outputs already produced are disposed.</summary>
-        /// <param name="inputs">One <see cref="Input"/> per item.</param>
+        /// <param name="inputs">One <see cref="ContainersInput"/> per item.</param>
         /// <param name="runOptions">Per-run options; null for the defaults.</param>
         /// <returns>One output per input, in the same order; dispose each.</returns>
-        public Output[] RunBatch(global::System.Collections.Generic.IReadOnlyList<Input> inputs, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
+        public ContainersOutput[] RunBatch(global::System.Collections.Generic.IReadOnlyList<ContainersInput> inputs, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
         {
             if (inputs is null) throw new global::System.ArgumentNullException(nameof(inputs));
-            var results = new Output[inputs.Count];
+            var results = new ContainersOutput[inputs.Count];
             try
             {
                 for (int i = 0; i < results.Length; i++) results[i] = Run(inputs[i], runOptions);
@@ -144,18 +175,6 @@ namespace Snapshots.Containers
                 foreach (var result in results) result?.Dispose();
                 throw;
             }
-        }
-
-        private static void BindInputs(Input input, global::Microsoft.ML.OnnxRuntime.OrtValue?[] values, global::Microsoft.ML.OnnxRuntime.OrtValue?[] created)
-        {
-            values[0] = input.ScalarSrValue ?? (created[0] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(new long[] { input.ScalarSr }, global::System.Array.Empty<long>()));
-            values[1] = input.ScalarNameValue ?? (created[1] = CreateStringTensor(new string[] { input.ScalarName ?? throw Missing("scalar_name") }, global::System.Array.Empty<long>()));
-            values[2] = input.UnknownRankValue ?? (created[2] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.UnknownRank, ResolveShape(input.UnknownRankShape, DeclaredUnknownRankInputShape, input.UnknownRank.Length, "unknown_rank", "any shape of Float", "UnknownRankShape")));
-            values[3] = input.TwoSymbolsValue ?? (created[3] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.TwoSymbols, ResolveShape(input.TwoSymbolsShape, DeclaredTwoSymbolsInputShape, input.TwoSymbols.Length, "two_symbols", "[n, ?, 4] of Float", "TwoSymbolsShape")));
-            values[4] = input.Sequence ?? throw Missing("sequence");
-            values[5] = input.Maybe;
-            values[6] = input.Lookup ?? throw Missing("lookup");
-            values[7] = input.Wave ?? throw Missing("wave");
         }
 
         /// <summary>Leaves out optional inputs that were not given.</summary>
@@ -191,6 +210,7 @@ namespace Snapshots.Containers
         {
             if (shape is null)
             {
+                if (length == 0 && (declared is null || global::System.Array.IndexOf(declared, 0L) < 0)) throw new global::System.ArgumentException("input '" + name + "' was not set (to pass an empty tensor, set " + shapeMember + ")");
                 if (declared is null) return new long[] { length };
                 int unknown = -1;
                 long known = 1;
@@ -282,103 +302,106 @@ namespace Snapshots.Containers
             public override string ToString() => Name + ": " + Type;
         }
 
-        /// <summary>The model's inputs, one property per ONNX input.</summary>
-        public sealed class Input
+    }
+
+    /// <summary>The inputs of <see cref="Containers"/>, one property per ONNX input.</summary>
+    [global::System.CodeDom.Compiler.GeneratedCode("OnnxBuildTools.Generator", "0.1.0.0")]
+    public sealed class ContainersInput
+    {
+        /// <summary>Input <c>scalar_sr</c>: scalar int64. sample rate</summary>
+        public long ScalarSr { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>scalar_sr</c>, used instead of <see cref="ScalarSr"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? ScalarSrValue { get; set; }
+
+        /// <summary>Input <c>scalar_name</c>: scalar string.</summary>
+        public string? ScalarName { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>scalar_name</c>, used instead of <see cref="ScalarName"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? ScalarNameValue { get; set; }
+
+        /// <summary>Input <c>unknown_rank</c>: tensor of float, shape of unknown rank.</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="UnknownRankShape"/>, or the declared one.</remarks>
+        public global::System.Memory<float> UnknownRank { get; set; }
+
+        /// <summary>Shape of <see cref="UnknownRank"/>. When null, a 1-D shape of the data's length is used.</summary>
+        public long[]? UnknownRankShape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>unknown_rank</c>, used instead of <see cref="UnknownRank"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? UnknownRankValue { get; set; }
+
+        /// <summary>Input <c>two_symbols</c>: tensor of float, shape [n, ?, 4].</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="TwoSymbolsShape"/>, or the declared one.</remarks>
+        public global::System.Memory<float> TwoSymbols { get; set; }
+
+        /// <summary>Shape of <see cref="TwoSymbols"/>. When null, the declared shape [n, ?, 4] is used, with one unknown dimension inferred from the length.</summary>
+        public long[]? TwoSymbolsShape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>two_symbols</c>, used instead of <see cref="TwoSymbols"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? TwoSymbolsValue { get; set; }
+
+        /// <summary>Input <c>sequence</c>: seq(tensor(float)[n]).</summary>
+        /// <remarks>Passed as an <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/>. The caller keeps ownership.</remarks>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? Sequence { get; set; }
+
+        /// <summary>Input <c>maybe</c>: optional(tensor(int32)[3]).</summary>
+        /// <remarks>Passed as an <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/>; leave null to omit this optional input. The caller keeps ownership.</remarks>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? Maybe { get; set; }
+
+        /// <summary>Input <c>lookup</c>: map(int64, tensor(float)).</summary>
+        /// <remarks>Passed as an <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/>. The caller keeps ownership.</remarks>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? Lookup { get; set; }
+
+        /// <summary>Input <c>wave</c>: tensor of complex64, shape [2].</summary>
+        /// <remarks>Passed as an <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/>. The caller keeps ownership.</remarks>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? Wave { get; set; }
+    }
+
+    /// <summary>The outputs of <see cref="Containers"/>, one property per ONNX output. Owns their native memory: dispose it when done; spans read from it are valid until then.</summary>
+    [global::System.CodeDom.Compiler.GeneratedCode("OnnxBuildTools.Generator", "0.1.0.0")]
+    public sealed class ContainersOutput : global::System.IDisposable
+    {
+        private readonly global::Microsoft.ML.OnnxRuntime.OrtValue[] _values;
+        private bool _disposed;
+
+        internal ContainersOutput(global::Microsoft.ML.OnnxRuntime.OrtValue[] values) => _values = values;
+
+        internal global::Microsoft.ML.OnnxRuntime.OrtValue[] Values => _values;
+
+        /// <summary>Output <c>scalar_out</c>: scalar float.</summary>
+        public float ScalarOut => Get(0).GetTensorDataAsSpan<float>()[0];
+
+        /// <summary>The ONNX Runtime value of <c>scalar_out</c>, owned by this output.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue ScalarOutValue => Get(0);
+
+        /// <summary>Output <c>seq_out</c>: seq(tensor(int64)).</summary>
+        /// <remarks>An <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/> owned by this output.</remarks>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue SeqOut => Get(1);
+
+        /// <summary>Output <c>opt_out</c>: optional(seq(tensor(float))).</summary>
+        /// <remarks>An <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/> owned by this output.</remarks>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue OptOut => Get(2);
+
+        /// <summary>Output <c>map_out</c>: map(string, tensor(float)).</summary>
+        /// <remarks>An <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/> owned by this output.</remarks>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue MapOut => Get(3);
+
+        /// <summary>Output <c>unknown_out</c>: unknown.</summary>
+        /// <remarks>An <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/> owned by this output.</remarks>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue UnknownOut => Get(4);
+
+        private global::Microsoft.ML.OnnxRuntime.OrtValue Get(int index)
         {
-            /// <summary>Input <c>scalar_sr</c>: scalar int64. sample rate</summary>
-            public long ScalarSr { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>scalar_sr</c>, used instead of <see cref="ScalarSr"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? ScalarSrValue { get; set; }
-
-            /// <summary>Input <c>scalar_name</c>: scalar string.</summary>
-            public string? ScalarName { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>scalar_name</c>, used instead of <see cref="ScalarName"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? ScalarNameValue { get; set; }
-
-            /// <summary>Input <c>unknown_rank</c>: tensor of float, shape of unknown rank.</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="UnknownRankShape"/>, or the declared one.</remarks>
-            public global::System.Memory<float> UnknownRank { get; set; }
-
-            /// <summary>Shape of <see cref="UnknownRank"/>. When null, the declared shape (unknown rank: 1-D) is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? UnknownRankShape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>unknown_rank</c>, used instead of <see cref="UnknownRank"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? UnknownRankValue { get; set; }
-
-            /// <summary>Input <c>two_symbols</c>: tensor of float, shape [n, ?, 4].</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="TwoSymbolsShape"/>, or the declared one.</remarks>
-            public global::System.Memory<float> TwoSymbols { get; set; }
-
-            /// <summary>Shape of <see cref="TwoSymbols"/>. When null, the declared shape [n, ?, 4] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? TwoSymbolsShape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>two_symbols</c>, used instead of <see cref="TwoSymbols"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? TwoSymbolsValue { get; set; }
-
-            /// <summary>Input <c>sequence</c>: seq(tensor(float)[n]).</summary>
-            /// <remarks>Passed as an <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/>. The caller keeps ownership.</remarks>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? Sequence { get; set; }
-
-            /// <summary>Input <c>maybe</c>: optional(tensor(int32)[3]).</summary>
-            /// <remarks>Passed as an <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/>; leave null to omit this optional input. The caller keeps ownership.</remarks>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? Maybe { get; set; }
-
-            /// <summary>Input <c>lookup</c>: map(int64, tensor(float)).</summary>
-            /// <remarks>Passed as an <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/>. The caller keeps ownership.</remarks>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? Lookup { get; set; }
-
-            /// <summary>Input <c>wave</c>: tensor of complex64, shape [2].</summary>
-            /// <remarks>Passed as an <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/>. The caller keeps ownership.</remarks>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? Wave { get; set; }
+            if (_disposed) throw new global::System.ObjectDisposedException(nameof(ContainersOutput));
+            return _values[index];
         }
 
-        /// <summary>The model's outputs, one property per ONNX output. Owns their native memory: dispose it when done; spans read from it are valid until then.</summary>
-        public sealed class Output : global::System.IDisposable
+        /// <summary>Frees the outputs' native memory.</summary>
+        public void Dispose()
         {
-            private readonly global::Microsoft.ML.OnnxRuntime.OrtValue[] _values;
-            private bool _disposed;
-
-            internal Output(global::Microsoft.ML.OnnxRuntime.OrtValue[] values) => _values = values;
-
-            internal global::Microsoft.ML.OnnxRuntime.OrtValue[] Values => _values;
-
-            /// <summary>Output <c>scalar_out</c>: scalar float.</summary>
-            public float ScalarOut => Get(0).GetTensorDataAsSpan<float>()[0];
-
-            /// <summary>The ONNX Runtime value of <c>scalar_out</c>, owned by this output.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue ScalarOutValue => Get(0);
-
-            /// <summary>Output <c>seq_out</c>: seq(tensor(int64)).</summary>
-            /// <remarks>An <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/> owned by this output.</remarks>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue SeqOut => Get(1);
-
-            /// <summary>Output <c>opt_out</c>: optional(seq(tensor(float))).</summary>
-            /// <remarks>An <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/> owned by this output.</remarks>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue OptOut => Get(2);
-
-            /// <summary>Output <c>map_out</c>: map(string, tensor(float)).</summary>
-            /// <remarks>An <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/> owned by this output.</remarks>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue MapOut => Get(3);
-
-            /// <summary>Output <c>unknown_out</c>: unknown.</summary>
-            /// <remarks>An <see cref="global::Microsoft.ML.OnnxRuntime.OrtValue"/> owned by this output.</remarks>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue UnknownOut => Get(4);
-
-            private global::Microsoft.ML.OnnxRuntime.OrtValue Get(int index)
-            {
-                if (_disposed) throw new global::System.ObjectDisposedException(nameof(Output));
-                return _values[index];
-            }
-
-            /// <summary>Frees the outputs' native memory.</summary>
-            public void Dispose()
-            {
-                if (_disposed) return;
-                _disposed = true;
-                foreach (var value in _values) value?.Dispose();
-            }
+            if (_disposed) return;
+            _disposed = true;
+            foreach (var value in _values) value?.Dispose();
         }
     }
 }

@@ -36,11 +36,11 @@ namespace Snapshots.Names
         private static readonly long[]? DeclaredIntInputShape = new long[] { 1 };
         private static readonly long[]? DeclaredABInputShape = new long[] { 1 };
         private static readonly long[]? DeclaredAB_2InputShape = new long[] { 1 };
-        private static readonly long[]? DeclaredInput_2InputShape = new long[] { 1 };
+        private static readonly long[]? DeclaredInputInputShape = new long[] { 1 };
         private static readonly long[]? DeclaredXShapeInputShape = new long[] { 1 };
         private static readonly long[]? DeclaredToString_2InputShape = new long[] { 1 };
         private static readonly long[]? Declared名字InputShape = new long[] { 1 };
-        private static readonly long[]? DeclaredOutput_2OutputShape = new long[] { 1 };
+        private static readonly long[]? DeclaredOutputOutputShape = new long[] { 1 };
         private static readonly long[]? DeclaredDispose_2OutputShape = new long[] { 1 };
         private static readonly long[]? DeclaredValue39OutputShape = new long[] { 1 };
 
@@ -125,58 +125,144 @@ namespace Snapshots.Names
         /// <param name="runOptions">Per-run options (log level, termination); null for the defaults.</param>
         /// <returns>The outputs. Dispose the result to free their native memory.</returns>
         /// <exception cref="global::System.ArgumentException">An input is missing, or its shape or length does not match the model.</exception>
-        public Output Run(Input input, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
+        public AwkwardNamesOutput Run(AwkwardNamesInput input, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
         {
             if (input is null) throw new global::System.ArgumentNullException(nameof(input));
             ThrowIfDisposed();
-            var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[13];
-            var created = new global::Microsoft.ML.OnnxRuntime.OrtValue?[13];
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created0 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created1 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created2 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created3 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created4 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created5 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created6 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created7 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created8 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created9 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created10 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created11 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created12 = null;
             try
             {
-                BindInputs(input, values, created);
+                var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[]
+                {
+                    input.X1Value ?? (created0 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.X1, ResolveShape(input.X1Shape, DeclaredX1InputShape, input.X1.Length, "x.1", "[p2o.DynamicDimension.0, 3] of Float", "X1Shape"))),
+                    input.OnnxFlatten0Value ?? (created1 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.OnnxFlatten0, (input.OnnxFlatten0Shape is null && input.OnnxFlatten0.Length == 1 ? DeclaredOnnxFlatten0InputShape! : ResolveShape(input.OnnxFlatten0Shape, DeclaredOnnxFlatten0InputShape, input.OnnxFlatten0.Length, "onnx::Flatten_0", "[1] of Float", "OnnxFlatten0Shape")))),
+                    input.Value39Value ?? (created2 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Value39, (input.Value39Shape is null && input.Value39.Length == 1 ? DeclaredValue39InputShape! : ResolveShape(input.Value39Shape, DeclaredValue39InputShape, input.Value39.Length, "39", "[1] of Float", "Value39Shape")))),
+                    input.Sigmoid0Tmp0Value ?? (created3 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Sigmoid0Tmp0, (input.Sigmoid0Tmp0Shape is null && input.Sigmoid0Tmp0.Length == 1 ? DeclaredSigmoid0Tmp0InputShape! : ResolveShape(input.Sigmoid0Tmp0Shape, DeclaredSigmoid0Tmp0InputShape, input.Sigmoid0Tmp0.Length, "sigmoid_0.tmp_0", "[1] of Float", "Sigmoid0Tmp0Shape")))),
+                    input.KeyVaLueN12Value ?? (created4 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.KeyVaLueN12, (input.KeyVaLueN12Shape is null && input.KeyVaLueN12.Length == 1 ? DeclaredKeyVaLueN12InputShape! : ResolveShape(input.KeyVaLueN12Shape, DeclaredKeyVaLueN12InputShape, input.KeyVaLueN12.Length, "{\"key\": \"va\\\\lue\", \"n\": [1,2]}", "[1] of Float", "KeyVaLueN12Shape")))),
+                    input.ClassValue ?? (created5 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Class, (input.ClassShape is null && input.Class.Length == 1 ? DeclaredClassInputShape! : ResolveShape(input.ClassShape, DeclaredClassInputShape, input.Class.Length, "class", "[1] of Float", "ClassShape")))),
+                    input.IntValue ?? (created6 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Int, (input.IntShape is null && input.Int.Length == 1 ? DeclaredIntInputShape! : ResolveShape(input.IntShape, DeclaredIntInputShape, input.Int.Length, "int", "[1] of Float", "IntShape")))),
+                    input.ABValue ?? (created7 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AB, (input.ABShape is null && input.AB.Length == 1 ? DeclaredABInputShape! : ResolveShape(input.ABShape, DeclaredABInputShape, input.AB.Length, "a.b", "[1] of Float", "ABShape")))),
+                    input.AB_2Value ?? (created8 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AB_2, (input.AB_2Shape is null && input.AB_2.Length == 1 ? DeclaredAB_2InputShape! : ResolveShape(input.AB_2Shape, DeclaredAB_2InputShape, input.AB_2.Length, "a_b", "[1] of Float", "AB_2Shape")))),
+                    input.InputValue ?? (created9 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Input, (input.InputShape is null && input.Input.Length == 1 ? DeclaredInputInputShape! : ResolveShape(input.InputShape, DeclaredInputInputShape, input.Input.Length, "Input", "[1] of Float", "InputShape")))),
+                    input.XShapeValue ?? (created10 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.XShape, (input.XShapeShape is null && input.XShape.Length == 1 ? DeclaredXShapeInputShape! : ResolveShape(input.XShapeShape, DeclaredXShapeInputShape, input.XShape.Length, "x_shape", "[1] of Float", "XShapeShape")))),
+                    input.ToString_2Value ?? (created11 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.ToString_2, (input.ToString_2Shape is null && input.ToString_2.Length == 1 ? DeclaredToString_2InputShape! : ResolveShape(input.ToString_2Shape, DeclaredToString_2InputShape, input.ToString_2.Length, "ToString", "[1] of Float", "ToString_2Shape")))),
+                    input.名字Value ?? (created12 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.名字, (input.名字Shape is null && input.名字.Length == 1 ? Declared名字InputShape! : ResolveShape(input.名字Shape, Declared名字InputShape, input.名字.Length, "名字", "[1] of Float", "名字Shape")))),
+                };
                 var results = _session.Run(runOptions ?? _runOptions, InputNameArray, values!, OutputNameArray);
                 // Ownership of the values moves to the Output (the collection itself holds nothing else).
                 var owned = new global::Microsoft.ML.OnnxRuntime.OrtValue[3];
-                int i = 0;
-                foreach (var value in results) owned[i++] = value;
-                return new Output(owned);
+                if (results is global::System.Collections.Generic.IReadOnlyList<global::Microsoft.ML.OnnxRuntime.OrtValue> list)
+                {
+                    for (int i = 0; i < owned.Length; i++) owned[i] = list[i];
+                }
+                else
+                {
+                    int i = 0;
+                    foreach (var value in results) owned[i++] = value;
+                }
+                return new AwkwardNamesOutput(owned);
             }
             finally
             {
-                foreach (var value in created) value?.Dispose();
+                created0?.Dispose();
+                created1?.Dispose();
+                created2?.Dispose();
+                created3?.Dispose();
+                created4?.Dispose();
+                created5?.Dispose();
+                created6?.Dispose();
+                created7?.Dispose();
+                created8?.Dispose();
+                created9?.Dispose();
+                created10?.Dispose();
+                created11?.Dispose();
+                created12?.Dispose();
             }
         }
 
-        /// <summary>Creates output buffers for <see cref="Run(Input, Output, global::Microsoft.ML.OnnxRuntime.RunOptions?)"/>: every output's shape is fully known, so they are allocated once and reused.</summary>
+        /// <summary>Creates output buffers for <see cref="Run(AwkwardNamesInput, AwkwardNamesOutput, global::Microsoft.ML.OnnxRuntime.RunOptions?)"/>: every output's shape is fully known, so they are allocated once and reused.</summary>
         /// <returns>Reusable outputs; dispose them when done.</returns>
-        public Output CreateOutput()
+        public AwkwardNamesOutput CreateOutput()
         {
             var values = new global::Microsoft.ML.OnnxRuntime.OrtValue[3];
-            values[0] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(new float[1], DeclaredOutput_2OutputShape!);
-            values[1] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(new float[1], DeclaredDispose_2OutputShape!);
-            values[2] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(new float[1], DeclaredValue39OutputShape!);
-            return new Output(values);
+            var buffer0 = new float[1];
+            values[0] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(buffer0, DeclaredOutputOutputShape!);
+            var buffer1 = new float[1];
+            values[1] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(buffer1, DeclaredDispose_2OutputShape!);
+            var buffer2 = new float[1];
+            values[2] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(buffer2, DeclaredValue39OutputShape!);
+            return new AwkwardNamesOutput(values, buffer0, buffer1, buffer2);
         }
 
         /// <summary>Runs the model into preallocated outputs from <see cref="CreateOutput"/>: no output allocation per call.</summary>
         /// <param name="input">The inputs.</param>
         /// <param name="output">Outputs from <see cref="CreateOutput"/>; overwritten by this run.</param>
         /// <param name="runOptions">Per-run options; null for the defaults.</param>
-        public void Run(Input input, Output output, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
+        public void Run(AwkwardNamesInput input, AwkwardNamesOutput output, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
         {
             if (input is null) throw new global::System.ArgumentNullException(nameof(input));
             if (output is null) throw new global::System.ArgumentNullException(nameof(output));
             ThrowIfDisposed();
-            var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[13];
-            var created = new global::Microsoft.ML.OnnxRuntime.OrtValue?[13];
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created0 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created1 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created2 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created3 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created4 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created5 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created6 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created7 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created8 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created9 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created10 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created11 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created12 = null;
             try
             {
-                BindInputs(input, values, created);
+                var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[]
+                {
+                    input.X1Value ?? (created0 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.X1, ResolveShape(input.X1Shape, DeclaredX1InputShape, input.X1.Length, "x.1", "[p2o.DynamicDimension.0, 3] of Float", "X1Shape"))),
+                    input.OnnxFlatten0Value ?? (created1 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.OnnxFlatten0, (input.OnnxFlatten0Shape is null && input.OnnxFlatten0.Length == 1 ? DeclaredOnnxFlatten0InputShape! : ResolveShape(input.OnnxFlatten0Shape, DeclaredOnnxFlatten0InputShape, input.OnnxFlatten0.Length, "onnx::Flatten_0", "[1] of Float", "OnnxFlatten0Shape")))),
+                    input.Value39Value ?? (created2 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Value39, (input.Value39Shape is null && input.Value39.Length == 1 ? DeclaredValue39InputShape! : ResolveShape(input.Value39Shape, DeclaredValue39InputShape, input.Value39.Length, "39", "[1] of Float", "Value39Shape")))),
+                    input.Sigmoid0Tmp0Value ?? (created3 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Sigmoid0Tmp0, (input.Sigmoid0Tmp0Shape is null && input.Sigmoid0Tmp0.Length == 1 ? DeclaredSigmoid0Tmp0InputShape! : ResolveShape(input.Sigmoid0Tmp0Shape, DeclaredSigmoid0Tmp0InputShape, input.Sigmoid0Tmp0.Length, "sigmoid_0.tmp_0", "[1] of Float", "Sigmoid0Tmp0Shape")))),
+                    input.KeyVaLueN12Value ?? (created4 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.KeyVaLueN12, (input.KeyVaLueN12Shape is null && input.KeyVaLueN12.Length == 1 ? DeclaredKeyVaLueN12InputShape! : ResolveShape(input.KeyVaLueN12Shape, DeclaredKeyVaLueN12InputShape, input.KeyVaLueN12.Length, "{\"key\": \"va\\\\lue\", \"n\": [1,2]}", "[1] of Float", "KeyVaLueN12Shape")))),
+                    input.ClassValue ?? (created5 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Class, (input.ClassShape is null && input.Class.Length == 1 ? DeclaredClassInputShape! : ResolveShape(input.ClassShape, DeclaredClassInputShape, input.Class.Length, "class", "[1] of Float", "ClassShape")))),
+                    input.IntValue ?? (created6 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Int, (input.IntShape is null && input.Int.Length == 1 ? DeclaredIntInputShape! : ResolveShape(input.IntShape, DeclaredIntInputShape, input.Int.Length, "int", "[1] of Float", "IntShape")))),
+                    input.ABValue ?? (created7 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AB, (input.ABShape is null && input.AB.Length == 1 ? DeclaredABInputShape! : ResolveShape(input.ABShape, DeclaredABInputShape, input.AB.Length, "a.b", "[1] of Float", "ABShape")))),
+                    input.AB_2Value ?? (created8 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AB_2, (input.AB_2Shape is null && input.AB_2.Length == 1 ? DeclaredAB_2InputShape! : ResolveShape(input.AB_2Shape, DeclaredAB_2InputShape, input.AB_2.Length, "a_b", "[1] of Float", "AB_2Shape")))),
+                    input.InputValue ?? (created9 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Input, (input.InputShape is null && input.Input.Length == 1 ? DeclaredInputInputShape! : ResolveShape(input.InputShape, DeclaredInputInputShape, input.Input.Length, "Input", "[1] of Float", "InputShape")))),
+                    input.XShapeValue ?? (created10 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.XShape, (input.XShapeShape is null && input.XShape.Length == 1 ? DeclaredXShapeInputShape! : ResolveShape(input.XShapeShape, DeclaredXShapeInputShape, input.XShape.Length, "x_shape", "[1] of Float", "XShapeShape")))),
+                    input.ToString_2Value ?? (created11 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.ToString_2, (input.ToString_2Shape is null && input.ToString_2.Length == 1 ? DeclaredToString_2InputShape! : ResolveShape(input.ToString_2Shape, DeclaredToString_2InputShape, input.ToString_2.Length, "ToString", "[1] of Float", "ToString_2Shape")))),
+                    input.名字Value ?? (created12 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.名字, (input.名字Shape is null && input.名字.Length == 1 ? Declared名字InputShape! : ResolveShape(input.名字Shape, Declared名字InputShape, input.名字.Length, "名字", "[1] of Float", "名字Shape")))),
+                };
                 _session.Run(runOptions ?? _runOptions, InputNameArray, values!, OutputNameArray, output.Values);
             }
             finally
             {
-                foreach (var value in created) value?.Dispose();
+                created0?.Dispose();
+                created1?.Dispose();
+                created2?.Dispose();
+                created3?.Dispose();
+                created4?.Dispose();
+                created5?.Dispose();
+                created6?.Dispose();
+                created7?.Dispose();
+                created8?.Dispose();
+                created9?.Dispose();
+                created10?.Dispose();
+                created11?.Dispose();
+                created12?.Dispose();
             }
         }
 
@@ -190,14 +276,14 @@ namespace Snapshots.Names
         /// <param name="int">Input <c>int</c>: tensor of float, shape [1].</param>
         /// <param name="aB">Input <c>a.b</c>: tensor of float, shape [1].</param>
         /// <param name="aB_2">Input <c>a_b</c>: tensor of float, shape [1].</param>
-        /// <param name="input_2">Input <c>Input</c>: tensor of float, shape [1].</param>
+        /// <param name="input">Input <c>Input</c>: tensor of float, shape [1].</param>
         /// <param name="xShape">Input <c>x_shape</c>: tensor of float, shape [1].</param>
         /// <param name="toString_2">Input <c>ToString</c>: tensor of float, shape [1].</param>
         /// <param name="名字">Input <c>名字</c>: tensor of float, shape [1].</param>
         /// <returns>The outputs. Dispose the result to free their native memory.</returns>
-        public Output Run(global::System.Memory<float> x1, global::System.Memory<float> onnxFlatten0, global::System.Memory<float> value39, global::System.Memory<float> sigmoid0Tmp0, global::System.Memory<float> keyVaLueN12, global::System.Memory<float> @class, global::System.Memory<float> @int, global::System.Memory<float> aB, global::System.Memory<float> aB_2, global::System.Memory<float> input_2, global::System.Memory<float> xShape, global::System.Memory<float> toString_2, global::System.Memory<float> 名字)
+        public AwkwardNamesOutput Run(global::System.Memory<float> x1, global::System.Memory<float> onnxFlatten0, global::System.Memory<float> value39, global::System.Memory<float> sigmoid0Tmp0, global::System.Memory<float> keyVaLueN12, global::System.Memory<float> @class, global::System.Memory<float> @int, global::System.Memory<float> aB, global::System.Memory<float> aB_2, global::System.Memory<float> input, global::System.Memory<float> xShape, global::System.Memory<float> toString_2, global::System.Memory<float> 名字)
         {
-            return Run(new Input
+            return Run(new AwkwardNamesInput
             {
                 X1 = x1,
                 OnnxFlatten0 = onnxFlatten0,
@@ -208,7 +294,7 @@ namespace Snapshots.Names
                 Int = @int,
                 AB = aB,
                 AB_2 = aB_2,
-                Input_2 = input_2,
+                Input = input,
                 XShape = xShape,
                 ToString_2 = toString_2,
                 名字 = 名字,
@@ -219,23 +305,32 @@ namespace Snapshots.Names
         /// <param name="input">The inputs; keep their memory alive and unchanged until the task completes.</param>
         /// <param name="cancellationToken">Cancels the run.</param>
         /// <returns>The outputs. Dispose the result to free their native memory.</returns>
-        public async global::System.Threading.Tasks.Task<Output> RunAsync(Input input, global::System.Threading.CancellationToken cancellationToken = default)
+        /// <exception cref="global::System.OperationCanceledException">The token was cancelled before or during the run.</exception>
+        public async global::System.Threading.Tasks.Task<AwkwardNamesOutput> RunAsync(AwkwardNamesInput input, global::System.Threading.CancellationToken cancellationToken = default)
         {
             if (input is null) throw new global::System.ArgumentNullException(nameof(input));
             cancellationToken.ThrowIfCancellationRequested();
             using var runOptions = new global::Microsoft.ML.OnnxRuntime.RunOptions();
             using var registration = cancellationToken.Register(static state => ((global::Microsoft.ML.OnnxRuntime.RunOptions)state!).Terminate = true, runOptions);
-            return await global::System.Threading.Tasks.Task.Run(() => Run(input, runOptions), cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return await global::System.Threading.Tasks.Task.Run(() => Run(input, runOptions), cancellationToken).ConfigureAwait(false);
+            }
+            catch (global::Microsoft.ML.OnnxRuntime.OnnxRuntimeException) when (cancellationToken.IsCancellationRequested)
+            {
+                // ONNX Runtime stopped the run because it was asked to.
+                throw new global::System.OperationCanceledException(cancellationToken);
+            }
         }
 
         /// <summary>Runs the model once per input, in order. If one run fails, the outputs already produced are disposed.</summary>
-        /// <param name="inputs">One <see cref="Input"/> per item.</param>
+        /// <param name="inputs">One <see cref="AwkwardNamesInput"/> per item.</param>
         /// <param name="runOptions">Per-run options; null for the defaults.</param>
         /// <returns>One output per input, in the same order; dispose each.</returns>
-        public Output[] RunBatch(global::System.Collections.Generic.IReadOnlyList<Input> inputs, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
+        public AwkwardNamesOutput[] RunBatch(global::System.Collections.Generic.IReadOnlyList<AwkwardNamesInput> inputs, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
         {
             if (inputs is null) throw new global::System.ArgumentNullException(nameof(inputs));
-            var results = new Output[inputs.Count];
+            var results = new AwkwardNamesOutput[inputs.Count];
             try
             {
                 for (int i = 0; i < results.Length; i++) results[i] = Run(inputs[i], runOptions);
@@ -246,23 +341,6 @@ namespace Snapshots.Names
                 foreach (var result in results) result?.Dispose();
                 throw;
             }
-        }
-
-        private static void BindInputs(Input input, global::Microsoft.ML.OnnxRuntime.OrtValue?[] values, global::Microsoft.ML.OnnxRuntime.OrtValue?[] created)
-        {
-            values[0] = input.X1Value ?? (created[0] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.X1, ResolveShape(input.X1Shape, DeclaredX1InputShape, input.X1.Length, "x.1", "[p2o.DynamicDimension.0, 3] of Float", "X1Shape")));
-            values[1] = input.OnnxFlatten0Value ?? (created[1] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.OnnxFlatten0, ResolveShape(input.OnnxFlatten0Shape, DeclaredOnnxFlatten0InputShape, input.OnnxFlatten0.Length, "onnx::Flatten_0", "[1] of Float", "OnnxFlatten0Shape")));
-            values[2] = input.Value39Value ?? (created[2] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Value39, ResolveShape(input.Value39Shape, DeclaredValue39InputShape, input.Value39.Length, "39", "[1] of Float", "Value39Shape")));
-            values[3] = input.Sigmoid0Tmp0Value ?? (created[3] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Sigmoid0Tmp0, ResolveShape(input.Sigmoid0Tmp0Shape, DeclaredSigmoid0Tmp0InputShape, input.Sigmoid0Tmp0.Length, "sigmoid_0.tmp_0", "[1] of Float", "Sigmoid0Tmp0Shape")));
-            values[4] = input.KeyVaLueN12Value ?? (created[4] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.KeyVaLueN12, ResolveShape(input.KeyVaLueN12Shape, DeclaredKeyVaLueN12InputShape, input.KeyVaLueN12.Length, "{\"key\": \"va\\\\lue\", \"n\": [1,2]}", "[1] of Float", "KeyVaLueN12Shape")));
-            values[5] = input.ClassValue ?? (created[5] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Class, ResolveShape(input.ClassShape, DeclaredClassInputShape, input.Class.Length, "class", "[1] of Float", "ClassShape")));
-            values[6] = input.IntValue ?? (created[6] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Int, ResolveShape(input.IntShape, DeclaredIntInputShape, input.Int.Length, "int", "[1] of Float", "IntShape")));
-            values[7] = input.ABValue ?? (created[7] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AB, ResolveShape(input.ABShape, DeclaredABInputShape, input.AB.Length, "a.b", "[1] of Float", "ABShape")));
-            values[8] = input.AB_2Value ?? (created[8] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AB_2, ResolveShape(input.AB_2Shape, DeclaredAB_2InputShape, input.AB_2.Length, "a_b", "[1] of Float", "AB_2Shape")));
-            values[9] = input.Input_2Value ?? (created[9] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Input_2, ResolveShape(input.Input_2Shape, DeclaredInput_2InputShape, input.Input_2.Length, "Input", "[1] of Float", "Input_2Shape")));
-            values[10] = input.XShapeValue ?? (created[10] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.XShape, ResolveShape(input.XShapeShape, DeclaredXShapeInputShape, input.XShape.Length, "x_shape", "[1] of Float", "XShapeShape")));
-            values[11] = input.ToString_2Value ?? (created[11] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.ToString_2, ResolveShape(input.ToString_2Shape, DeclaredToString_2InputShape, input.ToString_2.Length, "ToString", "[1] of Float", "ToString_2Shape")));
-            values[12] = input.名字Value ?? (created[12] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.名字, ResolveShape(input.名字Shape, Declared名字InputShape, input.名字.Length, "名字", "[1] of Float", "名字Shape")));
         }
 
         /// <summary>Frees the ONNX Runtime session.</summary>
@@ -285,6 +363,7 @@ namespace Snapshots.Names
         {
             if (shape is null)
             {
+                if (length == 0 && (declared is null || global::System.Array.IndexOf(declared, 0L) < 0)) throw new global::System.ArgumentException("input '" + name + "' was not set (to pass an empty tensor, set " + shapeMember + ")");
                 if (declared is null) return new long[] { length };
                 int unknown = -1;
                 long known = 1;
@@ -376,193 +455,208 @@ namespace Snapshots.Names
             public override string ToString() => Name + ": " + Type;
         }
 
-        /// <summary>The model's inputs, one property per ONNX input.</summary>
-        public sealed class Input
+    }
+
+    /// <summary>The inputs of <see cref="AwkwardNames"/>, one property per ONNX input.</summary>
+    [global::System.CodeDom.Compiler.GeneratedCode("OnnxBuildTools.Generator", "0.1.0.0")]
+    public sealed class AwkwardNamesInput
+    {
+        /// <summary>Input <c>x.1</c>: tensor of float, shape [p2o.DynamicDimension.0, 3].</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="X1Shape"/>, or the declared one.</remarks>
+        public global::System.Memory<float> X1 { get; set; }
+
+        /// <summary>Shape of <see cref="X1"/>. When null, the declared shape [p2o.DynamicDimension.0, 3] is used, with one unknown dimension inferred from the length.</summary>
+        public long[]? X1Shape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>x.1</c>, used instead of <see cref="X1"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? X1Value { get; set; }
+
+        /// <summary>Input <c>onnx::Flatten_0</c>: tensor of float, shape [1].</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="OnnxFlatten0Shape"/>, or the declared one.</remarks>
+        public global::System.Memory<float> OnnxFlatten0 { get; set; }
+
+        /// <summary>Shape of <see cref="OnnxFlatten0"/>. When null, the declared shape [1] is used.</summary>
+        public long[]? OnnxFlatten0Shape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>onnx::Flatten_0</c>, used instead of <see cref="OnnxFlatten0"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? OnnxFlatten0Value { get; set; }
+
+        /// <summary>Input <c>39</c>: tensor of float, shape [1].</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="Value39Shape"/>, or the declared one.</remarks>
+        public global::System.Memory<float> Value39 { get; set; }
+
+        /// <summary>Shape of <see cref="Value39"/>. When null, the declared shape [1] is used.</summary>
+        public long[]? Value39Shape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>39</c>, used instead of <see cref="Value39"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? Value39Value { get; set; }
+
+        /// <summary>Input <c>sigmoid_0.tmp_0</c>: tensor of float, shape [1].</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="Sigmoid0Tmp0Shape"/>, or the declared one.</remarks>
+        public global::System.Memory<float> Sigmoid0Tmp0 { get; set; }
+
+        /// <summary>Shape of <see cref="Sigmoid0Tmp0"/>. When null, the declared shape [1] is used.</summary>
+        public long[]? Sigmoid0Tmp0Shape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>sigmoid_0.tmp_0</c>, used instead of <see cref="Sigmoid0Tmp0"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? Sigmoid0Tmp0Value { get; set; }
+
+        /// <summary>Input <c>{"key": "va\\lue", "n": [1,2]}</c>: tensor of float, shape [1].</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="KeyVaLueN12Shape"/>, or the declared one.</remarks>
+        public global::System.Memory<float> KeyVaLueN12 { get; set; }
+
+        /// <summary>Shape of <see cref="KeyVaLueN12"/>. When null, the declared shape [1] is used.</summary>
+        public long[]? KeyVaLueN12Shape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>{"key": "va\\lue", "n": [1,2]}</c>, used instead of <see cref="KeyVaLueN12"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? KeyVaLueN12Value { get; set; }
+
+        /// <summary>Input <c>class</c>: tensor of float, shape [1].</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="ClassShape"/>, or the declared one.</remarks>
+        public global::System.Memory<float> Class { get; set; }
+
+        /// <summary>Shape of <see cref="Class"/>. When null, the declared shape [1] is used.</summary>
+        public long[]? ClassShape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>class</c>, used instead of <see cref="Class"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? ClassValue { get; set; }
+
+        /// <summary>Input <c>int</c>: tensor of float, shape [1].</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="IntShape"/>, or the declared one.</remarks>
+        public global::System.Memory<float> Int { get; set; }
+
+        /// <summary>Shape of <see cref="Int"/>. When null, the declared shape [1] is used.</summary>
+        public long[]? IntShape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>int</c>, used instead of <see cref="Int"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? IntValue { get; set; }
+
+        /// <summary>Input <c>a.b</c>: tensor of float, shape [1].</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="ABShape"/>, or the declared one.</remarks>
+        public global::System.Memory<float> AB { get; set; }
+
+        /// <summary>Shape of <see cref="AB"/>. When null, the declared shape [1] is used.</summary>
+        public long[]? ABShape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>a.b</c>, used instead of <see cref="AB"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? ABValue { get; set; }
+
+        /// <summary>Input <c>a_b</c>: tensor of float, shape [1].</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="AB_2Shape"/>, or the declared one.</remarks>
+        public global::System.Memory<float> AB_2 { get; set; }
+
+        /// <summary>Shape of <see cref="AB_2"/>. When null, the declared shape [1] is used.</summary>
+        public long[]? AB_2Shape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>a_b</c>, used instead of <see cref="AB_2"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? AB_2Value { get; set; }
+
+        /// <summary>Input <c>Input</c>: tensor of float, shape [1].</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InputShape"/>, or the declared one.</remarks>
+        public global::System.Memory<float> Input { get; set; }
+
+        /// <summary>Shape of <see cref="Input"/>. When null, the declared shape [1] is used.</summary>
+        public long[]? InputShape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>Input</c>, used instead of <see cref="Input"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? InputValue { get; set; }
+
+        /// <summary>Input <c>x_shape</c>: tensor of float, shape [1].</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="XShapeShape"/>, or the declared one.</remarks>
+        public global::System.Memory<float> XShape { get; set; }
+
+        /// <summary>Shape of <see cref="XShape"/>. When null, the declared shape [1] is used.</summary>
+        public long[]? XShapeShape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>x_shape</c>, used instead of <see cref="XShape"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? XShapeValue { get; set; }
+
+        /// <summary>Input <c>ToString</c>: tensor of float, shape [1].</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="ToString_2Shape"/>, or the declared one.</remarks>
+        public global::System.Memory<float> ToString_2 { get; set; }
+
+        /// <summary>Shape of <see cref="ToString_2"/>. When null, the declared shape [1] is used.</summary>
+        public long[]? ToString_2Shape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>ToString</c>, used instead of <see cref="ToString_2"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? ToString_2Value { get; set; }
+
+        /// <summary>Input <c>名字</c>: tensor of float, shape [1].</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="名字Shape"/>, or the declared one.</remarks>
+        public global::System.Memory<float> 名字 { get; set; }
+
+        /// <summary>Shape of <see cref="名字"/>. When null, the declared shape [1] is used.</summary>
+        public long[]? 名字Shape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>名字</c>, used instead of <see cref="名字"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? 名字Value { get; set; }
+    }
+
+    /// <summary>The outputs of <see cref="AwkwardNames"/>, one property per ONNX output. Owns their native memory: dispose it when done; spans read from it are valid until then.</summary>
+    [global::System.CodeDom.Compiler.GeneratedCode("OnnxBuildTools.Generator", "0.1.0.0")]
+    public sealed class AwkwardNamesOutput : global::System.IDisposable
+    {
+        private readonly global::Microsoft.ML.OnnxRuntime.OrtValue[] _values;
+        private bool _disposed;
+
+        internal AwkwardNamesOutput(global::Microsoft.ML.OnnxRuntime.OrtValue[] values) => _values = values;
+
+        private readonly float[]? _buffer0;
+        private readonly float[]? _buffer1;
+        private readonly float[]? _buffer2;
+
+        internal AwkwardNamesOutput(global::Microsoft.ML.OnnxRuntime.OrtValue[] values, float[] buffer0, float[] buffer1, float[] buffer2)
         {
-            /// <summary>Input <c>x.1</c>: tensor of float, shape [p2o.DynamicDimension.0, 3].</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="X1Shape"/>, or the declared one.</remarks>
-            public global::System.Memory<float> X1 { get; set; }
-
-            /// <summary>Shape of <see cref="X1"/>. When null, the declared shape [p2o.DynamicDimension.0, 3] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? X1Shape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>x.1</c>, used instead of <see cref="X1"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? X1Value { get; set; }
-
-            /// <summary>Input <c>onnx::Flatten_0</c>: tensor of float, shape [1].</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="OnnxFlatten0Shape"/>, or the declared one.</remarks>
-            public global::System.Memory<float> OnnxFlatten0 { get; set; }
-
-            /// <summary>Shape of <see cref="OnnxFlatten0"/>. When null, the declared shape [1] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? OnnxFlatten0Shape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>onnx::Flatten_0</c>, used instead of <see cref="OnnxFlatten0"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? OnnxFlatten0Value { get; set; }
-
-            /// <summary>Input <c>39</c>: tensor of float, shape [1].</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="Value39Shape"/>, or the declared one.</remarks>
-            public global::System.Memory<float> Value39 { get; set; }
-
-            /// <summary>Shape of <see cref="Value39"/>. When null, the declared shape [1] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? Value39Shape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>39</c>, used instead of <see cref="Value39"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? Value39Value { get; set; }
-
-            /// <summary>Input <c>sigmoid_0.tmp_0</c>: tensor of float, shape [1].</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="Sigmoid0Tmp0Shape"/>, or the declared one.</remarks>
-            public global::System.Memory<float> Sigmoid0Tmp0 { get; set; }
-
-            /// <summary>Shape of <see cref="Sigmoid0Tmp0"/>. When null, the declared shape [1] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? Sigmoid0Tmp0Shape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>sigmoid_0.tmp_0</c>, used instead of <see cref="Sigmoid0Tmp0"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? Sigmoid0Tmp0Value { get; set; }
-
-            /// <summary>Input <c>{"key": "va\\lue", "n": [1,2]}</c>: tensor of float, shape [1].</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="KeyVaLueN12Shape"/>, or the declared one.</remarks>
-            public global::System.Memory<float> KeyVaLueN12 { get; set; }
-
-            /// <summary>Shape of <see cref="KeyVaLueN12"/>. When null, the declared shape [1] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? KeyVaLueN12Shape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>{"key": "va\\lue", "n": [1,2]}</c>, used instead of <see cref="KeyVaLueN12"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? KeyVaLueN12Value { get; set; }
-
-            /// <summary>Input <c>class</c>: tensor of float, shape [1].</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="ClassShape"/>, or the declared one.</remarks>
-            public global::System.Memory<float> Class { get; set; }
-
-            /// <summary>Shape of <see cref="Class"/>. When null, the declared shape [1] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? ClassShape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>class</c>, used instead of <see cref="Class"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? ClassValue { get; set; }
-
-            /// <summary>Input <c>int</c>: tensor of float, shape [1].</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="IntShape"/>, or the declared one.</remarks>
-            public global::System.Memory<float> Int { get; set; }
-
-            /// <summary>Shape of <see cref="Int"/>. When null, the declared shape [1] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? IntShape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>int</c>, used instead of <see cref="Int"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? IntValue { get; set; }
-
-            /// <summary>Input <c>a.b</c>: tensor of float, shape [1].</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="ABShape"/>, or the declared one.</remarks>
-            public global::System.Memory<float> AB { get; set; }
-
-            /// <summary>Shape of <see cref="AB"/>. When null, the declared shape [1] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? ABShape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>a.b</c>, used instead of <see cref="AB"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? ABValue { get; set; }
-
-            /// <summary>Input <c>a_b</c>: tensor of float, shape [1].</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="AB_2Shape"/>, or the declared one.</remarks>
-            public global::System.Memory<float> AB_2 { get; set; }
-
-            /// <summary>Shape of <see cref="AB_2"/>. When null, the declared shape [1] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? AB_2Shape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>a_b</c>, used instead of <see cref="AB_2"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? AB_2Value { get; set; }
-
-            /// <summary>Input <c>Input</c>: tensor of float, shape [1].</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="Input_2Shape"/>, or the declared one.</remarks>
-            public global::System.Memory<float> Input_2 { get; set; }
-
-            /// <summary>Shape of <see cref="Input_2"/>. When null, the declared shape [1] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? Input_2Shape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>Input</c>, used instead of <see cref="Input_2"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? Input_2Value { get; set; }
-
-            /// <summary>Input <c>x_shape</c>: tensor of float, shape [1].</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="XShapeShape"/>, or the declared one.</remarks>
-            public global::System.Memory<float> XShape { get; set; }
-
-            /// <summary>Shape of <see cref="XShape"/>. When null, the declared shape [1] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? XShapeShape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>x_shape</c>, used instead of <see cref="XShape"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? XShapeValue { get; set; }
-
-            /// <summary>Input <c>ToString</c>: tensor of float, shape [1].</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="ToString_2Shape"/>, or the declared one.</remarks>
-            public global::System.Memory<float> ToString_2 { get; set; }
-
-            /// <summary>Shape of <see cref="ToString_2"/>. When null, the declared shape [1] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? ToString_2Shape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>ToString</c>, used instead of <see cref="ToString_2"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? ToString_2Value { get; set; }
-
-            /// <summary>Input <c>名字</c>: tensor of float, shape [1].</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="名字Shape"/>, or the declared one.</remarks>
-            public global::System.Memory<float> 名字 { get; set; }
-
-            /// <summary>Shape of <see cref="名字"/>. When null, the declared shape [1] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? 名字Shape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>名字</c>, used instead of <see cref="名字"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? 名字Value { get; set; }
+            _values = values;
+            _buffer0 = buffer0;
+            _buffer1 = buffer1;
+            _buffer2 = buffer2;
         }
 
-        /// <summary>The model's outputs, one property per ONNX output. Owns their native memory: dispose it when done; spans read from it are valid until then.</summary>
-        public sealed class Output : global::System.IDisposable
+        internal global::Microsoft.ML.OnnxRuntime.OrtValue[] Values => _values;
+
+        /// <summary>Output <c>Output</c>: tensor of float, shape [1].</summary>
+        /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutputShape"/>.</remarks>
+        public global::System.ReadOnlySpan<float> Output => (_buffer0 is { } buffer && !_disposed ? buffer : Get(0).GetTensorDataAsSpan<float>());
+
+        /// <summary>The actual shape of <see cref="Output"/> (declared: [1]).</summary>
+        public long[] OutputShape => Get(0).GetTensorTypeAndShape().Shape;
+
+        /// <summary>The ONNX Runtime value of <c>Output</c>, owned by this output.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue OutputValue => Get(0);
+
+        /// <summary>Output <c>Dispose</c>: tensor of float, shape [1].</summary>
+        /// <remarks>A view of the native buffer, no copy; shape in <see cref="Dispose_2Shape"/>.</remarks>
+        public global::System.ReadOnlySpan<float> Dispose_2 => (_buffer1 is { } buffer && !_disposed ? buffer : Get(1).GetTensorDataAsSpan<float>());
+
+        /// <summary>The actual shape of <see cref="Dispose_2"/> (declared: [1]).</summary>
+        public long[] Dispose_2Shape => Get(1).GetTensorTypeAndShape().Shape;
+
+        /// <summary>The ONNX Runtime value of <c>Dispose</c>, owned by this output.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue Dispose_2Value => Get(1);
+
+        /// <summary>Output <c>39</c>: tensor of float, shape [1].</summary>
+        /// <remarks>A view of the native buffer, no copy; shape in <see cref="Value39Shape"/>.</remarks>
+        public global::System.ReadOnlySpan<float> Value39 => (_buffer2 is { } buffer && !_disposed ? buffer : Get(2).GetTensorDataAsSpan<float>());
+
+        /// <summary>The actual shape of <see cref="Value39"/> (declared: [1]).</summary>
+        public long[] Value39Shape => Get(2).GetTensorTypeAndShape().Shape;
+
+        /// <summary>The ONNX Runtime value of <c>39</c>, owned by this output.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue Value39Value => Get(2);
+
+        private global::Microsoft.ML.OnnxRuntime.OrtValue Get(int index)
         {
-            private readonly global::Microsoft.ML.OnnxRuntime.OrtValue[] _values;
-            private bool _disposed;
+            if (_disposed) throw new global::System.ObjectDisposedException(nameof(AwkwardNamesOutput));
+            return _values[index];
+        }
 
-            internal Output(global::Microsoft.ML.OnnxRuntime.OrtValue[] values) => _values = values;
-
-            internal global::Microsoft.ML.OnnxRuntime.OrtValue[] Values => _values;
-
-            /// <summary>Output <c>Output</c>: tensor of float, shape [1].</summary>
-            /// <remarks>A view of the native buffer, no copy; shape in <see cref="Output_2Shape"/>.</remarks>
-            public global::System.ReadOnlySpan<float> Output_2 => Get(0).GetTensorDataAsSpan<float>();
-
-            /// <summary>The actual shape of <see cref="Output_2"/> (declared: [1]).</summary>
-            public long[] Output_2Shape => Get(0).GetTensorTypeAndShape().Shape;
-
-            /// <summary>The ONNX Runtime value of <c>Output</c>, owned by this output.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue Output_2Value => Get(0);
-
-            /// <summary>Output <c>Dispose</c>: tensor of float, shape [1].</summary>
-            /// <remarks>A view of the native buffer, no copy; shape in <see cref="Dispose_2Shape"/>.</remarks>
-            public global::System.ReadOnlySpan<float> Dispose_2 => Get(1).GetTensorDataAsSpan<float>();
-
-            /// <summary>The actual shape of <see cref="Dispose_2"/> (declared: [1]).</summary>
-            public long[] Dispose_2Shape => Get(1).GetTensorTypeAndShape().Shape;
-
-            /// <summary>The ONNX Runtime value of <c>Dispose</c>, owned by this output.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue Dispose_2Value => Get(1);
-
-            /// <summary>Output <c>39</c>: tensor of float, shape [1].</summary>
-            /// <remarks>A view of the native buffer, no copy; shape in <see cref="Value39Shape"/>.</remarks>
-            public global::System.ReadOnlySpan<float> Value39 => Get(2).GetTensorDataAsSpan<float>();
-
-            /// <summary>The actual shape of <see cref="Value39"/> (declared: [1]).</summary>
-            public long[] Value39Shape => Get(2).GetTensorTypeAndShape().Shape;
-
-            /// <summary>The ONNX Runtime value of <c>39</c>, owned by this output.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue Value39Value => Get(2);
-
-            private global::Microsoft.ML.OnnxRuntime.OrtValue Get(int index)
-            {
-                if (_disposed) throw new global::System.ObjectDisposedException(nameof(Output));
-                return _values[index];
-            }
-
-            /// <summary>Frees the outputs' native memory.</summary>
-            public void Dispose()
-            {
-                if (_disposed) return;
-                _disposed = true;
-                foreach (var value in _values) value?.Dispose();
-            }
+        /// <summary>Frees the outputs' native memory.</summary>
+        public void Dispose()
+        {
+            if (_disposed) return;
+            _disposed = true;
+            foreach (var value in _values) value?.Dispose();
         }
     }
 }

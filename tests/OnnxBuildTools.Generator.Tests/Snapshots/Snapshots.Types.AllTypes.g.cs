@@ -144,25 +144,75 @@ namespace Snapshots.Types
         /// <param name="runOptions">Per-run options (log level, termination); null for the defaults.</param>
         /// <returns>The outputs. Dispose the result to free their native memory.</returns>
         /// <exception cref="global::System.ArgumentException">An input is missing, or its shape or length does not match the model.</exception>
-        public Output Run(Input input, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
+        public AllTypesOutput Run(AllTypesInput input, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
         {
             if (input is null) throw new global::System.ArgumentNullException(nameof(input));
             ThrowIfDisposed();
-            var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[14];
-            var created = new global::Microsoft.ML.OnnxRuntime.OrtValue?[14];
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created0 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created1 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created2 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created3 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created4 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created5 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created6 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created7 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created8 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created9 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created10 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created11 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created12 = null;
+            global::Microsoft.ML.OnnxRuntime.OrtValue? created13 = null;
+            var pin2 = default(global::System.Runtime.InteropServices.GCHandle);
             try
             {
-                BindInputs(input, values, created);
+                var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[]
+                {
+                    input.InFloatValue ?? (created0 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InFloat, ResolveShape(input.InFloatShape, DeclaredInFloatInputShape, input.InFloat.Length, "in_float", "[batch, 2] of Float", "InFloatShape"))),
+                    input.InDoubleValue ?? (created1 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InDouble, ResolveShape(input.InDoubleShape, DeclaredInDoubleInputShape, input.InDouble.Length, "in_double", "[batch, 2] of Double", "InDoubleShape"))),
+                    input.InFloat16Value ?? (created2 = CreateHalfTensor(input.InFloat16, ResolveShape(input.InFloat16Shape, DeclaredInFloat16InputShape, input.InFloat16.Length, "in_float16", "[batch, 2] of Float16", "InFloat16Shape"), ref pin2)),
+                    input.InBfloat16Value ?? (created3 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InBfloat16, ResolveShape(input.InBfloat16Shape, DeclaredInBfloat16InputShape, input.InBfloat16.Length, "in_bfloat16", "[batch, 2] of BFloat16", "InBfloat16Shape"))),
+                    input.InInt8Value ?? (created4 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InInt8, ResolveShape(input.InInt8Shape, DeclaredInInt8InputShape, input.InInt8.Length, "in_int8", "[batch, 2] of Int8", "InInt8Shape"))),
+                    input.InInt16Value ?? (created5 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InInt16, ResolveShape(input.InInt16Shape, DeclaredInInt16InputShape, input.InInt16.Length, "in_int16", "[batch, 2] of Int16", "InInt16Shape"))),
+                    input.InInt32Value ?? (created6 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InInt32, ResolveShape(input.InInt32Shape, DeclaredInInt32InputShape, input.InInt32.Length, "in_int32", "[batch, 2] of Int32", "InInt32Shape"))),
+                    input.InInt64Value ?? (created7 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InInt64, ResolveShape(input.InInt64Shape, DeclaredInInt64InputShape, input.InInt64.Length, "in_int64", "[batch, 2] of Int64", "InInt64Shape"))),
+                    input.InUint8Value ?? (created8 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InUint8, ResolveShape(input.InUint8Shape, DeclaredInUint8InputShape, input.InUint8.Length, "in_uint8", "[batch, 2] of UInt8", "InUint8Shape"))),
+                    input.InUint16Value ?? (created9 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InUint16, ResolveShape(input.InUint16Shape, DeclaredInUint16InputShape, input.InUint16.Length, "in_uint16", "[batch, 2] of UInt16", "InUint16Shape"))),
+                    input.InUint32Value ?? (created10 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InUint32, ResolveShape(input.InUint32Shape, DeclaredInUint32InputShape, input.InUint32.Length, "in_uint32", "[batch, 2] of UInt32", "InUint32Shape"))),
+                    input.InUint64Value ?? (created11 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InUint64, ResolveShape(input.InUint64Shape, DeclaredInUint64InputShape, input.InUint64.Length, "in_uint64", "[batch, 2] of UInt64", "InUint64Shape"))),
+                    input.InBoolValue ?? (created12 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InBool, ResolveShape(input.InBoolShape, DeclaredInBoolInputShape, input.InBool.Length, "in_bool", "[batch, 2] of Bool", "InBoolShape"))),
+                    input.InStringValue ?? (created13 = CreateStringTensor(input.InString ?? throw Missing("in_string"), ResolveShape(input.InStringShape, DeclaredInStringInputShape, input.InString.Length, "in_string", "[batch, 2] of String", "InStringShape"))),
+                };
                 var results = _session.Run(runOptions ?? _runOptions, InputNameArray, values!, OutputNameArray);
                 // Ownership of the values moves to the Output (the collection itself holds nothing else).
                 var owned = new global::Microsoft.ML.OnnxRuntime.OrtValue[14];
-                int i = 0;
-                foreach (var value in results) owned[i++] = value;
-                return new Output(owned);
+                if (results is global::System.Collections.Generic.IReadOnlyList<global::Microsoft.ML.OnnxRuntime.OrtValue> list)
+                {
+                    for (int i = 0; i < owned.Length; i++) owned[i] = list[i];
+                }
+                else
+                {
+                    int i = 0;
+                    foreach (var value in results) owned[i++] = value;
+                }
+                return new AllTypesOutput(owned);
             }
             finally
             {
-                foreach (var value in created) value?.Dispose();
+                created0?.Dispose();
+                created1?.Dispose();
+                created2?.Dispose();
+                created3?.Dispose();
+                created4?.Dispose();
+                created5?.Dispose();
+                created6?.Dispose();
+                created7?.Dispose();
+                created8?.Dispose();
+                created9?.Dispose();
+                created10?.Dispose();
+                created11?.Dispose();
+                created12?.Dispose();
+                created13?.Dispose();
+                if (pin2.IsAllocated) pin2.Free();
             }
         }
 
@@ -182,9 +232,9 @@ namespace Snapshots.Types
         /// <param name="inBool">Input <c>in_bool</c>: tensor of bool, shape [batch, 2]. bool input</param>
         /// <param name="inString">Input <c>in_string</c>: tensor of string, shape [batch, 2]. string input</param>
         /// <returns>The outputs. Dispose the result to free their native memory.</returns>
-        public Output Run(global::System.Memory<float> inFloat, global::System.Memory<double> inDouble, global::System.Memory<global::Microsoft.ML.OnnxRuntime.Float16> inFloat16, global::System.Memory<global::Microsoft.ML.OnnxRuntime.BFloat16> inBfloat16, global::System.Memory<sbyte> inInt8, global::System.Memory<short> inInt16, global::System.Memory<int> inInt32, global::System.Memory<long> inInt64, global::System.Memory<byte> inUint8, global::System.Memory<ushort> inUint16, global::System.Memory<uint> inUint32, global::System.Memory<ulong> inUint64, global::System.Memory<bool> inBool, string[] inString)
+        public AllTypesOutput Run(global::System.Memory<float> inFloat, global::System.Memory<double> inDouble, global::System.Memory<global::System.Half> inFloat16, global::System.Memory<global::Microsoft.ML.OnnxRuntime.BFloat16> inBfloat16, global::System.Memory<sbyte> inInt8, global::System.Memory<short> inInt16, global::System.Memory<int> inInt32, global::System.Memory<long> inInt64, global::System.Memory<byte> inUint8, global::System.Memory<ushort> inUint16, global::System.Memory<uint> inUint32, global::System.Memory<ulong> inUint64, global::System.Memory<bool> inBool, string[] inString)
         {
-            return Run(new Input
+            return Run(new AllTypesInput
             {
                 InFloat = inFloat,
                 InDouble = inDouble,
@@ -207,23 +257,32 @@ namespace Snapshots.Types
         /// <param name="input">The inputs; keep their memory alive and unchanged until the task completes.</param>
         /// <param name="cancellationToken">Cancels the run.</param>
         /// <returns>The outputs. Dispose the result to free their native memory.</returns>
-        public async global::System.Threading.Tasks.Task<Output> RunAsync(Input input, global::System.Threading.CancellationToken cancellationToken = default)
+        /// <exception cref="global::System.OperationCanceledException">The token was cancelled before or during the run.</exception>
+        public async global::System.Threading.Tasks.Task<AllTypesOutput> RunAsync(AllTypesInput input, global::System.Threading.CancellationToken cancellationToken = default)
         {
             if (input is null) throw new global::System.ArgumentNullException(nameof(input));
             cancellationToken.ThrowIfCancellationRequested();
             using var runOptions = new global::Microsoft.ML.OnnxRuntime.RunOptions();
             using var registration = cancellationToken.Register(static state => ((global::Microsoft.ML.OnnxRuntime.RunOptions)state!).Terminate = true, runOptions);
-            return await global::System.Threading.Tasks.Task.Run(() => Run(input, runOptions), cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return await global::System.Threading.Tasks.Task.Run(() => Run(input, runOptions), cancellationToken).ConfigureAwait(false);
+            }
+            catch (global::Microsoft.ML.OnnxRuntime.OnnxRuntimeException) when (cancellationToken.IsCancellationRequested)
+            {
+                // ONNX Runtime stopped the run because it was asked to.
+                throw new global::System.OperationCanceledException(cancellationToken);
+            }
         }
 
         /// <summary>Runs the model once per input, in order. If one run fails, the outputs already produced are disposed.</summary>
-        /// <param name="inputs">One <see cref="Input"/> per item.</param>
+        /// <param name="inputs">One <see cref="AllTypesInput"/> per item.</param>
         /// <param name="runOptions">Per-run options; null for the defaults.</param>
         /// <returns>One output per input, in the same order; dispose each.</returns>
-        public Output[] RunBatch(global::System.Collections.Generic.IReadOnlyList<Input> inputs, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
+        public AllTypesOutput[] RunBatch(global::System.Collections.Generic.IReadOnlyList<AllTypesInput> inputs, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
         {
             if (inputs is null) throw new global::System.ArgumentNullException(nameof(inputs));
-            var results = new Output[inputs.Count];
+            var results = new AllTypesOutput[inputs.Count];
             try
             {
                 for (int i = 0; i < results.Length; i++) results[i] = Run(inputs[i], runOptions);
@@ -236,22 +295,18 @@ namespace Snapshots.Types
             }
         }
 
-        private static void BindInputs(Input input, global::Microsoft.ML.OnnxRuntime.OrtValue?[] values, global::Microsoft.ML.OnnxRuntime.OrtValue?[] created)
+        /// <summary>Pins an array-backed <c>Half</c> buffer for the run (ONNX Runtime reads it as Float16, same bits); other memory is copied.</summary>
+        private static global::Microsoft.ML.OnnxRuntime.OrtValue CreateHalfTensor(global::System.Memory<global::System.Half> data, long[] shape, ref global::System.Runtime.InteropServices.GCHandle pin)
         {
-            values[0] = input.InFloatValue ?? (created[0] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InFloat, ResolveShape(input.InFloatShape, DeclaredInFloatInputShape, input.InFloat.Length, "in_float", "[batch, 2] of Float", "InFloatShape")));
-            values[1] = input.InDoubleValue ?? (created[1] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InDouble, ResolveShape(input.InDoubleShape, DeclaredInDoubleInputShape, input.InDouble.Length, "in_double", "[batch, 2] of Double", "InDoubleShape")));
-            values[2] = input.InFloat16Value ?? (created[2] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InFloat16, ResolveShape(input.InFloat16Shape, DeclaredInFloat16InputShape, input.InFloat16.Length, "in_float16", "[batch, 2] of Float16", "InFloat16Shape")));
-            values[3] = input.InBfloat16Value ?? (created[3] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InBfloat16, ResolveShape(input.InBfloat16Shape, DeclaredInBfloat16InputShape, input.InBfloat16.Length, "in_bfloat16", "[batch, 2] of BFloat16", "InBfloat16Shape")));
-            values[4] = input.InInt8Value ?? (created[4] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InInt8, ResolveShape(input.InInt8Shape, DeclaredInInt8InputShape, input.InInt8.Length, "in_int8", "[batch, 2] of Int8", "InInt8Shape")));
-            values[5] = input.InInt16Value ?? (created[5] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InInt16, ResolveShape(input.InInt16Shape, DeclaredInInt16InputShape, input.InInt16.Length, "in_int16", "[batch, 2] of Int16", "InInt16Shape")));
-            values[6] = input.InInt32Value ?? (created[6] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InInt32, ResolveShape(input.InInt32Shape, DeclaredInInt32InputShape, input.InInt32.Length, "in_int32", "[batch, 2] of Int32", "InInt32Shape")));
-            values[7] = input.InInt64Value ?? (created[7] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InInt64, ResolveShape(input.InInt64Shape, DeclaredInInt64InputShape, input.InInt64.Length, "in_int64", "[batch, 2] of Int64", "InInt64Shape")));
-            values[8] = input.InUint8Value ?? (created[8] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InUint8, ResolveShape(input.InUint8Shape, DeclaredInUint8InputShape, input.InUint8.Length, "in_uint8", "[batch, 2] of UInt8", "InUint8Shape")));
-            values[9] = input.InUint16Value ?? (created[9] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InUint16, ResolveShape(input.InUint16Shape, DeclaredInUint16InputShape, input.InUint16.Length, "in_uint16", "[batch, 2] of UInt16", "InUint16Shape")));
-            values[10] = input.InUint32Value ?? (created[10] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InUint32, ResolveShape(input.InUint32Shape, DeclaredInUint32InputShape, input.InUint32.Length, "in_uint32", "[batch, 2] of UInt32", "InUint32Shape")));
-            values[11] = input.InUint64Value ?? (created[11] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InUint64, ResolveShape(input.InUint64Shape, DeclaredInUint64InputShape, input.InUint64.Length, "in_uint64", "[batch, 2] of UInt64", "InUint64Shape")));
-            values[12] = input.InBoolValue ?? (created[12] = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InBool, ResolveShape(input.InBoolShape, DeclaredInBoolInputShape, input.InBool.Length, "in_bool", "[batch, 2] of Bool", "InBoolShape")));
-            values[13] = input.InStringValue ?? (created[13] = CreateStringTensor(input.InString ?? throw Missing("in_string"), ResolveShape(input.InStringShape, DeclaredInStringInputShape, input.InString.Length, "in_string", "[batch, 2] of String", "InStringShape")));
+            if (global::System.Runtime.InteropServices.MemoryMarshal.TryGetArray<global::System.Half>(data, out var segment) && segment.Array is not null)
+            {
+                pin = global::System.Runtime.InteropServices.GCHandle.Alloc(segment.Array, global::System.Runtime.InteropServices.GCHandleType.Pinned);
+                var address = global::System.IntPtr.Add(pin.AddrOfPinnedObject(), segment.Offset * 2);
+                return global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueWithData(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, global::Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float16, shape, address, segment.Count * 2L);
+            }
+            var copy = new global::Microsoft.ML.OnnxRuntime.Float16[data.Length];
+            global::System.Runtime.InteropServices.MemoryMarshal.Cast<global::System.Half, global::Microsoft.ML.OnnxRuntime.Float16>(data.Span).CopyTo(copy);
+            return global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(copy, shape);
         }
 
         /// <summary>Frees the ONNX Runtime session.</summary>
@@ -274,6 +329,7 @@ namespace Snapshots.Types
         {
             if (shape is null)
             {
+                if (length == 0 && (declared is null || global::System.Array.IndexOf(declared, 0L) < 0)) throw new global::System.ArgumentException("input '" + name + "' was not set (to pass an empty tensor, set " + shapeMember + ")");
                 if (declared is null) return new long[] { length };
                 int unknown = -1;
                 long known = 1;
@@ -365,313 +421,316 @@ namespace Snapshots.Types
             public override string ToString() => Name + ": " + Type;
         }
 
-        /// <summary>The model's inputs, one property per ONNX input.</summary>
-        public sealed class Input
+    }
+
+    /// <summary>The inputs of <see cref="AllTypes"/>, one property per ONNX input.</summary>
+    [global::System.CodeDom.Compiler.GeneratedCode("OnnxBuildTools.Generator", "0.1.0.0")]
+    public sealed class AllTypesInput
+    {
+        /// <summary>Input <c>in_float</c>: tensor of float, shape [batch, 2]. float input</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InFloatShape"/>, or the declared one.</remarks>
+        public global::System.Memory<float> InFloat { get; set; }
+
+        /// <summary>Shape of <see cref="InFloat"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
+        public long[]? InFloatShape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>in_float</c>, used instead of <see cref="InFloat"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? InFloatValue { get; set; }
+
+        /// <summary>Input <c>in_double</c>: tensor of double, shape [batch, 2]. double input</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InDoubleShape"/>, or the declared one.</remarks>
+        public global::System.Memory<double> InDouble { get; set; }
+
+        /// <summary>Shape of <see cref="InDouble"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
+        public long[]? InDoubleShape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>in_double</c>, used instead of <see cref="InDouble"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? InDoubleValue { get; set; }
+
+        /// <summary>Input <c>in_float16</c>: tensor of float16, shape [batch, 2]. float16 input</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InFloat16Shape"/>, or the declared one.</remarks>
+        public global::System.Memory<global::System.Half> InFloat16 { get; set; }
+
+        /// <summary>Shape of <see cref="InFloat16"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
+        public long[]? InFloat16Shape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>in_float16</c>, used instead of <see cref="InFloat16"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? InFloat16Value { get; set; }
+
+        /// <summary>Input <c>in_bfloat16</c>: tensor of bfloat16, shape [batch, 2]. bfloat16 input</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InBfloat16Shape"/>, or the declared one.</remarks>
+        public global::System.Memory<global::Microsoft.ML.OnnxRuntime.BFloat16> InBfloat16 { get; set; }
+
+        /// <summary>Shape of <see cref="InBfloat16"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
+        public long[]? InBfloat16Shape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>in_bfloat16</c>, used instead of <see cref="InBfloat16"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? InBfloat16Value { get; set; }
+
+        /// <summary>Input <c>in_int8</c>: tensor of int8, shape [batch, 2]. int8 input</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InInt8Shape"/>, or the declared one.</remarks>
+        public global::System.Memory<sbyte> InInt8 { get; set; }
+
+        /// <summary>Shape of <see cref="InInt8"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
+        public long[]? InInt8Shape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>in_int8</c>, used instead of <see cref="InInt8"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? InInt8Value { get; set; }
+
+        /// <summary>Input <c>in_int16</c>: tensor of int16, shape [batch, 2]. int16 input</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InInt16Shape"/>, or the declared one.</remarks>
+        public global::System.Memory<short> InInt16 { get; set; }
+
+        /// <summary>Shape of <see cref="InInt16"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
+        public long[]? InInt16Shape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>in_int16</c>, used instead of <see cref="InInt16"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? InInt16Value { get; set; }
+
+        /// <summary>Input <c>in_int32</c>: tensor of int32, shape [batch, 2]. int32 input</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InInt32Shape"/>, or the declared one.</remarks>
+        public global::System.Memory<int> InInt32 { get; set; }
+
+        /// <summary>Shape of <see cref="InInt32"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
+        public long[]? InInt32Shape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>in_int32</c>, used instead of <see cref="InInt32"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? InInt32Value { get; set; }
+
+        /// <summary>Input <c>in_int64</c>: tensor of int64, shape [batch, 2]. int64 input</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InInt64Shape"/>, or the declared one.</remarks>
+        public global::System.Memory<long> InInt64 { get; set; }
+
+        /// <summary>Shape of <see cref="InInt64"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
+        public long[]? InInt64Shape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>in_int64</c>, used instead of <see cref="InInt64"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? InInt64Value { get; set; }
+
+        /// <summary>Input <c>in_uint8</c>: tensor of uint8, shape [batch, 2]. uint8 input</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InUint8Shape"/>, or the declared one.</remarks>
+        public global::System.Memory<byte> InUint8 { get; set; }
+
+        /// <summary>Shape of <see cref="InUint8"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
+        public long[]? InUint8Shape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>in_uint8</c>, used instead of <see cref="InUint8"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? InUint8Value { get; set; }
+
+        /// <summary>Input <c>in_uint16</c>: tensor of uint16, shape [batch, 2]. uint16 input</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InUint16Shape"/>, or the declared one.</remarks>
+        public global::System.Memory<ushort> InUint16 { get; set; }
+
+        /// <summary>Shape of <see cref="InUint16"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
+        public long[]? InUint16Shape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>in_uint16</c>, used instead of <see cref="InUint16"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? InUint16Value { get; set; }
+
+        /// <summary>Input <c>in_uint32</c>: tensor of uint32, shape [batch, 2]. uint32 input</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InUint32Shape"/>, or the declared one.</remarks>
+        public global::System.Memory<uint> InUint32 { get; set; }
+
+        /// <summary>Shape of <see cref="InUint32"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
+        public long[]? InUint32Shape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>in_uint32</c>, used instead of <see cref="InUint32"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? InUint32Value { get; set; }
+
+        /// <summary>Input <c>in_uint64</c>: tensor of uint64, shape [batch, 2]. uint64 input</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InUint64Shape"/>, or the declared one.</remarks>
+        public global::System.Memory<ulong> InUint64 { get; set; }
+
+        /// <summary>Shape of <see cref="InUint64"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
+        public long[]? InUint64Shape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>in_uint64</c>, used instead of <see cref="InUint64"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? InUint64Value { get; set; }
+
+        /// <summary>Input <c>in_bool</c>: tensor of bool, shape [batch, 2]. bool input</summary>
+        /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InBoolShape"/>, or the declared one.</remarks>
+        public global::System.Memory<bool> InBool { get; set; }
+
+        /// <summary>Shape of <see cref="InBool"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
+        public long[]? InBoolShape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>in_bool</c>, used instead of <see cref="InBool"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? InBoolValue { get; set; }
+
+        /// <summary>Input <c>in_string</c>: tensor of string, shape [batch, 2]. string input</summary>
+        /// <remarks>Its shape is <see cref="InStringShape"/>, or the declared one.</remarks>
+        public string[]? InString { get; set; }
+
+        /// <summary>Shape of <see cref="InString"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
+        public long[]? InStringShape { get; set; }
+
+        /// <summary>A ready ONNX Runtime value for <c>in_string</c>, used instead of <see cref="InString"/> when set. The caller keeps ownership.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue? InStringValue { get; set; }
+    }
+
+    /// <summary>The outputs of <see cref="AllTypes"/>, one property per ONNX output. Owns their native memory: dispose it when done; spans read from it are valid until then.</summary>
+    [global::System.CodeDom.Compiler.GeneratedCode("OnnxBuildTools.Generator", "0.1.0.0")]
+    public sealed class AllTypesOutput : global::System.IDisposable
+    {
+        private readonly global::Microsoft.ML.OnnxRuntime.OrtValue[] _values;
+        private bool _disposed;
+
+        internal AllTypesOutput(global::Microsoft.ML.OnnxRuntime.OrtValue[] values) => _values = values;
+
+        internal global::Microsoft.ML.OnnxRuntime.OrtValue[] Values => _values;
+
+        /// <summary>Output <c>out_float</c>: tensor of float, shape [batch, 2].</summary>
+        /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutFloatShape"/>.</remarks>
+        public global::System.ReadOnlySpan<float> OutFloat => Get(0).GetTensorDataAsSpan<float>();
+
+        /// <summary>The actual shape of <see cref="OutFloat"/> (declared: [batch, 2]).</summary>
+        public long[] OutFloatShape => Get(0).GetTensorTypeAndShape().Shape;
+
+        /// <summary>The ONNX Runtime value of <c>out_float</c>, owned by this output.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue OutFloatValue => Get(0);
+
+        /// <summary>Output <c>out_double</c>: tensor of double, shape [batch, 2].</summary>
+        /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutDoubleShape"/>.</remarks>
+        public global::System.ReadOnlySpan<double> OutDouble => Get(1).GetTensorDataAsSpan<double>();
+
+        /// <summary>The actual shape of <see cref="OutDouble"/> (declared: [batch, 2]).</summary>
+        public long[] OutDoubleShape => Get(1).GetTensorTypeAndShape().Shape;
+
+        /// <summary>The ONNX Runtime value of <c>out_double</c>, owned by this output.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue OutDoubleValue => Get(1);
+
+        /// <summary>Output <c>out_float16</c>: tensor of float16, shape [batch, 2].</summary>
+        /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutFloat16Shape"/>.</remarks>
+        public global::System.ReadOnlySpan<global::System.Half> OutFloat16 => global::System.Runtime.InteropServices.MemoryMarshal.Cast<global::Microsoft.ML.OnnxRuntime.Float16, global::System.Half>(Get(2).GetTensorDataAsSpan<global::Microsoft.ML.OnnxRuntime.Float16>());
+
+        /// <summary>The actual shape of <see cref="OutFloat16"/> (declared: [batch, 2]).</summary>
+        public long[] OutFloat16Shape => Get(2).GetTensorTypeAndShape().Shape;
+
+        /// <summary>The ONNX Runtime value of <c>out_float16</c>, owned by this output.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue OutFloat16Value => Get(2);
+
+        /// <summary>Output <c>out_bfloat16</c>: tensor of bfloat16, shape [batch, 2].</summary>
+        /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutBfloat16Shape"/>.</remarks>
+        public global::System.ReadOnlySpan<global::Microsoft.ML.OnnxRuntime.BFloat16> OutBfloat16 => Get(3).GetTensorDataAsSpan<global::Microsoft.ML.OnnxRuntime.BFloat16>();
+
+        /// <summary>The actual shape of <see cref="OutBfloat16"/> (declared: [batch, 2]).</summary>
+        public long[] OutBfloat16Shape => Get(3).GetTensorTypeAndShape().Shape;
+
+        /// <summary>The ONNX Runtime value of <c>out_bfloat16</c>, owned by this output.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue OutBfloat16Value => Get(3);
+
+        /// <summary>Output <c>out_int8</c>: tensor of int8, shape [batch, 2].</summary>
+        /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutInt8Shape"/>.</remarks>
+        public global::System.ReadOnlySpan<sbyte> OutInt8 => Get(4).GetTensorDataAsSpan<sbyte>();
+
+        /// <summary>The actual shape of <see cref="OutInt8"/> (declared: [batch, 2]).</summary>
+        public long[] OutInt8Shape => Get(4).GetTensorTypeAndShape().Shape;
+
+        /// <summary>The ONNX Runtime value of <c>out_int8</c>, owned by this output.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue OutInt8Value => Get(4);
+
+        /// <summary>Output <c>out_int16</c>: tensor of int16, shape [batch, 2].</summary>
+        /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutInt16Shape"/>.</remarks>
+        public global::System.ReadOnlySpan<short> OutInt16 => Get(5).GetTensorDataAsSpan<short>();
+
+        /// <summary>The actual shape of <see cref="OutInt16"/> (declared: [batch, 2]).</summary>
+        public long[] OutInt16Shape => Get(5).GetTensorTypeAndShape().Shape;
+
+        /// <summary>The ONNX Runtime value of <c>out_int16</c>, owned by this output.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue OutInt16Value => Get(5);
+
+        /// <summary>Output <c>out_int32</c>: tensor of int32, shape [batch, 2].</summary>
+        /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutInt32Shape"/>.</remarks>
+        public global::System.ReadOnlySpan<int> OutInt32 => Get(6).GetTensorDataAsSpan<int>();
+
+        /// <summary>The actual shape of <see cref="OutInt32"/> (declared: [batch, 2]).</summary>
+        public long[] OutInt32Shape => Get(6).GetTensorTypeAndShape().Shape;
+
+        /// <summary>The ONNX Runtime value of <c>out_int32</c>, owned by this output.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue OutInt32Value => Get(6);
+
+        /// <summary>Output <c>out_int64</c>: tensor of int64, shape [batch, 2].</summary>
+        /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutInt64Shape"/>.</remarks>
+        public global::System.ReadOnlySpan<long> OutInt64 => Get(7).GetTensorDataAsSpan<long>();
+
+        /// <summary>The actual shape of <see cref="OutInt64"/> (declared: [batch, 2]).</summary>
+        public long[] OutInt64Shape => Get(7).GetTensorTypeAndShape().Shape;
+
+        /// <summary>The ONNX Runtime value of <c>out_int64</c>, owned by this output.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue OutInt64Value => Get(7);
+
+        /// <summary>Output <c>out_uint8</c>: tensor of uint8, shape [batch, 2].</summary>
+        /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutUint8Shape"/>.</remarks>
+        public global::System.ReadOnlySpan<byte> OutUint8 => Get(8).GetTensorDataAsSpan<byte>();
+
+        /// <summary>The actual shape of <see cref="OutUint8"/> (declared: [batch, 2]).</summary>
+        public long[] OutUint8Shape => Get(8).GetTensorTypeAndShape().Shape;
+
+        /// <summary>The ONNX Runtime value of <c>out_uint8</c>, owned by this output.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue OutUint8Value => Get(8);
+
+        /// <summary>Output <c>out_uint16</c>: tensor of uint16, shape [batch, 2].</summary>
+        /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutUint16Shape"/>.</remarks>
+        public global::System.ReadOnlySpan<ushort> OutUint16 => Get(9).GetTensorDataAsSpan<ushort>();
+
+        /// <summary>The actual shape of <see cref="OutUint16"/> (declared: [batch, 2]).</summary>
+        public long[] OutUint16Shape => Get(9).GetTensorTypeAndShape().Shape;
+
+        /// <summary>The ONNX Runtime value of <c>out_uint16</c>, owned by this output.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue OutUint16Value => Get(9);
+
+        /// <summary>Output <c>out_uint32</c>: tensor of uint32, shape [batch, 2].</summary>
+        /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutUint32Shape"/>.</remarks>
+        public global::System.ReadOnlySpan<uint> OutUint32 => Get(10).GetTensorDataAsSpan<uint>();
+
+        /// <summary>The actual shape of <see cref="OutUint32"/> (declared: [batch, 2]).</summary>
+        public long[] OutUint32Shape => Get(10).GetTensorTypeAndShape().Shape;
+
+        /// <summary>The ONNX Runtime value of <c>out_uint32</c>, owned by this output.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue OutUint32Value => Get(10);
+
+        /// <summary>Output <c>out_uint64</c>: tensor of uint64, shape [batch, 2].</summary>
+        /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutUint64Shape"/>.</remarks>
+        public global::System.ReadOnlySpan<ulong> OutUint64 => Get(11).GetTensorDataAsSpan<ulong>();
+
+        /// <summary>The actual shape of <see cref="OutUint64"/> (declared: [batch, 2]).</summary>
+        public long[] OutUint64Shape => Get(11).GetTensorTypeAndShape().Shape;
+
+        /// <summary>The ONNX Runtime value of <c>out_uint64</c>, owned by this output.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue OutUint64Value => Get(11);
+
+        /// <summary>Output <c>out_bool</c>: tensor of bool, shape [batch, 2].</summary>
+        /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutBoolShape"/>.</remarks>
+        public global::System.ReadOnlySpan<bool> OutBool => Get(12).GetTensorDataAsSpan<bool>();
+
+        /// <summary>The actual shape of <see cref="OutBool"/> (declared: [batch, 2]).</summary>
+        public long[] OutBoolShape => Get(12).GetTensorTypeAndShape().Shape;
+
+        /// <summary>The ONNX Runtime value of <c>out_bool</c>, owned by this output.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue OutBoolValue => Get(12);
+
+        /// <summary>Output <c>out_string</c>: tensor of string, shape [batch, 2].</summary>
+        /// <remarks>Copied into a new array on each access; shape in <see cref="OutStringShape"/>.</remarks>
+        public string[] OutString => Get(13).GetStringTensorAsArray();
+
+        /// <summary>The actual shape of <see cref="OutString"/> (declared: [batch, 2]).</summary>
+        public long[] OutStringShape => Get(13).GetTensorTypeAndShape().Shape;
+
+        /// <summary>The ONNX Runtime value of <c>out_string</c>, owned by this output.</summary>
+        public global::Microsoft.ML.OnnxRuntime.OrtValue OutStringValue => Get(13);
+
+        private global::Microsoft.ML.OnnxRuntime.OrtValue Get(int index)
         {
-            /// <summary>Input <c>in_float</c>: tensor of float, shape [batch, 2]. float input</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InFloatShape"/>, or the declared one.</remarks>
-            public global::System.Memory<float> InFloat { get; set; }
-
-            /// <summary>Shape of <see cref="InFloat"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? InFloatShape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>in_float</c>, used instead of <see cref="InFloat"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? InFloatValue { get; set; }
-
-            /// <summary>Input <c>in_double</c>: tensor of double, shape [batch, 2]. double input</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InDoubleShape"/>, or the declared one.</remarks>
-            public global::System.Memory<double> InDouble { get; set; }
-
-            /// <summary>Shape of <see cref="InDouble"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? InDoubleShape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>in_double</c>, used instead of <see cref="InDouble"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? InDoubleValue { get; set; }
-
-            /// <summary>Input <c>in_float16</c>: tensor of float16, shape [batch, 2]. float16 input</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InFloat16Shape"/>, or the declared one.</remarks>
-            public global::System.Memory<global::Microsoft.ML.OnnxRuntime.Float16> InFloat16 { get; set; }
-
-            /// <summary>Shape of <see cref="InFloat16"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? InFloat16Shape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>in_float16</c>, used instead of <see cref="InFloat16"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? InFloat16Value { get; set; }
-
-            /// <summary>Input <c>in_bfloat16</c>: tensor of bfloat16, shape [batch, 2]. bfloat16 input</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InBfloat16Shape"/>, or the declared one.</remarks>
-            public global::System.Memory<global::Microsoft.ML.OnnxRuntime.BFloat16> InBfloat16 { get; set; }
-
-            /// <summary>Shape of <see cref="InBfloat16"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? InBfloat16Shape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>in_bfloat16</c>, used instead of <see cref="InBfloat16"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? InBfloat16Value { get; set; }
-
-            /// <summary>Input <c>in_int8</c>: tensor of int8, shape [batch, 2]. int8 input</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InInt8Shape"/>, or the declared one.</remarks>
-            public global::System.Memory<sbyte> InInt8 { get; set; }
-
-            /// <summary>Shape of <see cref="InInt8"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? InInt8Shape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>in_int8</c>, used instead of <see cref="InInt8"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? InInt8Value { get; set; }
-
-            /// <summary>Input <c>in_int16</c>: tensor of int16, shape [batch, 2]. int16 input</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InInt16Shape"/>, or the declared one.</remarks>
-            public global::System.Memory<short> InInt16 { get; set; }
-
-            /// <summary>Shape of <see cref="InInt16"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? InInt16Shape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>in_int16</c>, used instead of <see cref="InInt16"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? InInt16Value { get; set; }
-
-            /// <summary>Input <c>in_int32</c>: tensor of int32, shape [batch, 2]. int32 input</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InInt32Shape"/>, or the declared one.</remarks>
-            public global::System.Memory<int> InInt32 { get; set; }
-
-            /// <summary>Shape of <see cref="InInt32"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? InInt32Shape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>in_int32</c>, used instead of <see cref="InInt32"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? InInt32Value { get; set; }
-
-            /// <summary>Input <c>in_int64</c>: tensor of int64, shape [batch, 2]. int64 input</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InInt64Shape"/>, or the declared one.</remarks>
-            public global::System.Memory<long> InInt64 { get; set; }
-
-            /// <summary>Shape of <see cref="InInt64"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? InInt64Shape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>in_int64</c>, used instead of <see cref="InInt64"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? InInt64Value { get; set; }
-
-            /// <summary>Input <c>in_uint8</c>: tensor of uint8, shape [batch, 2]. uint8 input</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InUint8Shape"/>, or the declared one.</remarks>
-            public global::System.Memory<byte> InUint8 { get; set; }
-
-            /// <summary>Shape of <see cref="InUint8"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? InUint8Shape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>in_uint8</c>, used instead of <see cref="InUint8"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? InUint8Value { get; set; }
-
-            /// <summary>Input <c>in_uint16</c>: tensor of uint16, shape [batch, 2]. uint16 input</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InUint16Shape"/>, or the declared one.</remarks>
-            public global::System.Memory<ushort> InUint16 { get; set; }
-
-            /// <summary>Shape of <see cref="InUint16"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? InUint16Shape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>in_uint16</c>, used instead of <see cref="InUint16"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? InUint16Value { get; set; }
-
-            /// <summary>Input <c>in_uint32</c>: tensor of uint32, shape [batch, 2]. uint32 input</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InUint32Shape"/>, or the declared one.</remarks>
-            public global::System.Memory<uint> InUint32 { get; set; }
-
-            /// <summary>Shape of <see cref="InUint32"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? InUint32Shape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>in_uint32</c>, used instead of <see cref="InUint32"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? InUint32Value { get; set; }
-
-            /// <summary>Input <c>in_uint64</c>: tensor of uint64, shape [batch, 2]. uint64 input</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InUint64Shape"/>, or the declared one.</remarks>
-            public global::System.Memory<ulong> InUint64 { get; set; }
-
-            /// <summary>Shape of <see cref="InUint64"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? InUint64Shape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>in_uint64</c>, used instead of <see cref="InUint64"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? InUint64Value { get; set; }
-
-            /// <summary>Input <c>in_bool</c>: tensor of bool, shape [batch, 2]. bool input</summary>
-            /// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref="InBoolShape"/>, or the declared one.</remarks>
-            public global::System.Memory<bool> InBool { get; set; }
-
-            /// <summary>Shape of <see cref="InBool"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? InBoolShape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>in_bool</c>, used instead of <see cref="InBool"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? InBoolValue { get; set; }
-
-            /// <summary>Input <c>in_string</c>: tensor of string, shape [batch, 2]. string input</summary>
-            /// <remarks>Its shape is <see cref="InStringShape"/>, or the declared one.</remarks>
-            public string[]? InString { get; set; }
-
-            /// <summary>Shape of <see cref="InString"/>. When null, the declared shape [batch, 2] is used, with one unknown dimension inferred from the length.</summary>
-            public long[]? InStringShape { get; set; }
-
-            /// <summary>A ready ONNX Runtime value for <c>in_string</c>, used instead of <see cref="InString"/> when set. The caller keeps ownership.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue? InStringValue { get; set; }
+            if (_disposed) throw new global::System.ObjectDisposedException(nameof(AllTypesOutput));
+            return _values[index];
         }
 
-        /// <summary>The model's outputs, one property per ONNX output. Owns their native memory: dispose it when done; spans read from it are valid until then.</summary>
-        public sealed class Output : global::System.IDisposable
+        /// <summary>Frees the outputs' native memory.</summary>
+        public void Dispose()
         {
-            private readonly global::Microsoft.ML.OnnxRuntime.OrtValue[] _values;
-            private bool _disposed;
-
-            internal Output(global::Microsoft.ML.OnnxRuntime.OrtValue[] values) => _values = values;
-
-            internal global::Microsoft.ML.OnnxRuntime.OrtValue[] Values => _values;
-
-            /// <summary>Output <c>out_float</c>: tensor of float, shape [batch, 2].</summary>
-            /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutFloatShape"/>.</remarks>
-            public global::System.ReadOnlySpan<float> OutFloat => Get(0).GetTensorDataAsSpan<float>();
-
-            /// <summary>The actual shape of <see cref="OutFloat"/> (declared: [batch, 2]).</summary>
-            public long[] OutFloatShape => Get(0).GetTensorTypeAndShape().Shape;
-
-            /// <summary>The ONNX Runtime value of <c>out_float</c>, owned by this output.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue OutFloatValue => Get(0);
-
-            /// <summary>Output <c>out_double</c>: tensor of double, shape [batch, 2].</summary>
-            /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutDoubleShape"/>.</remarks>
-            public global::System.ReadOnlySpan<double> OutDouble => Get(1).GetTensorDataAsSpan<double>();
-
-            /// <summary>The actual shape of <see cref="OutDouble"/> (declared: [batch, 2]).</summary>
-            public long[] OutDoubleShape => Get(1).GetTensorTypeAndShape().Shape;
-
-            /// <summary>The ONNX Runtime value of <c>out_double</c>, owned by this output.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue OutDoubleValue => Get(1);
-
-            /// <summary>Output <c>out_float16</c>: tensor of float16, shape [batch, 2].</summary>
-            /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutFloat16Shape"/>.</remarks>
-            public global::System.ReadOnlySpan<global::Microsoft.ML.OnnxRuntime.Float16> OutFloat16 => Get(2).GetTensorDataAsSpan<global::Microsoft.ML.OnnxRuntime.Float16>();
-
-            /// <summary>The actual shape of <see cref="OutFloat16"/> (declared: [batch, 2]).</summary>
-            public long[] OutFloat16Shape => Get(2).GetTensorTypeAndShape().Shape;
-
-            /// <summary>The ONNX Runtime value of <c>out_float16</c>, owned by this output.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue OutFloat16Value => Get(2);
-
-            /// <summary>Output <c>out_bfloat16</c>: tensor of bfloat16, shape [batch, 2].</summary>
-            /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutBfloat16Shape"/>.</remarks>
-            public global::System.ReadOnlySpan<global::Microsoft.ML.OnnxRuntime.BFloat16> OutBfloat16 => Get(3).GetTensorDataAsSpan<global::Microsoft.ML.OnnxRuntime.BFloat16>();
-
-            /// <summary>The actual shape of <see cref="OutBfloat16"/> (declared: [batch, 2]).</summary>
-            public long[] OutBfloat16Shape => Get(3).GetTensorTypeAndShape().Shape;
-
-            /// <summary>The ONNX Runtime value of <c>out_bfloat16</c>, owned by this output.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue OutBfloat16Value => Get(3);
-
-            /// <summary>Output <c>out_int8</c>: tensor of int8, shape [batch, 2].</summary>
-            /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutInt8Shape"/>.</remarks>
-            public global::System.ReadOnlySpan<sbyte> OutInt8 => Get(4).GetTensorDataAsSpan<sbyte>();
-
-            /// <summary>The actual shape of <see cref="OutInt8"/> (declared: [batch, 2]).</summary>
-            public long[] OutInt8Shape => Get(4).GetTensorTypeAndShape().Shape;
-
-            /// <summary>The ONNX Runtime value of <c>out_int8</c>, owned by this output.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue OutInt8Value => Get(4);
-
-            /// <summary>Output <c>out_int16</c>: tensor of int16, shape [batch, 2].</summary>
-            /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutInt16Shape"/>.</remarks>
-            public global::System.ReadOnlySpan<short> OutInt16 => Get(5).GetTensorDataAsSpan<short>();
-
-            /// <summary>The actual shape of <see cref="OutInt16"/> (declared: [batch, 2]).</summary>
-            public long[] OutInt16Shape => Get(5).GetTensorTypeAndShape().Shape;
-
-            /// <summary>The ONNX Runtime value of <c>out_int16</c>, owned by this output.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue OutInt16Value => Get(5);
-
-            /// <summary>Output <c>out_int32</c>: tensor of int32, shape [batch, 2].</summary>
-            /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutInt32Shape"/>.</remarks>
-            public global::System.ReadOnlySpan<int> OutInt32 => Get(6).GetTensorDataAsSpan<int>();
-
-            /// <summary>The actual shape of <see cref="OutInt32"/> (declared: [batch, 2]).</summary>
-            public long[] OutInt32Shape => Get(6).GetTensorTypeAndShape().Shape;
-
-            /// <summary>The ONNX Runtime value of <c>out_int32</c>, owned by this output.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue OutInt32Value => Get(6);
-
-            /// <summary>Output <c>out_int64</c>: tensor of int64, shape [batch, 2].</summary>
-            /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutInt64Shape"/>.</remarks>
-            public global::System.ReadOnlySpan<long> OutInt64 => Get(7).GetTensorDataAsSpan<long>();
-
-            /// <summary>The actual shape of <see cref="OutInt64"/> (declared: [batch, 2]).</summary>
-            public long[] OutInt64Shape => Get(7).GetTensorTypeAndShape().Shape;
-
-            /// <summary>The ONNX Runtime value of <c>out_int64</c>, owned by this output.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue OutInt64Value => Get(7);
-
-            /// <summary>Output <c>out_uint8</c>: tensor of uint8, shape [batch, 2].</summary>
-            /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutUint8Shape"/>.</remarks>
-            public global::System.ReadOnlySpan<byte> OutUint8 => Get(8).GetTensorDataAsSpan<byte>();
-
-            /// <summary>The actual shape of <see cref="OutUint8"/> (declared: [batch, 2]).</summary>
-            public long[] OutUint8Shape => Get(8).GetTensorTypeAndShape().Shape;
-
-            /// <summary>The ONNX Runtime value of <c>out_uint8</c>, owned by this output.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue OutUint8Value => Get(8);
-
-            /// <summary>Output <c>out_uint16</c>: tensor of uint16, shape [batch, 2].</summary>
-            /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutUint16Shape"/>.</remarks>
-            public global::System.ReadOnlySpan<ushort> OutUint16 => Get(9).GetTensorDataAsSpan<ushort>();
-
-            /// <summary>The actual shape of <see cref="OutUint16"/> (declared: [batch, 2]).</summary>
-            public long[] OutUint16Shape => Get(9).GetTensorTypeAndShape().Shape;
-
-            /// <summary>The ONNX Runtime value of <c>out_uint16</c>, owned by this output.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue OutUint16Value => Get(9);
-
-            /// <summary>Output <c>out_uint32</c>: tensor of uint32, shape [batch, 2].</summary>
-            /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutUint32Shape"/>.</remarks>
-            public global::System.ReadOnlySpan<uint> OutUint32 => Get(10).GetTensorDataAsSpan<uint>();
-
-            /// <summary>The actual shape of <see cref="OutUint32"/> (declared: [batch, 2]).</summary>
-            public long[] OutUint32Shape => Get(10).GetTensorTypeAndShape().Shape;
-
-            /// <summary>The ONNX Runtime value of <c>out_uint32</c>, owned by this output.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue OutUint32Value => Get(10);
-
-            /// <summary>Output <c>out_uint64</c>: tensor of uint64, shape [batch, 2].</summary>
-            /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutUint64Shape"/>.</remarks>
-            public global::System.ReadOnlySpan<ulong> OutUint64 => Get(11).GetTensorDataAsSpan<ulong>();
-
-            /// <summary>The actual shape of <see cref="OutUint64"/> (declared: [batch, 2]).</summary>
-            public long[] OutUint64Shape => Get(11).GetTensorTypeAndShape().Shape;
-
-            /// <summary>The ONNX Runtime value of <c>out_uint64</c>, owned by this output.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue OutUint64Value => Get(11);
-
-            /// <summary>Output <c>out_bool</c>: tensor of bool, shape [batch, 2].</summary>
-            /// <remarks>A view of the native buffer, no copy; shape in <see cref="OutBoolShape"/>.</remarks>
-            public global::System.ReadOnlySpan<bool> OutBool => Get(12).GetTensorDataAsSpan<bool>();
-
-            /// <summary>The actual shape of <see cref="OutBool"/> (declared: [batch, 2]).</summary>
-            public long[] OutBoolShape => Get(12).GetTensorTypeAndShape().Shape;
-
-            /// <summary>The ONNX Runtime value of <c>out_bool</c>, owned by this output.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue OutBoolValue => Get(12);
-
-            /// <summary>Output <c>out_string</c>: tensor of string, shape [batch, 2].</summary>
-            /// <remarks>Copied into a new array on each access; shape in <see cref="OutStringShape"/>.</remarks>
-            public string[] OutString => Get(13).GetStringTensorAsArray();
-
-            /// <summary>The actual shape of <see cref="OutString"/> (declared: [batch, 2]).</summary>
-            public long[] OutStringShape => Get(13).GetTensorTypeAndShape().Shape;
-
-            /// <summary>The ONNX Runtime value of <c>out_string</c>, owned by this output.</summary>
-            public global::Microsoft.ML.OnnxRuntime.OrtValue OutStringValue => Get(13);
-
-            private global::Microsoft.ML.OnnxRuntime.OrtValue Get(int index)
-            {
-                if (_disposed) throw new global::System.ObjectDisposedException(nameof(Output));
-                return _values[index];
-            }
-
-            /// <summary>Frees the outputs' native memory.</summary>
-            public void Dispose()
-            {
-                if (_disposed) return;
-                _disposed = true;
-                foreach (var value in _values) value?.Dispose();
-            }
+            if (_disposed) return;
+            _disposed = true;
+            foreach (var value in _values) value?.Dispose();
         }
     }
 }
