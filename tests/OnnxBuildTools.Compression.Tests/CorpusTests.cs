@@ -128,6 +128,7 @@ public sealed class CorpusTests
             }
             loaded++;
         }
+        Console.WriteLine($"backend: {cases.Count} cases, {loaded} load, failures {failures.Count}");
         Assert.IsTrue(loaded > 80, $"only {loaded} sources load");
         Assert.AreEqual(0, failures.Count, string.Join("\n", failures));
     }
