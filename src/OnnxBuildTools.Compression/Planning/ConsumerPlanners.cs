@@ -175,17 +175,11 @@ internal sealed class GemmPlanner : IConsumerPlanner
 internal static class MatMulKinds
 {
     /// <summary>
-    /// Below this many weights (K·N) a MatMul keeps float compute: quantizing the activations costs more
-    /// than the integer kernel saves. Measured on ONNX Runtime 1.31.1 CPU; see docs/compression.md.
+    /// Every MatMul/Gemm with a constant 2-D weight gets the quantized op, whatever its size: measured on ONNX
+    /// Runtime 1.31.1 CPU, none is slower than float, down to Silero's batch-1 LSTM Gemms (docs/compression.md).
     /// </summary>
-    public const long DynamicMinWeights = 0;
-
     public static ConsumerPlan For(CompressionOptions options, long k, long n, bool weightIsNByK, float alpha, string? bias)
     {
-        if (k * n < DynamicMinWeights)
-        {
-            return ConsumerPlan.Float;
-        }
         return options.Method switch
         {
             CompressionMethod.Int8 => new ConsumerPlan(UseKind.DynamicInt8MatMul, weightIsNByK, alpha, bias),
