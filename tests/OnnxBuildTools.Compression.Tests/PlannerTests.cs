@@ -510,6 +510,21 @@ public sealed class PlannerTests
     }
 
     [TestMethod]
+    public void SparseInitializersKeepTheirNamesAndTheModelStillLoads()
+    {
+        var model = MatMul(32, 32);
+        var values = new TensorProto { Name = "sparse_bias", DataType = (int)DataType.Float, Dims = { 2 }, FloatData = { 1f, 2f } };
+        var indices = new TensorProto { DataType = (int)DataType.Int64, Dims = { 2 }, Int64Data = { 3, 7 } };
+        model.Graph.SparseInitializer.Add(new SparseTensorProto { Values = values, Indices = indices, Dims = { 32 } });
+        model.Graph.Node[0].Output[0] = "mm_out";
+        model.Graph.Node.Add(Node("Add", "add_sparse", ["mm_out", "sparse_bias"], ["y"]));
+        var result = ModelCompressor.Compress(model, Float16 with { CompactNames = true });
+        Assert.AreEqual("sparse_bias", result.Model.Graph.Node.Single(n => n.OpType == "Add").Input[1]);
+        float[] x = RandomValues(32, 35);
+        Assert.IsTrue(Cosine(Run(model, "x", x, [1, 32]), Run(result.Model, "x", x, [1, 32])) > 0.9999);
+    }
+
+    [TestMethod]
     public void SourceModelIsNotModified()
     {
         var model = MatMul(32, 32);

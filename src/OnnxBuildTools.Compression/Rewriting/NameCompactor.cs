@@ -76,11 +76,12 @@ internal static class NameCompactor
         }
     }
 
-    /// <summary>Names that must not change: inputs and outputs of every graph, and names listed both as initializer and input.</summary>
+    /// <summary>Names that must not change: inputs and outputs of every graph, and sparse initializers (left as they are).</summary>
     private static void CollectGraphBoundaries(GraphProto graph, HashSet<string> kept)
     {
         kept.UnionWith(graph.Input.Select(v => v.Name));
         kept.UnionWith(graph.Output.Select(v => v.Name));
+        kept.UnionWith(graph.SparseInitializer.Select(s => s.Values?.Name ?? ""));
         foreach (var node in graph.Node)
         {
             foreach (var attribute in node.Attribute)
