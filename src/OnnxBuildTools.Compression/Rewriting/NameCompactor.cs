@@ -13,6 +13,10 @@ internal static class NameCompactor
 {
     public static void Compact(ModelProto model)
     {
+        if (model.TrainingInfo.Count > 0)
+        {
+            return; // training graphs refer to the inference graph's names
+        }
         var kept = new HashSet<string>(StringComparer.Ordinal) { "" };
         CollectGraphBoundaries(model.Graph, kept);
         var renamed = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -46,6 +50,10 @@ internal static class NameCompactor
         foreach (var info in graph.ValueInfo)
         {
             info.Name = rename(info.Name);
+        }
+        foreach (var annotation in graph.QuantizationAnnotation)
+        {
+            annotation.TensorName = rename(annotation.TensorName);
         }
         foreach (var node in graph.Node)
         {
