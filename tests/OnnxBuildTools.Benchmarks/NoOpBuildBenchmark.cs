@@ -17,7 +17,7 @@ public static class NoOpBuildBenchmark
     public static int Run(string[] args)
     {
         int rounds = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 7;
-        string repo = FindRepoRoot();
+        string repo = OnnxBuildTools.Testing.RepositoryPaths.Root;
         string packages = Path.Combine(repo, "artifacts", "packages");
         string[] found = Directory.Exists(packages) ? Directory.GetFiles(packages, "OnnxBuildTools.*.nupkg") : [];
         if (found.Length != 1)
@@ -144,15 +144,4 @@ public static class NoOpBuildBenchmark
         return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
     }
 
-    private static string FindRepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "OnnxBuildTools.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-        throw new InvalidOperationException("The repository root was not found above " + AppContext.BaseDirectory);
-    }
 }

@@ -31,7 +31,7 @@ public static class E2E
     [AssemblyInitialize]
     public static void Initialize(TestContext _)
     {
-        RepoRoot = FindRepoRoot();
+        RepoRoot = OnnxBuildTools.Testing.RepositoryPaths.Root;
         string packages = Path.Combine(RepoRoot, "artifacts", "packages");
         string[] found = Directory.Exists(packages) ? Directory.GetFiles(packages, "OnnxBuildTools.*.nupkg") : [];
         if (found.Length != 1)
@@ -81,17 +81,6 @@ public static class E2E
         }
     }
 
-    public static string FindRepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "OnnxBuildTools.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-        throw new InvalidOperationException("The repository root (with OnnxBuildTools.sln) was not found above " + AppContext.BaseDirectory);
-    }
 
     /// <summary>Runs <c>dotnet</c> with a clean environment; returns the exit code and all output.</summary>
     public static ProcessResult Dotnet(string workingDirectory, params string[] args)

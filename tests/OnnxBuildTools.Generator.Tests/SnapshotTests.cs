@@ -13,7 +13,7 @@ public sealed class SnapshotTests
 {
     public const string UpdateVariable = "UPDATE_SNAPSHOTS";
 
-    private static string SnapshotDirectory([CallerFilePath] string thisFile = "") => Path.Combine(Path.GetDirectoryName(thisFile)!, "Snapshots");
+    private static string SnapshotDirectory() => Path.Combine(OnnxBuildTools.Testing.RepositoryPaths.Root, "tests", "OnnxBuildTools.Generator.Tests", "Snapshots");
 
     internal static IReadOnlyList<SignatureFile> Signatures()
     {

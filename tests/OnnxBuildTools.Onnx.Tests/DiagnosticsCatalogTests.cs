@@ -20,17 +20,9 @@ public sealed partial class DiagnosticsCatalogTests
             .ToList();
         Assert.AreEqual(defined.Count, defined.Distinct().Count(), "a code is defined twice: " + string.Join(", ", defined.GroupBy(c => c).Where(g => g.Count() > 1).Select(g => g.Key)));
         Assert.IsTrue(defined.All(DiagnosticCodes.IsWellFormed));
-        string doc = File.ReadAllText(Path.Combine(RepoRoot(), "docs", "diagnostics.md"));
+        string doc = File.ReadAllText(Path.Combine(OnnxBuildTools.Testing.RepositoryPaths.Root, "docs", "diagnostics.md"));
         var documented = DocumentedCode().Matches(doc).Select(m => m.Groups[1].Value).ToList();
         CollectionAssert.AreEquivalent(defined.Order().ToList(), documented.Order().ToList());
     }
 
-    internal static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "OnnxBuildTools.sln"))) return dir.FullName;
-        }
-        throw new InvalidOperationException("The repository root (with OnnxBuildTools.sln) was not found above " + AppContext.BaseDirectory);
-    }
 }
