@@ -66,11 +66,7 @@ public static class ModelProcessor
             }
             try
             {
-                outputBytes = WriteOutput(job, model, source, externalFiles, output);
-                if (job.Compression != CompressionMethod.None && job.Accuracy is not null)
-                {
-                    AccuracyCheck.Run(job, source, output, report);
-                }
+                outputBytes = WriteOutput(job, model, source, externalFiles, output, report);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -89,12 +85,20 @@ public static class ModelProcessor
         return new ModelSummary(job.DisplayName, sourceBytes, outputBytes, job.Compression, clock.Elapsed);
     }
 
-    private static long WriteOutput(ModelJob job, LoadedModel model, string source, IReadOnlyList<string> externalFiles, string output)
+    private static long WriteOutput(ModelJob job, LoadedModel model, string source, IReadOnlyList<string> externalFiles, string output, Action<string> report)
     {
         if (job.Compression != CompressionMethod.None)
         {
-            var options = new CompressionOptions { Method = job.Compression, Exclude = job.Exclude };
-            CompressionResult result = ModelCompressor.Compress(model.Proto, options, source);
+            // Internal names are kept through the accuracy gate, so it can match each layer's output with
+            // the source model's and name the layer to exclude; they are compacted after it (losslessly).
+            var options = new CompressionOptions { Method = job.Compression, Exclude = job.Exclude, CompactNames = false };
+            CompressionResult result = ModelCompressor.Compress(model, options);
+            OnnxModelFile.Save(result.Model, output, source: model.ExternalData);
+            if (job.Accuracy is not null)
+            {
+                AccuracyCheck.Run(job, source, output, report);
+            }
+            ModelCompressor.CompactNames(result.Model);
             OnnxModelFile.Save(result.Model, output, source: model.ExternalData);
             return OutputBytes(output);
         }
