@@ -153,7 +153,11 @@ public sealed class PrepareOnnxModels : Task
         item.SetMetadata("StampFile", Path.Combine(intermediate, "state", relativeNative + ".stamp"));
         item.SetMetadata("SignatureStampFile", Path.Combine(intermediate, "state", relativeNative + ".signature-checked"));
         item.SetMetadata("DependencyFile", dependencyFile);
-        item.SetMetadata("Dependencies", string.Join(";", ReadLines(dependencyFile)));
+        // Validation data files are inputs too: changing them redoes the model and its accuracy check.
+        IEnumerable<string> validationFiles = validationData.Length > 0 && Directory.Exists(validationData)
+            ? Directory.GetFiles(validationData, "*", SearchOption.AllDirectories).OrderBy(f => f, StringComparer.Ordinal)
+            : [];
+        item.SetMetadata("Dependencies", string.Join(";", ReadLines(dependencyFile).Concat(validationFiles)));
         item.SetMetadata("ReportFile", Path.Combine(intermediate, "report", relativeNative + ".report.json"));
         item.SetMetadata("ValidationData", validationData);
         foreach (string name in AccuracyMetadata)

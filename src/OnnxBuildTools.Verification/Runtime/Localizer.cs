@@ -9,7 +9,8 @@ namespace OnnxBuildTools.Verification.Runtime;
 /// they share by name exposed as an extra output; each tensor's relative error is measured, and each
 /// layer (a node consuming a weight the compression changed) is charged the error it adds over its
 /// activation inputs. Compressed graphs keep the original output names of the nodes they replace, so
-/// the names line up.
+/// the names line up; where the engine fused nodes (a bias Add into the MatMul before it), the layer's
+/// error is read at the fused region's output.
 /// </summary>
 internal static class Localizer
 {
@@ -54,6 +55,8 @@ internal static class Localizer
         var errors = MeasureTensorErrors(original, originalPath, compressed, compressedPath, compared, extra, samples, options);
 
         var graphInputs = new HashSet<string>(ModelInput.Of(original).Select(i => i.Name), StringComparer.Ordinal);
+        var consumers = original.Graph.Node.SelectMany(n => n.Input.Where(i => i.Length > 0).Distinct(StringComparer.Ordinal).Select(i => (Tensor: i, Node: n)))
+            .ToLookup(p => p.Tensor, p => p.Node, StringComparer.Ordinal);
         var layers = new List<LayerError>();
         foreach (var node in original.Graph.Node)
         {
@@ -69,23 +72,20 @@ internal static class Localizer
             {
                 continue;
             }
-            string? output = node.Output.FirstOrDefault(o => errors.ContainsKey(o));
+            // A MatMul whose bias Add was fused into it leaves no tensor in between: read its error after the Add.
+            string? output = MeasuredOutput(node, errors, consumers, graphOutputs, before);
             if (output is null)
             {
                 continue;
             }
-            // Without every activation input measured, the error this layer adds is unknown: leave it out
+            // Without the error of every activation input, the error this layer adds is unknown: leave it out
             // rather than charge it with error that entered upstream.
-            if (!activations.All(i => graphInputs.Contains(i) || errors.ContainsKey(i)))
+            var inputErrors = activations.Select(i => InputError(i, errors, graphInputs)).ToList();
+            if (inputErrors.Any(double.IsNaN))
             {
                 continue;
             }
-            double inputError = 0;
-            foreach (string input in activations)
-            {
-                double e = graphInputs.Contains(input) ? 0 : errors[input];
-                inputError = Math.Max(inputError, double.IsNaN(e) ? double.PositiveInfinity : e);
-            }
+            double inputError = inputErrors.DefaultIfEmpty(0).Max();
             double outputError = errors[output];
             layers.Add(new LayerError
             {
@@ -104,17 +104,17 @@ internal static class Localizer
                 WeightBytesAfter = WeightBytesAfter(after, output),
             });
         }
-        var ranked = layers.OrderByDescending(l => l.AddedError).ThenBy(l => l.Node, StringComparer.Ordinal)
-            .Take(options.MaxLocalizedLayers)
-            .Select((l, i) => l with { Rank = i + 1 })
-            .ToList();
-        var rankOf = ranked.ToDictionary(l => l.OutputTensor, l => l.Rank, StringComparer.Ordinal);
+        var order = layers.OrderByDescending(l => l.AddedError).ThenBy(l => l.Node, StringComparer.Ordinal)
+            .Take(options.MaxLocalizedLayers).ToList();
+        var ranked = order.Select((l, i) => l with { Rank = i + 1 }).ToList();
+        var rankOf = new Dictionary<LayerError, int>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < order.Count; i++) rankOf[order[i]] = i + 1;
         return new LocalizationResult
         {
             Method = MethodDescription,
             Samples = Math.Min(samples.Count, options.LocalizationSamples),
             Layers = ranked,
-            AllLayers = layers.Select(l => l with { Rank = rankOf.GetValueOrDefault(l.OutputTensor) }).ToList(),
+            AllLayers = layers.Select(l => l with { Rank = rankOf.TryGetValue(l, out int r) ? r : 0 }).ToList(),
             TensorsCompared = errors.Count,
             Note = layers.Count == 0
                 ? changedWeights.Count == 0
@@ -123,6 +123,31 @@ internal static class Localizer
                 : null,
         };
     }
+
+    /// <summary>
+    /// The tensor where a layer's error can be read: its own output when measured, else the output of the
+    /// bias Add the engine fused into it (an Add whose other inputs are all weights).
+    /// </summary>
+    private static string? MeasuredOutput(NodeProto node, Dictionary<string, double> errors, ILookup<string, NodeProto> consumers, HashSet<string> graphOutputs, GraphFacts facts)
+    {
+        if (node.Output.FirstOrDefault(errors.ContainsKey) is { } measured)
+        {
+            return measured;
+        }
+        if (node.Output.Count != 1 || graphOutputs.Contains(node.Output[0]) || consumers[node.Output[0]].Count() != 1)
+        {
+            return null;
+        }
+        var next = consumers[node.Output[0]].Single();
+        bool fusedBias = next.OpType == "Add" && next.Input.All(i => i == node.Output[0] || facts.WeightDerived.Contains(i));
+        return fusedBias ? next.Output.FirstOrDefault(errors.ContainsKey) : null;
+    }
+
+    /// <summary>A measured tensor's error (NaN values count as infinite error); 0 for graph inputs; NaN when not measured.</summary>
+    private static double InputError(string tensor, Dictionary<string, double> errors, HashSet<string> graphInputs) =>
+        graphInputs.Contains(tensor) ? 0
+        : errors.TryGetValue(tensor, out double e) ? (double.IsNaN(e) ? double.PositiveInfinity : e)
+        : double.NaN;
 
     private static Dictionary<string, double> MeasureTensorErrors(
         ModelProto original, string originalPath, ModelProto compressed, string compressedPath,
