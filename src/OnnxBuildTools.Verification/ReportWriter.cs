@@ -1,3 +1,4 @@
+using OnnxBuildTools.Onnx.IO;
 using System.Globalization;
 using System.Net;
 using System.Text;

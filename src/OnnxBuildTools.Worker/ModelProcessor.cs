@@ -1,3 +1,4 @@
+using OnnxBuildTools.Onnx.IO;
 using OnnxBuildTools.Compression;
 using System.Diagnostics;
 using System.Globalization;

@@ -1,3 +1,4 @@
+using OnnxBuildTools.Onnx.IO;
 using Google.Protobuf;
 using OnnxBuildTools.Onnx.Diagnostics;
 using OnnxBuildTools.Onnx.Protos;
@@ -182,7 +183,7 @@ public static class OnnxModelFile
             {
                 string dataName = options.ExternalDataFileName ?? Path.GetFileName(fullPath) + ".data";
                 string dataPath = Path.Combine(directory, dataName);
-                string dataTemp = TempPathFor(dataPath);
+                string dataTemp = AtomicFile.TempPathFor(dataPath);
                 temps.Add((dataTemp, dataPath));
                 WriteExternalData(weights, dataTemp, dataName, options, source, fullPath);
             }
@@ -190,7 +191,7 @@ public static class OnnxModelFile
             {
                 InlineExternalTensors(weights, source, fullPath);
             }
-            string modelTemp = TempPathFor(fullPath);
+            string modelTemp = AtomicFile.TempPathFor(fullPath);
             temps.Add((modelTemp, fullPath));
             using (var stream = new FileStream(modelTemp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
             {
@@ -215,10 +216,6 @@ public static class OnnxModelFile
 
     /// <summary>Serializes a model that has no external tensors to bytes.</summary>
     public static byte[] ToBytes(ModelProto model) => model.ToByteArray();
-
-    /// <summary>A temp file beside <paramref name="finalPath"/>, so the final rename stays on one volume.</summary>
-    public static string TempPathFor(string finalPath) =>
-        Path.Combine(Path.GetDirectoryName(Path.GetFullPath(finalPath))!, $".{Path.GetFileName(finalPath)}.{Guid.NewGuid():N}.tmp");
 
     private static void InlineExternalTensors(IReadOnlyList<Weight> weights, ExternalDataStore? source, string path, HashSet<TensorProto>? keep = null)
     {

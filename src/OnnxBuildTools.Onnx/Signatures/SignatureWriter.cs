@@ -1,3 +1,4 @@
+using OnnxBuildTools.Onnx.IO;
 using System.Globalization;
 using System.Text;
 using OnnxBuildTools.Onnx.Diagnostics;
@@ -56,30 +57,7 @@ public static class SignatureWriter
         byte[] content = Utf8NoBom.GetBytes(Write(ModelSignature.ReadFromFile(modelPath)));
         try
         {
-            if (File.Exists(signaturePath) && new FileInfo(signaturePath).Length == content.Length &&
-                File.ReadAllBytes(signaturePath).AsSpan().SequenceEqual(content))
-            {
-                return false;
-            }
-            string? directory = Path.GetDirectoryName(Path.GetFullPath(signaturePath));
-            if (directory is not null)
-            {
-                Directory.CreateDirectory(directory);
-            }
-            string temp = signaturePath + "." + Guid.NewGuid().ToString("N") + ".tmp";
-            try
-            {
-                File.WriteAllBytes(temp, content);
-                File.Move(temp, signaturePath, overwrite: true);
-            }
-            finally
-            {
-                if (File.Exists(temp))
-                {
-                    File.Delete(temp);
-                }
-            }
-            return true;
+            return AtomicFile.WriteIfDifferent(signaturePath, content);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -1,3 +1,4 @@
+using OnnxBuildTools.Onnx.IO;
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;

@@ -1,3 +1,4 @@
+using OnnxBuildTools.Onnx.IO;
 using System.Buffers.Binary;
 using Google.Protobuf;
 using OnnxBuildTools.Onnx.Protos;
