@@ -217,6 +217,17 @@ public static class OnnxModelFile
     /// <summary>Serializes a model that has no external tensors to bytes.</summary>
     public static byte[] ToBytes(ModelProto model) => model.ToByteArray();
 
+    /// <summary>Every tensor of the model (weights, sparse indices) whose data lives in an external file.</summary>
+    public static IEnumerable<TensorProto> ExternalTensors(ModelProto model) =>
+        AllTensors(WeightCatalog.Enumerate(model)).Where(ExternalDataStore.IsExternal);
+
+    /// <summary>
+    /// Copies every external tensor's data into the tensor, in place, through the checked and memory-mapped
+    /// <paramref name="source"/> (e.g. to hand the model to ONNX Runtime as bytes).
+    /// </summary>
+    public static void InlineExternalData(ModelProto model, ExternalDataStore source) =>
+        InlineExternalTensors(WeightCatalog.Enumerate(model), source, source.ModelPath);
+
     private static void InlineExternalTensors(IReadOnlyList<Weight> weights, ExternalDataStore? source, string path, HashSet<TensorProto>? keep = null)
     {
         foreach (var tensor in AllTensors(weights))
