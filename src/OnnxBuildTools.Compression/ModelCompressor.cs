@@ -55,6 +55,10 @@ public static class ModelCompressor
         var encoded = new EncodedWeight?[plans.Count];
         Parallel.For(0, plans.Count, i => encoded[i] = WeightEncoder.Encode(plans[i], options));
         new GraphRewriter(model, options).Apply(plans, encoded);
+        if (options.CompactGraph && options.Method != CompressionMethod.None)
+        {
+            GraphCompaction.Compact(model);
+        }
         if (options.CompactNames && options.Method != CompressionMethod.None)
         {
             NameCompactor.Compact(model);

@@ -22,7 +22,8 @@ internal static class CompressionBenchmark
         string filter = args.Length > 0 ? args[0] : "";
         var methods = args.Length > 1 ? [Enum.Parse<CompressionMethod>(args[1], ignoreCase: true)] : Methods;
         var int8Form = args.Length > 2 ? Enum.Parse<Int8MatMulForm>(args[2], ignoreCase: true) : Int8MatMulForm.Fused;
-        // Further arguments override options: symmetric=false, blocksize=64, accuracylevel=0, minelements=1024, embeddingbits=4.
+        // Further arguments override options: symmetric=false, blocksize=64, accuracylevel=0, minelements=1024, minint8elements=16,
+        // compactgraph=false, embeddingbits=4.
         var overrides = args.Skip(3).Select(a => a.Split('=', 2)).ToDictionary(p => p[0].ToLowerInvariant(), p => p[1]);
         var rows = new List<string>();
         Console.WriteLine("| model | method | size ratio | engine MB/s | MB/s with I/O | latency ratio best (median) | cosine | rel. L2 | agreement | accuracy fp32 → compressed |");
@@ -47,7 +48,9 @@ internal static class CompressionBenchmark
                     Symmetric = !overrides.TryGetValue("symmetric", out var symmetric) || bool.Parse(symmetric),
                     BlockSize = overrides.TryGetValue("blocksize", out var block) ? int.Parse(block, CultureInfo.InvariantCulture) : 32,
                     AccuracyLevel = overrides.TryGetValue("accuracylevel", out var level) ? int.Parse(level, CultureInfo.InvariantCulture) : 4,
-                    MinElements = overrides.TryGetValue("minelements", out var min) ? long.Parse(min, CultureInfo.InvariantCulture) : 256,
+                    MinElements = overrides.TryGetValue("minelements", out var min) ? long.Parse(min, CultureInfo.InvariantCulture) : new CompressionOptions().MinElements,
+                    MinInt8Elements = overrides.TryGetValue("minint8elements", out var min8) ? long.Parse(min8, CultureInfo.InvariantCulture) : new CompressionOptions().MinInt8Elements,
+                    CompactGraph = !overrides.TryGetValue("compactgraph", out var compact) || bool.Parse(compact),
                     EmbeddingBits = overrides.TryGetValue("embeddingbits", out var bits) ? int.Parse(bits, CultureInfo.InvariantCulture) : 8,
                 };
                 var (compressed, engineSeconds, weightBytes) = TimeEngine(original, options);

@@ -58,6 +58,7 @@ public sealed class CorpusTests
     [DataRow("silero_vad", CompressionMethod.Int8)]
     [DataRow("silero_vad", CompressionMethod.Float16)]
     [DataRow("paddleocr_det", CompressionMethod.Int8)]
+    [DataRow("paddleocr_cls", CompressionMethod.Int8)]
     [DataRow("text_encoder", CompressionMethod.Float16)]
     public void WeightsRestoredAtLoadAreFoldedBySessionOptimization(string name, CompressionMethod method)
     {
@@ -82,7 +83,11 @@ public sealed class CorpusTests
                 }
             }
             Collect(optimized.Graph);
-            Assert.IsFalse(graphs.SelectMany(g => g.Initializer).Any(t => t.DataType is (int)DataType.Int8 or (int)DataType.Float16), "a compressed weight reached run time");
+            // Integer kernels (PaddleOCR cls's last MatMul) read their int8 weights at run time by design.
+            var fusedInputs = graphs.SelectMany(g => g.Node).Where(n => n.Domain == "com.microsoft").SelectMany(n => n.Input).ToHashSet();
+            var reached = graphs.SelectMany(g => g.Initializer)
+                .Where(t => t.DataType is (int)DataType.Int8 or (int)DataType.Float16 && !fusedInputs.Contains(t.Name)).Select(t => t.Name).ToList();
+            Assert.AreEqual(0, reached.Count, $"compressed weights reached run time: {string.Join(", ", reached)}");
             Assert.IsFalse(graphs.SelectMany(g => g.Node).Any(n => n.Name.EndsWith("_rescale", StringComparison.Ordinal) || n.Name.EndsWith("_cast", StringComparison.Ordinal)), "a restoring node reached run time");
         }
         finally

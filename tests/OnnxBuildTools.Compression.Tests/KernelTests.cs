@@ -87,6 +87,44 @@ public sealed class KernelTests
     }
 
     [TestMethod]
+    public void HalfScalesRoundToNearestAndWeightsAreRequantized()
+    {
+        // [outer 2, channels 16, inner 7]
+        float[] values = TestGraphs.RandomValues(2 * 16 * 7, 40, 0.5f);
+        var quantized = new sbyte[values.Length];
+        var scales = new float[16];
+        Int8Kernels.QuantizePerAxis(values, 2, 16, quantized, scales);
+        float[] exact = [.. scales];
+        var halves = new Half[16];
+        Assert.IsTrue(Int8Kernels.TryRoundScalesToHalf(scales, halves));
+        Int8Kernels.QuantizeWithScales(values, 2, 16, scales, quantized);
+        for (int c = 0; c < 16; c++)
+        {
+            Assert.AreEqual((float)halves[c], scales[c]);
+            Assert.AreEqual(exact[c], scales[c], exact[c] / 2048, $"channel {c}: {exact[c]} → {scales[c]}");
+        }
+        for (int i = 0; i < values.Length; i++)
+        {
+            float scale = scales[i / 7 % 16];
+            Assert.AreEqual(ReferenceInt8(values[i], scale), quantized[i], $"element {i}");
+            Assert.IsTrue(MathF.Abs(values[i] - quantized[i] * scale) <= scale / 2 * 1.0001f, $"element {i} off by more than half a step");
+        }
+    }
+
+    [TestMethod]
+    public void HalfScalesRefuseValuesOutsideTheNormalRange()
+    {
+        float[] scales = [0.01f, 1e-6f];
+        Assert.IsFalse(Int8Kernels.TryRoundScalesToHalf(scales, new Half[2]));
+        CollectionAssert.AreEqual(new[] { 0.01f, 1e-6f }, scales, "nothing changed");
+        Assert.IsFalse(Int8Kernels.TryRoundScalesToHalf([1e5f], new Half[1]));
+        Assert.IsFalse(Int8Kernels.TryRoundScalesToHalf([float.NaN], new Half[1]));
+        float[] edge = [Int8Kernels.MinNormalHalf, 65504f];
+        Assert.IsTrue(Int8Kernels.TryRoundScalesToHalf(edge, new Half[2]));
+        CollectionAssert.AreEqual(new[] { Int8Kernels.MinNormalHalf, 65504f }, edge, "exact float16 values stay");
+    }
+
+    [TestMethod]
     public void Int8AllZerosAndSingleElement()
     {
         var zeros = new float[40];

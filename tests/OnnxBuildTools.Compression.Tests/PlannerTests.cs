@@ -45,8 +45,8 @@ public sealed class PlannerTests
         graph.Node.Add(Node("Add", "add", ["h", "b"], ["y"]));
         var model = Model(graph);
         var result = ModelCompressor.Compress(model, Int4 with { Symmetric = symmetric });
-        var node = result.Model.Graph.Node.Single();
-        Assert.AreEqual("MatMulNBits", node.OpType);
+        var node = result.Model.Graph.Node.Single(n => n.OpType == "MatMulNBits");
+        CollectionAssert.AreEqual(new[] { "Cast", "MatMulNBits" }, result.Model.Graph.Node.Select(n => n.OpType).ToArray(), "the bias is float16, cast at load");
         Assert.AreEqual(6, node.Input.Count);
         Assert.AreEqual("b", node.Input[5]);
         Assert.AreEqual(symmetric ? "" : "W_zero_point", node.Input[3]);
@@ -73,7 +73,9 @@ public sealed class PlannerTests
         var ops = result.Model.Graph.Node.Select(n => n.OpType).ToArray();
         if (form == Int8MatMulForm.Fused)
         {
-            CollectionAssert.AreEqual(new[] { "Constant", "DynamicQuantizeMatMul" }, ops);
+            // The bias constant became a float16 initializer, cast at load under its name.
+            CollectionAssert.AreEqual(new[] { "Cast", "DynamicQuantizeMatMul" }, ops);
+            Assert.AreEqual("b", result.Model.Graph.Node[0].Output[0]);
             Assert.AreEqual("b", result.Model.Graph.Node[1].Input[4]);
         }
         else
@@ -164,11 +166,12 @@ public sealed class PlannerTests
         graph.Node.Add(Node("Gather", "lookup", ["table", "ids"], ["e"]));
         var result = ModelCompressor.Compress(Model(graph), Int8);
         var nodes = result.Model.Graph.Node;
-        CollectionAssert.AreEqual(new[] { "Cast", "Mul", "Gather" }, nodes.Select(n => n.OpType).ToArray());
-        Assert.AreEqual("table", nodes[1].Output[0]);
-        var scale = result.Model.Graph.Initializer.Single(t => t.Name == nodes[1].Input[1]);
+        CollectionAssert.AreEqual(new[] { "Cast", "Cast", "Mul", "Gather" }, nodes.Select(n => n.OpType).ToArray());
+        Assert.AreEqual("table", nodes[2].Output[0]);
+        var scale = result.Model.Graph.Initializer.Single(t => t.Name == nodes[1].Input[0]);
         CollectionAssert.AreEqual(new long[] { 100, 1 }, scale.Dims.ToArray(), "one scale per row");
-        Assert.AreEqual(1600 + 400, result.Statistics.Weights.Single().BytesAfter);
+        Assert.AreEqual((int)DataType.Float16, scale.DataType, "100 scales: float16, cast at load");
+        Assert.AreEqual(1600 + 200, result.Statistics.Weights.Single().BytesAfter);
     }
 
     [TestMethod]
@@ -232,7 +235,7 @@ public sealed class PlannerTests
         graph.Node.Add(Node("Add", "b", ["h", "W"], ["y"]));
         var result = ModelCompressor.Compress(Model(graph), Int8);
         Assert.AreEqual(WeightEncoding.Int8DequantizedAtLoad, result.Statistics.Weights.Single().Encoding);
-        CollectionAssert.AreEqual(new[] { "Cast", "Mul", "MatMul", "Add" }, result.Model.Graph.Node.Select(n => n.OpType).ToArray());
+        CollectionAssert.AreEqual(new[] { "Cast", "Cast", "Mul", "MatMul", "Add" }, result.Model.Graph.Node.Select(n => n.OpType).ToArray());
     }
 
     [TestMethod]
@@ -371,6 +374,93 @@ public sealed class PlannerTests
         Assert.AreEqual(WeightEncoding.Float, result.Statistics.Weights.Single().Encoding);
         result = ModelCompressor.Compress(model, Int8 with { MinElements = 64 });
         Assert.AreEqual(WeightEncoding.Int8DynamicMatMul, result.Statistics.Weights.Single().Encoding);
+    }
+
+    [TestMethod]
+    public void SmallTensorsAndBiasesAreStoredFloat16InInt8()
+    {
+        // Conv with a [4, 2, 2, 2] weight (32 values, 4 channels: int8's scales and nodes would cost more than
+        // float16 saves), a [4] bias (rank 1: float16) and a [3] tensor below MinElements (left alone).
+        var graph = new GraphProto { Name = "small" };
+        graph.Input.Add(Value("x", DataType.Float, 1, 2, 5, 5));
+        graph.Output.Add(Value("y", DataType.Float, 1, 4, 4, 4));
+        graph.Initializer.Add(FloatTensor("W", [4, 2, 2, 2], RandomValues(32, 41)));
+        graph.Initializer.Add(FloatTensor("B", [4], RandomValues(4, 42)));
+        graph.Node.Add(Node("Conv", "conv", ["x", "W", "B"], ["y"]));
+        var model = Model(graph);
+        var result = ModelCompressor.Compress(model, Int8 with { MinElements = 4 });
+        var byName = result.Statistics.Weights.ToDictionary(w => w.Name);
+        Assert.AreEqual(WeightEncoding.Float16CastAtLoad, byName["W"].Encoding);
+        Assert.AreEqual(WeightEncoding.Float16CastAtLoad, byName["B"].Encoding);
+        Assert.AreEqual("rank below 2: float16", byName["B"].Reason);
+        Assert.AreEqual(WeightEncoding.Float, ModelCompressor.Compress(model, Int8 with { MinElements = 5 }).Statistics.Weights.Single(w => w.Name == "B").Encoding);
+        float[] x = RandomValues(50, 43);
+        double cosine = Cosine(Run(model, "x", x, [1, 2, 5, 5]), Run(result.Model, "x", x, [1, 2, 5, 5]));
+        Assert.IsTrue(cosine > 0.99999, $"cosine {cosine}");
+
+        // With 32 channels of 8 values, int8 (float16 scales) is the smaller form.
+        graph.Initializer[0] = FloatTensor("W", [32, 2, 2, 2], RandomValues(256, 44));
+        graph.Initializer[1] = FloatTensor("B", [32], RandomValues(32, 45));
+        graph.Output[0] = Value("y", DataType.Float, 1, 32, 4, 4);
+        var large = ModelCompressor.Compress(Model(graph), Int8);
+        Assert.AreEqual(WeightEncoding.Int8DequantizedAtLoad, large.Statistics.Weights.Single(w => w.Name == "W").Encoding);
+        Assert.AreEqual(256 + 64, large.Statistics.Weights.Single(w => w.Name == "W").BytesAfter, "int8 values and float16 scales");
+        var below = ModelCompressor.Compress(Model(graph), Int8 with { MinInt8Elements = 257 }).Statistics.Weights.Single(w => w.Name == "W");
+        Assert.AreEqual(WeightEncoding.Float16CastAtLoad, below.Encoding);
+        Assert.AreEqual("below the int8 size threshold: float16", below.Reason);
+
+        // 256 channels of one value each: the scales would outweigh the values.
+        graph.Input[0] = Value("x", DataType.Float, 1, 1, 4, 4);
+        graph.Initializer[0] = FloatTensor("W", [256, 1, 1, 1], RandomValues(256, 48));
+        graph.Initializer[1] = FloatTensor("B", [256], RandomValues(256, 49));
+        graph.Output[0] = Value("y", DataType.Float, 1, 256, 4, 4);
+        var perValue = ModelCompressor.Compress(Model(graph), Int8).Statistics.Weights.Single(w => w.Name == "W");
+        Assert.AreEqual(WeightEncoding.Float16CastAtLoad, perValue.Encoding);
+        Assert.AreEqual("smaller as float16 than as int8 with its scales", perValue.Reason);
+
+        // A bias beyond float16's range (a mask-like -1e9) stays float32 rather than being clamped.
+        float[] far = RandomValues(256, 50);
+        far[3] = -1e9f;
+        graph.Initializer[1] = FloatTensor("B", [256], far);
+        var kept = ModelCompressor.Compress(Model(graph), Int8).Statistics.Weights.Single(w => w.Name == "B");
+        Assert.AreEqual(WeightEncoding.Float, kept.Encoding);
+        Assert.AreEqual("values outside the float16 range", kept.Reason);
+    }
+
+    [TestMethod]
+    public void GraphCompactionHoistsConstantsAndDropsDefaultConvAttributes()
+    {
+        var graph = new GraphProto { Name = "conv" };
+        graph.Input.Add(Value("x", DataType.Float, 1, 2, 5, 5));
+        graph.Output.Add(Value("y", DataType.Float, 1, 32, 4, 4));
+        graph.Output.Add(Value("c", DataType.Float, 2));
+        var weight = Node("Constant", "w_const", [], ["W"]);
+        weight.Attribute.Add(new AttributeProto { Name = "value", Type = AttributeProto.Types.AttributeType.Tensor, T = FloatTensor("", [32, 2, 2, 2], RandomValues(256, 46)) });
+        var output = Node("Constant", "c_const", [], ["c"]); // a graph output: stays a node
+        output.Attribute.Add(new AttributeProto { Name = "value", Type = AttributeProto.Types.AttributeType.Tensor, T = FloatTensor("", [2], [1f, 2f]) });
+        var conv = Node("Conv", "conv", ["x", "W"], ["y"], Int("group", 1));
+        conv.Attribute.Add(new AttributeProto { Name = "strides", Type = AttributeProto.Types.AttributeType.Ints, Ints = { 1, 1 } });
+        conv.Attribute.Add(new AttributeProto { Name = "pads", Type = AttributeProto.Types.AttributeType.Ints, Ints = { 0, 0, 0, 0 } });
+        conv.Attribute.Add(new AttributeProto { Name = "kernel_shape", Type = AttributeProto.Types.AttributeType.Ints, Ints = { 2, 2 } });
+        graph.Node.Add(weight);
+        graph.Node.Add(output);
+        graph.Node.Add(conv);
+        var model = Model(graph);
+        var compact = ModelCompressor.Compress(model, Int8);
+        var kept = ModelCompressor.Compress(model, Int8 with { CompactGraph = false });
+        var nodes = compact.Model.Graph.Node;
+        Assert.IsFalse(nodes.Any(n => n.OpType == "Constant" && n.Output[0] != "c"));
+        Assert.AreEqual(1, nodes.Count(n => n.OpType == "Constant"));
+        Assert.AreEqual((int)DataType.Int8, compact.Model.Graph.Initializer.Single(t => t.Name == "W_q8").DataType);
+        CollectionAssert.AreEqual(new[] { "kernel_shape" }, nodes.Single(n => n.OpType == "Conv").Attribute.Select(a => a.Name).ToArray());
+        Assert.IsTrue(kept.Model.Graph.Node.Count(n => n.OpType == "Constant") > 1);
+        Assert.IsTrue(compact.Model.CalculateSize() < kept.Model.CalculateSize());
+        float[] x = RandomValues(50, 47);
+        CollectionAssert.AreEqual(Run(kept.Model, "x", x, [1, 2, 5, 5]), Run(compact.Model, "x", x, [1, 2, 5, 5]), "lossless");
+
+        // IR version 3 requires initializers to be graph inputs: constants stay nodes.
+        model.IrVersion = 3;
+        Assert.IsTrue(ModelCompressor.Compress(model, Int8).Model.Graph.Node.Count(n => n.OpType == "Constant") > 1);
     }
 
     [TestMethod]
@@ -568,6 +658,7 @@ public sealed class PlannerTests
     {
         Assert.AreEqual("OBT2002", Assert.ThrowsExactly<DiagnosticException>(() => ModelCompressor.Compress(MatMul(16, 16), Int4 with { AccuracyLevel = 5 })).Code);
         Assert.AreEqual("OBT2002", Assert.ThrowsExactly<DiagnosticException>(() => ModelCompressor.Compress(MatMul(16, 16), Int8 with { MinElements = -1 })).Code);
+        Assert.AreEqual("OBT2002", Assert.ThrowsExactly<DiagnosticException>(() => ModelCompressor.Compress(MatMul(16, 16), Int8 with { MinInt8Elements = -1 })).Code);
         Assert.AreEqual("OBT2002", Assert.ThrowsExactly<DiagnosticException>(() => ModelCompressor.Compress(MatMul(16, 16), Int8 with { Exclude = [""] })).Code);
         Assert.AreEqual("OBT2002", Assert.ThrowsExactly<DiagnosticException>(() => ModelCompressor.Compress(MatMul(16, 16), Int4 with { EmbeddingBits = 2 })).Code);
     }

@@ -109,6 +109,13 @@ internal static class Int8Kernels
         {
             scales[c] = ScaleFor(maxAbs[c]);
         }
+        QuantizeWithScales(values, outer, channels, scales, quantized);
+    }
+
+    /// <summary>Quantizes a tensor viewed as [outer, channels, inner] with the given per-channel scales.</summary>
+    public static void QuantizeWithScales(ReadOnlySpan<float> values, int outer, int channels, ReadOnlySpan<float> scales, Span<sbyte> quantized)
+    {
+        int inner = outer * channels == 0 ? 0 : values.Length / (outer * channels);
         for (int o = 0; o < outer; o++)
         {
             for (int c = 0; c < channels; c++)
@@ -118,6 +125,32 @@ internal static class Int8Kernels
             }
         }
     }
+
+    /// <summary>
+    /// Rounds scales to the nearest float16 (relative change ≤ 2^-11) in place and writes them to
+    /// <paramref name="halves"/>; the caller requantizes with them, so a channel's largest value may reach
+    /// 127.06 steps and be clamped to 127. False, with nothing changed, when a scale lies outside float16's
+    /// normal range. Nearest, not upward: on PaddleOCR rounding every scale up cost more fidelity (docs/compression.md).
+    /// </summary>
+    public static bool TryRoundScalesToHalf(Span<float> scales, Span<Half> halves)
+    {
+        foreach (float scale in scales)
+        {
+            if (!(scale >= MinNormalHalf && scale <= Float16Kernels.MaxHalf))
+            {
+                return false;
+            }
+        }
+        for (int c = 0; c < scales.Length; c++)
+        {
+            halves[c] = (Half)scales[c];
+            scales[c] = (float)halves[c];
+        }
+        return true;
+    }
+
+    /// <summary>The smallest normal float16, 2^-14: below it float16 loses relative precision.</summary>
+    public const float MinNormalHalf = 6.1035156e-5f;
 
     /// <summary>
     /// The share of non-zero values that quantized to zero: high when a few outliers set the scale of

@@ -1,4 +1,5 @@
 using OnnxBuildTools.Compression.Kernels;
+using OnnxBuildTools.Compression.Rewriting;
 
 namespace OnnxBuildTools.Compression.Planning;
 
@@ -69,9 +70,11 @@ internal static class ModelPlanner
         {
             return new WeightPlan(site, WeightEncoding.Float16CastAtLoad, [], true, false, null);
         }
+        // Int8 and Int4 from here. Biases and norms (rank 0 and 1) have no channel axis to scale: float16,
+        // three significant digits, restored at load like every other weight.
         if (site.Tensor.Dims.Count < 2)
         {
-            return WeightPlan.Float(site, "rank below 2 (biases and norms stay exact)");
+            return Float16(site, "rank below 2: float16", context);
         }
         var first = consumers[0].Consumer;
         bool allFused = !site.IsGraphOutput && first.Kind is UseKind.DynamicInt8MatMul or UseKind.NBitsMatMul or UseKind.NBitsGather
@@ -86,8 +89,26 @@ internal static class ModelPlanner
             };
             return new WeightPlan(site, encoding, consumers, false, first.WeightIsNByK, null);
         }
-        return context.DefaultOpset >= BroadcastingOpset
+        if (context.DefaultOpset < BroadcastingOpset)
+        {
+            return Float16(site, $"opset {context.DefaultOpset} has no broadcasting Mul to restore int8 weights: float16", context);
+        }
+        if (site.ElementCount < options.MinInt8Elements)
+        {
+            return Float16(site, "below the int8 size threshold: float16", context);
+        }
+        // Small tensors: int8's scales and restoring nodes can cost more than float16 saves.
+        return WeightEncoder.EstimatedInt8Bytes(site.Dims, options.PerChannel) < WeightEncoder.EstimatedFloat16Bytes(site.ElementCount)
             ? new WeightPlan(site, WeightEncoding.Int8DequantizedAtLoad, [], true, false, null)
-            : WeightPlan.Float(site, $"opset {context.DefaultOpset} has no broadcasting Mul to restore int8 weights");
+            : Float16(site, "smaller as float16 than as int8 with its scales", context);
     }
+
+    /// <summary>Cast's <c>to</c> is an integer attribute from ai.onnx opset 6 on.</summary>
+    private const long CastToIntOpset = 6;
+
+    /// <summary>Int8/Int4's float16 form, unless Cast predates opset 6 or a value lies outside float16's range (masks such as -1e9 stay exact).</summary>
+    private static WeightPlan Float16(WeightSite site, string reason, PlanningContext context) =>
+        context.DefaultOpset < CastToIntOpset ? WeightPlan.Float(site, $"opset {context.DefaultOpset}: no float16 restore")
+        : Int8Kernels.MaxAbs(site.Values) > Float16Kernels.MaxHalf ? WeightPlan.Float(site, "values outside the float16 range")
+        : new(site, WeightEncoding.Float16CastAtLoad, [], true, false, reason);
 }

@@ -115,8 +115,14 @@ internal sealed class GraphRewriter
             else
             {
                 string widened = Unique(name + "_float");
+                string scaleValues = weight.Scales!.Name;
                 placed.Add(Node("Cast", Unique(name + "_cast"), [weight.Data.Name], [widened], CastTo(DataType.Float)));
-                placed.Add(Node("Mul", Unique(name + "_rescale"), [widened, weight.Scales!.Name], [name]));
+                if (weight.Scales.DataType == (int)DataType.Float16)
+                {
+                    scaleValues = Unique(name + "_scale_float");
+                    placed.Add(Node("Cast", Unique(name + "_scale_cast"), [weight.Scales.Name], [scaleValues], CastTo(DataType.Float)));
+                }
+                placed.Add(Node("Mul", Unique(name + "_rescale"), [widened, scaleValues], [name]));
             }
         }
         else

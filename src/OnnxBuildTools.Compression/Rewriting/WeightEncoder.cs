@@ -39,15 +39,19 @@ internal static class WeightEncoder
             }
             case WeightEncoding.Int8DequantizedAtLoad:
             {
-                // Scales along the first axis longer than 1: output channels of Conv, rows of embedding
-                // tables, and the channel axis of [1, C, 1, 1] constants.
-                int axis = options.PerChannel ? Math.Max(0, Array.FindIndex(dims, d => d > 1)) : 0;
-                int channels = options.PerChannel && dims.Length > 0 ? checked((int)dims[axis]) : 1;
-                int outer = options.PerChannel ? checked((int)dims.Take(axis).Aggregate(1L, (a, d) => a * d)) : 1;
+                var (axis, channels, outer) = Int8Layout(dims, options.PerChannel);
                 var bytes = new byte[values.Length];
+                var quantized = MemoryMarshal.Cast<byte, sbyte>(bytes.AsSpan());
                 var scales = new float[channels];
-                Int8Kernels.QuantizePerAxis(values, outer, channels, MemoryMarshal.Cast<byte, sbyte>(bytes.AsSpan()), scales);
-                double zeroed = Int8Kernels.ZeroedFraction(values, MemoryMarshal.Cast<byte, sbyte>(bytes.AsSpan()));
+                Int8Kernels.QuantizePerAxis(values, outer, channels, quantized, scales);
+                // Enough channels to pay for the extra Cast: scales rounded to float16, weights requantized with them.
+                var halfScales = new Half[channels];
+                bool halfScalesUsed = channels >= MinHalfScaleChannels && Int8Kernels.TryRoundScalesToHalf(scales, halfScales);
+                if (halfScalesUsed)
+                {
+                    Int8Kernels.QuantizeWithScales(values, outer, channels, scales, quantized);
+                }
+                double zeroed = Int8Kernels.ZeroedFraction(values, quantized);
                 if (zeroed > MaxZeroedFraction)
                 {
                     // Outliers (a few weights far above the rest of their channel) would flush the others to
@@ -55,7 +59,10 @@ internal static class WeightEncoder
                     return Encode(plan with { Encoding = WeightEncoding.Float16CastAtLoad }, options)! with { ZeroedFraction = zeroed };
                 }
                 long[] scaleDims = options.PerChannel ? [.. dims.Select((d, i) => i == axis ? d : 1L)] : [];
-                return new EncodedWeight(WeightEncoding.Int8DequantizedAtLoad, Tensor(DataType.Int8, dims, bytes), Tensor(DataType.Float, scaleDims, scales), null, zeroed);
+                var scaleTensor = halfScalesUsed
+                    ? Tensor(DataType.Float16, scaleDims, MemoryMarshal.AsBytes(halfScales.AsSpan()).ToArray())
+                    : Tensor(DataType.Float, scaleDims, scales);
+                return new EncodedWeight(WeightEncoding.Int8DequantizedAtLoad, Tensor(DataType.Int8, dims, bytes), scaleTensor, null, zeroed);
             }
             case WeightEncoding.Int8DynamicMatMul:
             {
@@ -147,6 +154,41 @@ internal static class WeightEncoder
                 throw new InvalidOperationException($"Unknown encoding {plan.Encoding}.");
         }
     }
+
+    /// <summary>Per-channel scales of at least this many channels are stored as float16 (restored by one more Cast).</summary>
+    public const int MinHalfScaleChannels = 16;
+
+    /// <summary>Approximate serialized size of one restoring node (Cast or Mul) with compacted names.</summary>
+    private const int NodeBytes = 24;
+
+    /// <summary>Approximate framing of one stored tensor as a Constant node (output name, op type, attribute, dims); an initializer costs less.</summary>
+    private const int TensorBytes = 40;
+
+    /// <summary>
+    /// Int8 restored at load: scales along the first axis longer than 1 (output channels of Conv, rows of
+    /// embedding tables, the channel axis of [1, C, 1, 1] constants), or one scale per tensor.
+    /// </summary>
+    public static (int Axis, int Channels, int Outer) Int8Layout(long[] dims, bool perChannel)
+    {
+        if (!perChannel || dims.Length == 0)
+        {
+            return (0, 1, 1);
+        }
+        int axis = Math.Max(0, Array.FindIndex(dims, d => d > 1));
+        return (axis, checked((int)dims[axis]), checked((int)dims.Take(axis).Aggregate(1L, (a, d) => a * d)));
+    }
+
+    /// <summary>Approximate bytes a weight adds to the file as int8 restored at load (data, scales, Cast, Mul).</summary>
+    public static long EstimatedInt8Bytes(long[] dims, bool perChannel)
+    {
+        long count = dims.Aggregate(1L, (a, d) => a * d);
+        int channels = Int8Layout(dims, perChannel).Channels;
+        bool half = channels >= MinHalfScaleChannels;
+        return count + TensorBytes + (half ? 2L * channels + 3 * NodeBytes : 4L * channels + 2 * NodeBytes);
+    }
+
+    /// <summary>Approximate bytes a weight adds to the file as float16 cast at load.</summary>
+    public static long EstimatedFloat16Bytes(long count) => 2 * count + NodeBytes;
 
     private static void ScaleBy(float[] scales, float alpha)
     {
