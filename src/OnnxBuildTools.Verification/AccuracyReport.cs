@@ -39,7 +39,7 @@ public sealed record AccuracyReport
         string metric = worst is null ? "no comparable outputs"
             : $"worst output '{worst.Name}': cosine {BudgetFailure.Format(worst.Cosine)}, relative error {BudgetFailure.Format(worst.RelativeError)}"
               + (worst.Top1Agreement is { } top1 ? $", top-1 agreement {BudgetFailure.Format(top1)}" : "");
-        string size = $"{Size.OriginalBytes / 1048576.0:0.##} MB -> {Size.CompressedBytes / 1048576.0:0.##} MB";
+        string size = $"{Size.OriginalBytes / 1e6:0.0} MB -> {Size.CompressedBytes / 1e6:0.0} MB"; // decimal MB, like the build's summary line
         return $"{modelName}: accuracy {(Passed ? "within budget" : "BUDGET MISSED")} ({metric}; {Inputs.Samples} samples; {size})"
             + (reportPath is null ? "" : $"; report: {reportPath}");
     }

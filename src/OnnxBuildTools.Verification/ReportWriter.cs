@@ -127,9 +127,9 @@ public static class ReportWriter
 
     private static string Num(double value) => Encode(BudgetFailure.Format(value));
 
-    private static string Mb(long bytes) => (bytes / 1048576.0).ToString("0.00", CultureInfo.InvariantCulture) + " MB";
+    private static string Mb(long bytes) => (bytes / 1e6).ToString("0.00", CultureInfo.InvariantCulture) + " MB";
 
-    private static string Bytes(long bytes) => bytes >= 1048576 ? Mb(bytes) : (bytes / 1024.0).ToString("0.0", CultureInfo.InvariantCulture) + " KB";
+    private static string Bytes(long bytes) => bytes >= 1_000_000 ? Mb(bytes) : (bytes / 1e3).ToString("0.0", CultureInfo.InvariantCulture) + " KB";
 
     private const string Css = """
         body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; padding: 0 1em; }
