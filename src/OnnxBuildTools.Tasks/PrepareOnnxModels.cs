@@ -206,7 +206,7 @@ public sealed class PrepareOnnxModels : Task
     }
 
     /// <summary>The accuracy gate's metadata, passed to the worker as they are (it validates them, OBT4xxx).</summary>
-    internal static readonly string[] AccuracyMetadata = ["AccuracyCheck", "MinCosine", "MaxRelativeError", "MinTop1Agreement", "IntegerInputRanges"];
+    internal static readonly string[] AccuracyMetadata = ["AccuracyCheck", "MinCosine", "MaxRelativeError", "MinTop1Agreement", "IntegerInputRanges", "InputShapes", "DimensionSizes"];
 
     /// <summary>What decides the output (bytes, and whether the accuracy gate passes): tool, method, exclusions, output name, gate settings.</summary>
     private string Stamp(ITaskItem item) =>

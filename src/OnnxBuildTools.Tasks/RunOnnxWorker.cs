@@ -151,6 +151,8 @@ public sealed class RunOnnxWorker : ToolTask
             fields.Add("max-relative-error=" + model.GetMetadata("MaxRelativeError"));
             fields.Add("min-top1-agreement=" + model.GetMetadata("MinTop1Agreement"));
             fields.Add("integer-input-ranges=" + model.GetMetadata("IntegerInputRanges"));
+            fields.Add("input-shapes=" + model.GetMetadata("InputShapes"));
+            fields.Add("dimension-sizes=" + model.GetMetadata("DimensionSizes"));
             string signature = model.GetMetadata("SignatureFile");
             if (Signatures.Any(s => s.GetMetadata("SignatureFile") == signature) && signaturesDone.Add(signature))
             {

@@ -51,7 +51,18 @@ public static partial class AccuracyGate
         var rowLengths = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var sample in samples)
         {
-            var r = reference.Run(sample, outputNames);
+            Dictionary<string, RunOutput> r;
+            try
+            {
+                r = reference.Run(sample, outputNames);
+            }
+            catch (DiagnosticException e) when (e.Code == DiagnosticCodes.VerificationRunFailed && source.Kind == "synthetic")
+            {
+                // Not the compression's fault: the inputs made up from the signature do not suit this model.
+                throw new DiagnosticException(DiagnosticCodes.InputNotSynthesizable, originalModelPath,
+                    $"The original model does not run on inputs synthesized from its signature ({string.Join(", ", source.Inputs.Select(i => $"{i.Name} {i.Shape}"))}), so accuracy was not checked. "
+                    + "Give real inputs with ValidationData, or their shapes with InputShapes (e.g. \"input=1x576\") or DimensionSizes (e.g. \"batch=1;seq=32\"). ONNX Runtime said: " + e.Message, e);
+            }
             var c = candidate.Run(sample, outputNames);
             foreach (string name in outputNames)
             {

@@ -27,6 +27,8 @@ public static class AccuracyCheck
                 ValidationDataDirectory = settings.ValidationData,
                 Budget = MetadataParsing.ParseBudget(job.Compression.ToString(), settings.MinCosine, settings.MaxRelativeError, settings.MinTop1Agreement),
                 IntegerInputRanges = MetadataParsing.ParseIntegerRanges(settings.IntegerInputRanges),
+                InputShapes = MetadataParsing.ParseInputShapes(settings.InputShapes),
+                SymbolicDimensionSizes = MetadataParsing.ParseSymbolicDimensionSizes(settings.DimensionSizes),
             };
         }
         catch (DiagnosticException e) when (e.FilePath is null)
@@ -38,6 +40,12 @@ public static class AccuracyCheck
         try
         {
             result = AccuracyGate.Verify(source, output, options);
+        }
+        catch (DiagnosticException e) when (e.Code == DiagnosticCodes.InputNotSynthesizable)
+        {
+            // No inputs to check with: say so and keep the model (the check could not run; it did not fail).
+            report(new DiagnosticException(e.Code, source, $"'{job.DisplayName}': {e.Message}").ToCanonicalString("warning"));
+            return;
         }
         catch (DiagnosticException e)
         {

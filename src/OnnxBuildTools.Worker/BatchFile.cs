@@ -59,6 +59,8 @@ public static class BatchFile
                     MaxRelativeError = Take(fields, "max-relative-error"),
                     MinTop1Agreement = Take(fields, "min-top1-agreement"),
                     IntegerInputRanges = Take(fields, "integer-input-ranges"),
+                    InputShapes = Take(fields, "input-shapes"),
+                    DimensionSizes = Take(fields, "dimension-sizes"),
                     ReportPath = Take(fields, "report"),
                 },
             });

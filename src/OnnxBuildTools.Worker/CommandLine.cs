@@ -43,6 +43,8 @@ public static class CommandLine
           --min-cosine <x>, --max-relative-error <x>, --min-top1-agreement <x>
                                    Override the method's default budget (docs/accuracy-gate.md).
           --integer-input-ranges <ranges>  Ranges for synthesized integer inputs, e.g. "input_ids=0..3357".
+          --input-shapes <shapes>          Shapes of synthesized inputs, e.g. "input=1x576;state=2x1x128".
+          --dimension-sizes <sizes>        Sizes of symbolic dimensions for synthesized inputs, e.g. "batch=1;seq=32".
           --report <file.json>     Write the accuracy report (JSON, and HTML beside it).
 
         Options of batch:
@@ -144,7 +146,7 @@ public static class CommandLine
     private static ModelJob ParseCompress(string[] args)
     {
         var options = Options.Parse(args, "compress", ["--output", "--compression", "--exclude", "--signature",
-            "--accuracy-check", "--validation-data", "--min-cosine", "--max-relative-error", "--min-top1-agreement", "--integer-input-ranges", "--report"]);
+            "--accuracy-check", "--validation-data", "--min-cosine", "--max-relative-error", "--min-top1-agreement", "--integer-input-ranges", "--input-shapes", "--dimension-sizes", "--report"]);
         string model = options.SinglePositional("compress", "model");
         string output = options.Required("--output");
         string compressionText = options.Last("--compression") ?? nameof(CompressionMethod.None);
@@ -169,6 +171,8 @@ public static class CommandLine
                 MaxRelativeError = options.Last("--max-relative-error"),
                 MinTop1Agreement = options.Last("--min-top1-agreement"),
                 IntegerInputRanges = options.Last("--integer-input-ranges"),
+                InputShapes = options.Last("--input-shapes"),
+                DimensionSizes = options.Last("--dimension-sizes"),
                 ReportPath = options.Last("--report"),
             },
         };

@@ -58,6 +58,12 @@ public sealed record AccuracySettings
     /// <summary><c>name=min..max;name=value</c>.</summary>
     public string? IntegerInputRanges { get; init; }
 
+    /// <summary><c>name=d0xd1x...</c> separated by <c>;</c>.</summary>
+    public string? InputShapes { get; init; }
+
+    /// <summary><c>name=size</c> separated by <c>;</c>, for symbolic dimensions.</summary>
+    public string? DimensionSizes { get; init; }
+
     /// <summary>Where the JSON report goes; the HTML report goes beside it (<c>.html</c>).</summary>
     public string? ReportPath { get; init; }
 }
