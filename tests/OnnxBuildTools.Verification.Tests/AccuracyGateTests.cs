@@ -175,9 +175,18 @@ public sealed class AccuracyGateTests
             .Build();
         string path = TestModels.Save(model, dir.Path, "g.onnx");
         var options = new VerificationOptions { IntegerInputRanges = new Dictionary<string, (long Min, long Max)> { ["ids"] = (5, 9) } };
+        // The original itself fails on the synthesized inputs: the check cannot run (a warning in the build).
         var e = Assert.ThrowsExactly<DiagnosticException>(() => AccuracyGate.Verify(path, path, options));
-        Assert.AreEqual(DiagnosticCodes.VerificationRunFailed, e.Code);
+        Assert.AreEqual(DiagnosticCodes.InputNotSynthesizable, e.Code);
+        StringAssert.Contains(e.Message, "InputShapes");
         Assert.IsTrue(AccuracyGate.Verify(path, path, new VerificationOptions()).Passed, "default ranges follow the Gather table's rows");
+
+        // The original runs but the compressed copy does not (its table lost a row): a coded run failure.
+        var broken = model.Clone();
+        broken.Graph.Initializer[0] = ModelBuilder.FloatTensor("table", new float[] { 1, 2 }, 1, 2);
+        string brokenPath = TestModels.Save(broken, dir.Path, "g.broken.onnx");
+        var run = Assert.ThrowsExactly<DiagnosticException>(() => AccuracyGate.Verify(path, brokenPath, new VerificationOptions()));
+        Assert.AreEqual(DiagnosticCodes.VerificationRunFailed, run.Code);
     }
 }
 
