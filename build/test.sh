@@ -8,7 +8,7 @@ export ONNX_CORPUS_DIR=${ONNX_CORPUS_DIR:-$HOME/.cache/onnx-corpus}
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 configuration=${CONFIGURATION:-Release}
 
-if ! bash "$root/../shared/corpus/fetch.sh" "$ONNX_CORPUS_DIR"; then
+if ! bash "$root/build/fetch-corpus.sh" "$ONNX_CORPUS_DIR"; then
   echo "could not fetch the model corpus into $ONNX_CORPUS_DIR"
   echo "0 passed, 1 failed"
   exit 1

@@ -98,21 +98,19 @@ public sealed class PrepareOnnxModels : Task
             ok = Invalid(source, display, "OutputPath", relativeOutput, "a relative path inside the output folder");
         }
 
+        var (defaultNamespace, defaultClass) = OnnxModelNames.DefaultTypeName(RootNamespace.Trim(), relativeOutput);
         string className = model.GetMetadata("ClassName").Trim();
         if (className.Length == 0)
         {
-            className = OnnxModelNames.ToPascalCase(Path.GetFileNameWithoutExtension(source));
+            className = defaultClass;
         }
         else if (!OnnxModelNames.IsIdentifier(className))
         {
             ok = Invalid(source, display, "ClassName", className, "a C# identifier");
         }
 
-        string ns = model.GetMetadata("Namespace").Trim();
-        if (ns.Length == 0)
-        {
-            ns = RootNamespace.Trim();
-        }
+        string declaredNamespace = model.GetMetadata("Namespace").Trim();
+        string ns = declaredNamespace.Length > 0 ? declaredNamespace : defaultNamespace;
         if (ns.Length > 0 && !OnnxModelNames.IsNamespace(ns))
         {
             ok = Invalid(source, display, "Namespace", ns, "a C# namespace such as 'MyApp.Models'");
@@ -147,7 +145,7 @@ public sealed class PrepareOnnxModels : Task
         item.SetMetadata("ClassName", className);
         item.SetMetadata("Namespace", ns);
         item.SetMetadata("RelativeOutputPath", relativeOutput.Replace('\\', '/'));
-        item.SetMetadata("ResourceName", ResourceName(ns, relativeOutput));
+        item.SetMetadata("ResourceName", ResourceName(declaredNamespace.Length > 0 ? declaredNamespace : RootNamespace.Trim(), relativeOutput));
         item.SetMetadata("OutputFile", Path.Combine(intermediate, "out", relativeNative));
         item.SetMetadata("SignatureFile", Path.Combine(intermediate, "sig", signatureRelative));
         item.SetMetadata("StampFile", Path.Combine(intermediate, "state", relativeNative + ".stamp"));

@@ -11,7 +11,7 @@ namespace OnnxBuildTools.Benchmarks;
 /// <summary>
 /// `compression [model-filter] [method] [Fused|Standard] [option=value ...]`: for every corpus model × method prints size ratio, engine throughput
 /// (in-process, and with file I/O), compressed/fp32 latency ratio (ONNX Runtime, one thread, same process,
-/// interleaved rounds) and fidelity on fixed inputs; text_encoder also gets held-out accuracy.
+/// interleaved rounds) and fidelity on fixed inputs; arctic-embed-xs is judged on real sentences.
 /// </summary>
 internal static class CompressionBenchmark
 {

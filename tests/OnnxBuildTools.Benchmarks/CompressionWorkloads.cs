@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.RegularExpressions;
 using Microsoft.ML.OnnxRuntime;
 using OnnxBuildTools.Testing;
 
@@ -25,7 +24,7 @@ internal abstract class Workload
 
     public static Workload For(string model) => model switch
     {
-        "text_encoder" => new TextEncoderWorkload(),
+        "arctic_embed_xs" => new ArcticWorkload(),
         "paddleocr_det" => new ImageWorkload([1, 3, 320, 320], probabilityThreshold: 0.3f),
         "paddleocr_cls" => new ImageWorkload([1, 3, 48, 192], probabilityThreshold: null),
         _ when model.StartsWith("silero", StringComparison.Ordinal) => new SileroWorkload(model == "silero_vad_half" ? 512 : 576),
@@ -55,62 +54,60 @@ internal abstract class Workload
     }
 }
 
-/// <summary>text_encoder: the 400 held-out rows (batches of 50) with labels; latency on one 32-token row.</summary>
-internal sealed class TextEncoderWorkload : Workload
+/// <summary>
+/// arctic-embed-xs: the 320 real sentences of tests/data/sentences.txt (batches of 32, 48 tokens), judged
+/// by the CLS-pooled embedding: mean cosine to fp32, and nearest-neighbour agreement (the sentence whose
+/// embedding is closest is the same one as with fp32). Latency on one sentence of 64 tokens.
+/// </summary>
+internal sealed class ArcticWorkload : Workload
 {
-    private const int Classes = 8;
-    private readonly long[] _ids;
-    private readonly long[] _mask;
-    private readonly long[] _labels;
-    private readonly int _rows;
-    private readonly int _width;
-
-    public TextEncoderWorkload()
-    {
-        string dir = Path.Combine(TestCorpus.Root, "models/text_encoder");
-        (_ids, var shape) = Npy.ReadInt64(Path.Combine(dir, "eval_input_ids.npy"));
-        (_mask, _) = Npy.ReadInt64(Path.Combine(dir, "eval_attention_mask.npy"));
-        (_labels, _) = Npy.ReadInt64(Path.Combine(dir, "eval_labels.npy"));
-        (_rows, _width) = ((int)shape[0], (int)shape[1]);
-        Accuracy = outputs =>
-        {
-            var logits = outputs["logits"];
-            int correct = Enumerable.Range(0, _rows).Count(r => ArgMax(logits, r * Classes, Classes) == _labels[r]);
-            return (double)correct / _rows;
-        };
-    }
+    private const int Length = 48;
+    private const int Batch = 32;
+    private readonly TokenBatch _text = ArcticText.Tokenize(ArcticText.Sentences(), Length);
+    private readonly TokenBatch _latencyRow = ArcticText.Tokenize([string.Join(" ", ArcticText.Sentences().Take(6))], 64);
 
     public override RunOutputs Evaluate(InferenceSession session)
     {
         var outputs = new RunOutputs();
-        const int Batch = 50;
-        for (int start = 0; start < _rows; start += Batch)
+        for (int start = 0; start < _text.Rows; start += Batch)
         {
-            Run(session, start, Math.Min(Batch, _rows - start), outputs);
+            int count = Math.Min(Batch, _text.Rows - start);
+            using var results = Run(session, _text, start, count);
+            float[][] pooled = ArcticText.ClsEmbeddings(results[0].GetTensorDataAsSpan<float>(), count, Length);
+            if (!outputs.TryGetValue("cls", out var list)) outputs["cls"] = list = [];
+            foreach (float[] row in pooled) list.AddRange(row);
         }
         return outputs;
     }
 
-    public override void RunOnce(InferenceSession session) => Run(session, 0, 1, null);
-
-    private void Run(InferenceSession session, int start, int count, RunOutputs? outputs)
+    public override void RunOnce(InferenceSession session)
     {
-        long[] shape = [count, _width];
-        using var ids = OrtValue.CreateTensorValueFromMemory(_ids.AsSpan(start * _width, count * _width).ToArray(), shape);
-        using var mask = OrtValue.CreateTensorValueFromMemory(_mask.AsSpan(start * _width, count * _width).ToArray(), shape);
-        using var results = session.Run(new RunOptions(), ["input_ids", "attention_mask"], [ids, mask], ["logits", "embedding"]);
-        if (outputs is not null)
-        {
-            Append(outputs, "logits", results[0]);
-            Append(outputs, "embedding", results[1]);
-        }
+        using var _ = Run(session, _latencyRow, 0, 1);
+    }
+
+    private static IDisposableReadOnlyCollection<OrtValue> Run(InferenceSession session, TokenBatch text, int start, int count)
+    {
+        long[] shape = [count, text.Length];
+        int from = start * text.Length, size = count * text.Length;
+        using var ids = OrtValue.CreateTensorValueFromMemory(text.InputIds.AsSpan(from, size).ToArray(), shape);
+        using var mask = OrtValue.CreateTensorValueFromMemory(text.AttentionMask.AsSpan(from, size).ToArray(), shape);
+        using var types = OrtValue.CreateTensorValueFromMemory(text.TokenTypeIds.AsSpan(from, size).ToArray(), shape);
+        using var options = new RunOptions();
+        return session.Run(options, ["input_ids", "attention_mask", "token_type_ids"], [ids, mask, types], ["last_hidden_state"]);
     }
 
     public override string Agreement(RunOutputs reference, RunOutputs candidate)
     {
-        int same = Enumerable.Range(0, _rows).Count(r => ArgMax(reference["logits"], r * Classes, Classes) == ArgMax(candidate["logits"], r * Classes, Classes));
-        return string.Create(CultureInfo.InvariantCulture, $"top-1 {(double)same / _rows:F4}");
+        float[][] a = Rows(reference["cls"]), b = Rows(candidate["cls"]);
+        double cosine = Enumerable.Range(0, a.Length).Average(i => Enumerable.Range(0, ArcticText.HiddenSize).Sum(k => (double)a[i][k] * b[i][k]));
+        double worst = Enumerable.Range(0, a.Length).Min(i => Enumerable.Range(0, ArcticText.HiddenSize).Sum(k => (double)a[i][k] * b[i][k]));
+        int[] nearestA = ArcticText.NearestNeighbours(a), nearestB = ArcticText.NearestNeighbours(b);
+        double neighbours = (double)Enumerable.Range(0, a.Length).Count(i => nearestA[i] == nearestB[i]) / a.Length;
+        return string.Create(CultureInfo.InvariantCulture, $"pooled cosine {cosine:F6} (min {worst:F6}), nearest-neighbour agreement {neighbours:F4}");
     }
+
+    private static float[][] Rows(List<float> values) =>
+        Enumerable.Range(0, values.Count / ArcticText.HiddenSize).Select(r => values.GetRange(r * ArcticText.HiddenSize, ArcticText.HiddenSize).ToArray()).ToArray();
 }
 
 /// <summary>
@@ -294,28 +291,4 @@ internal static class Fidelity
         }
         return (dot / Math.Sqrt(aa * bb), Math.Sqrt(diff / aa));
     }
-}
-
-/// <summary>Reads the little-endian int64 .npy files of the corpus.</summary>
-internal static partial class Npy
-{
-    public static (long[] Data, long[] Shape) ReadInt64(string path)
-    {
-        byte[] bytes = File.ReadAllBytes(path);
-        int headerLength = bytes[6] == 1 ? BitConverter.ToUInt16(bytes, 8) : BitConverter.ToInt32(bytes, 8);
-        int dataStart = bytes[6] == 1 ? 10 + headerLength : 12 + headerLength;
-        string header = System.Text.Encoding.ASCII.GetString(bytes, bytes[6] == 1 ? 10 : 12, headerLength);
-        if (!header.Contains("'<i8'", StringComparison.Ordinal) || header.Contains("'fortran_order': True", StringComparison.Ordinal))
-        {
-            throw new InvalidDataException($"{path}: expected a C-order little-endian int64 array, header {header}.");
-        }
-        long[] shape = ShapePattern().Match(header).Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(s => long.Parse(s, CultureInfo.InvariantCulture)).ToArray();
-        var data = new long[(bytes.Length - dataStart) / 8];
-        Buffer.BlockCopy(bytes, dataStart, data, 0, data.Length * 8);
-        return (data, shape);
-    }
-
-    [GeneratedRegex(@"'shape':\s*\(([^)]*)\)")]
-    private static partial Regex ShapePattern();
 }

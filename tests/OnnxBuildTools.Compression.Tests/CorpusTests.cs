@@ -34,7 +34,7 @@ public sealed class CorpusTests
     }
 
     [TestMethod]
-    [DataRow("text_encoder")]
+    [DataRow("arctic_embed_xs")]
     [DataRow("silero_vad")]
     [DataRow("paddleocr_cls")]
     public void SameInputAndOptionsGiveIdenticalBytes(string name)
@@ -59,7 +59,7 @@ public sealed class CorpusTests
     [DataRow("silero_vad", CompressionMethod.Float16)]
     [DataRow("paddleocr_det", CompressionMethod.Int8)]
     [DataRow("paddleocr_cls", CompressionMethod.Int8)]
-    [DataRow("text_encoder", CompressionMethod.Float16)]
+    [DataRow("arctic_embed_xs", CompressionMethod.Float16)]
     public void WeightsRestoredAtLoadAreFoldedBySessionOptimization(string name, CompressionMethod method)
     {
         var original = ModelProto.Parser.ParseFrom(File.ReadAllBytes(TestCorpus.RealModel(name)));
@@ -160,10 +160,10 @@ public sealed class CorpusTests
         float[] Noise(int n, float scale) => Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() * 2 - 1) * scale).ToArray();
         switch (name)
         {
-            case "text_encoder":
-                long[] ids = Enumerable.Range(0, 2 * 24).Select(i => (long)(5 + (i * 37) % 3000)).ToArray();
-                long[] mask = Enumerable.Range(0, 2 * 24).Select(i => i % 24 < 20 ? 1L : 0L).ToArray();
-                return [[("input_ids", ids, [2, 24]), ("attention_mask", mask, [2, 24])]];
+            case "arctic_embed_xs":
+                var sentences = ArcticText.Sentences();
+                TokenBatch text = ArcticText.Tokenize([sentences[3], sentences[150], sentences[301]], 32);
+                return [[("input_ids", text.InputIds, text.Shape), ("attention_mask", text.AttentionMask, text.Shape), ("token_type_ids", text.TokenTypeIds, text.Shape)]];
             case "paddleocr_det":
                 return [[("x", Noise(3 * 64 * 64, 2f), [1, 3, 64, 64])]];
             case "paddleocr_cls":

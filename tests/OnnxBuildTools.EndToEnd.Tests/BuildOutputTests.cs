@@ -96,6 +96,35 @@ public sealed class BuildOutputTests
     }
 
     [TestMethod]
+    public void DefaultNamesDoNotCollideForFolderLayouts()
+    {
+        // Hugging Face-style folders with one model.onnx each, plus the same file name under two folders; no metadata.
+        var project = ConsumerProject.Create("Layouts", """
+            <OnnxModel Include="models/a/model.onnx" />
+            <OnnxModel Include="models/b/model.onnx" />
+            <OnnxModel Include="models/v1/net.onnx" />
+            <OnnxModel Include="models/v2/net.onnx" />
+            """,
+            program: """
+                float[] x = new float[32];
+                x[0] = 1;
+                using (var a = new Layouts.Models.A()) using (var output = a.Run(new Layouts.Models.AInput { X = x, XShape = [1, 32] })) System.Console.WriteLine($"a {output.Y[0]:0.000000}");
+                using (var b = new Layouts.Models.B()) using (var output = b.Run(new Layouts.Models.BInput { X = x, XShape = [1, 32] })) System.Console.WriteLine($"b {output.Y[0]:0.000000}");
+                using (var v1 = new Layouts.Models.V1.Net()) using (var output = v1.Run(new Layouts.Models.V1.NetInput { X = x, XShape = [1, 32] })) System.Console.WriteLine($"v1 {output.Y[0]:0.000000}");
+                using (var v2 = new Layouts.Models.V2.Net()) using (var output = v2.Run(new Layouts.Models.V2.NetInput { X = x, XShape = [1, 32] })) System.Console.WriteLine($"v2 {output.Y[0]:0.000000}");
+                """);
+        project.AddModel("models/a/model.onnx", seed: 11, size: 32);
+        project.AddModel("models/b/model.onnx", seed: 12, size: 32);
+        project.AddModel("models/v1/net.onnx", seed: 13, size: 32);
+        project.AddModel("models/v2/net.onnx", seed: 14, size: 32);
+        project.Build().AssertSucceeded("build");
+        ProcessResult run = E2E.Dotnet(project.Directory, "exec", Path.Combine(project.OutputDirectory, "Layouts.dll")).AssertSucceeded("run");
+        var values = run.Output.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && "abv".Contains(l[0], StringComparison.Ordinal)).ToList();
+        Assert.AreEqual(4, values.Count, run.Output);
+        Assert.AreEqual(4, values.Select(v => v.Split(' ')[1]).Distinct().Count(), "each wrapper runs its own model:\n" + run.Output);
+    }
+
+    [TestMethod]
     public void EmbedGivesManifestResourceThatTheGeneratedWrapperRuns()
     {
         var project = ConsumerProject.Create("Embedded", $"""<OnnxModel Include="models/net.onnx" Embed="true" Compression="{Compression}" />""",
@@ -107,10 +136,10 @@ public sealed class BuildOutputTests
                     System.Console.WriteLine($"resource {name} {stream.Length}");
                 }
                 // The generated wrapper, loading itself from the resource.
-                using var net = Embedded.Net.FromEmbeddedResource();
+                using var net = Embedded.Models.Net.FromEmbeddedResource();
                 float[] x = new float[2 * 32];
                 x[0] = 1;
-                using var output = net.Run(new Embedded.NetInput { X = x, XShape = [2, 32] });
+                using var output = net.Run(new Embedded.Models.NetInput { X = x, XShape = [2, 32] });
                 System.Console.WriteLine($"output {string.Join(",", output.YShape)} {output.Y[0]:0.000}");
                 public partial class Program;
                 """);

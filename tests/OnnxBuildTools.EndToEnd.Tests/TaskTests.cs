@@ -56,12 +56,46 @@ public sealed class TaskTests
         Assert.IsTrue(task.Execute(), string.Join("\n", engine.Errors.Select(e => e.Message)));
         ITaskItem model = task.PreparedModels.Single();
         Assert.AreEqual("TextEncoder", model.GetMetadata("ClassName"));
-        Assert.AreEqual("My.App", model.GetMetadata("Namespace"));
+        Assert.AreEqual("My.App.Models", model.GetMetadata("Namespace"));
         Assert.AreEqual("None", model.GetMetadata("Compression"));
         Assert.AreEqual("models/text_encoder.onnx", model.GetMetadata("RelativeOutputPath"));
         Assert.AreEqual("My.App.models.text_encoder.onnx", model.GetMetadata("ResourceName"));
         Assert.AreEqual(Path.Combine(folder, "obj", "onnx", "out", "models", "text_encoder.onnx"), model.GetMetadata("OutputFile"));
         Assert.AreEqual(Path.Combine(folder, "obj", "onnx", "sig", "models", "text_encoder.onnxsig"), model.GetMetadata("SignatureFile"));
+        Directory.Delete(folder, true);
+    }
+
+    [TestMethod]
+    [DataRow("models/text_encoder.onnx", "My.App.Models", "TextEncoder")]
+    [DataRow("encoder.onnx", "My.App", "Encoder")]
+    [DataRow("models/encoder/model.onnx", "My.App.Models", "Encoder")]
+    [DataRow("models/decoder/model.onnx", "My.App.Models", "Decoder")]
+    [DataRow("models/v1/encoder.onnx", "My.App.Models.V1", "Encoder")]
+    [DataRow("models/v2/encoder.onnx", "My.App.Models.V2", "Encoder")]
+    [DataRow("model.onnx", "My.App", "Model")]
+    [DataRow("models\\sub-dir\\Model.ONNX", "My.App.Models", "SubDir")]
+    [DataRow("2024/model.onnx", "My.App", "Model2024")]
+    public void DefaultNamesFollowTheFolders(string path, string expectedNamespace, string expectedClass)
+    {
+        var (ns, className) = OnnxModelNames.DefaultTypeName("My.App", path);
+        Assert.AreEqual(expectedNamespace, ns);
+        Assert.AreEqual(expectedClass, className);
+    }
+
+    [TestMethod]
+    public void DeclaredNamespaceWinsAndKeepsTheResourceName()
+    {
+        string folder = NewFolder();
+        Directory.CreateDirectory(Path.Combine(folder, "models", "encoder"));
+        File.WriteAllBytes(Path.Combine(folder, "models", "encoder", "model.onnx"), [1]);
+        var item = new TaskItem("models/encoder/model.onnx");
+        item.SetMetadata("Namespace", "Other");
+        var (task, engine) = Prepare(folder, item);
+        Assert.IsTrue(task.Execute(), string.Join("\n", engine.Errors.Select(e => e.Message)));
+        ITaskItem model = task.PreparedModels.Single();
+        Assert.AreEqual("Other", model.GetMetadata("Namespace"));
+        Assert.AreEqual("Encoder", model.GetMetadata("ClassName"));
+        Assert.AreEqual("Other.models.encoder.model.onnx", model.GetMetadata("ResourceName"));
         Directory.Delete(folder, true);
     }
 

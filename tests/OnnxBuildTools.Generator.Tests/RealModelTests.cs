@@ -108,13 +108,13 @@ public sealed class RealModelTests
                 return new[] { output.Softmax0Tmp0.ToArray() };
             }
 
-            public static float[][] TextEncoder(string path, long[] ids, long[] mask)
+            public static float[][] ArcticEmbedXs(string path, long[] ids, long[] mask)
             {
                 using var options = Options();
-                using var encoder = new TextEncoder(path, options);
+                using var encoder = new ArcticEmbedXs(path, options);
                 var shape = new long[] { 1, ids.Length };
-                using var output = encoder.Run(ids, shape, mask, shape);
-                return new[] { output.Logits.ToArray(), output.Embedding.ToArray(), new float[] { global::Real.TextEncoder.OutputDescriptions[0].DimensionNames![0] == "batch" ? 1 : 0 } };
+                using var output = encoder.Run(new ArcticEmbedXsInput { InputIds = ids, InputIdsShape = shape, AttentionMask = mask, AttentionMaskShape = shape, TokenTypeIds = new long[ids.Length], TokenTypeIdsShape = shape });
+                return new[] { output.LastHiddenState.ToArray(), new float[] { global::Real.ArcticEmbedXs.OutputDescriptions[0].DimensionNames![0] == "batch_size" ? 1 : 0 } };
             }
         }
         """;
@@ -233,20 +233,20 @@ public sealed class RealModelTests
     }
 
     [TestMethod]
-    public void TextEncoderMatchesPlainOnnxRuntime()
+    public void ArcticEmbedMatchesPlainOnnxRuntime()
     {
-        long[] ids = [101, 2023, 2003, 1037, 3231, 102, 0, 0];
-        long[] mask = [1, 1, 1, 1, 1, 1, 0, 0];
-        var actual = Call("TextEncoder", TestCorpus.RealModel("text_encoder"), ids, mask);
+        TokenBatch text = ArcticText.Tokenize([ArcticText.Sentences()[42]], 16);
+        long[] ids = text.InputIds, mask = text.AttentionMask;
+        var actual = Call("ArcticEmbedXs", ArcticText.ModelPath, ids, mask);
         using var options = new SessionOptions { IntraOpNumThreads = 1 };
-        using var session = new InferenceSession(TestCorpus.RealModel("text_encoder"), options);
+        using var session = new InferenceSession(ArcticText.ModelPath, options);
         using var runOptions = new RunOptions();
         using var a = OrtValue.CreateTensorValueFromMemory(ids, [1, ids.Length]);
         using var b = OrtValue.CreateTensorValueFromMemory(mask, [1, mask.Length]);
-        using var results = session.Run(runOptions, ["input_ids", "attention_mask"], [a, b], ["logits", "embedding"]);
-        AssertClose([results[0].GetTensorDataAsSpan<float>().ToArray(), results[1].GetTensorDataAsSpan<float>().ToArray()], actual[..2], "text_encoder");
-        Assert.AreEqual(8, actual[0].Length);
-        Assert.AreEqual(256, actual[1].Length);
-        Assert.AreEqual(1f, actual[2][0], "symbolic dimension names are exposed");
+        using var c = OrtValue.CreateTensorValueFromMemory(new long[ids.Length], [1, ids.Length]);
+        using var results = session.Run(runOptions, ["input_ids", "attention_mask", "token_type_ids"], [a, b, c], ["last_hidden_state"]);
+        AssertClose([results[0].GetTensorDataAsSpan<float>().ToArray()], actual[..1], "arctic_embed_xs");
+        Assert.AreEqual(16 * ArcticText.HiddenSize, actual[0].Length);
+        Assert.AreEqual(1f, actual[1][0], "symbolic dimension names are exposed");
     }
 }

@@ -203,8 +203,9 @@ public sealed class SignatureWriterTests
         Assert.AreEqual("tensor(int64)[]", silero.Inputs.Single(i => i.Name == "sr").Type);
         CollectionAssert.AreEqual(new[] { "output", "stateN" }, silero.Outputs.Select(i => i.Name).ToArray());
 
-        var encoder = ModelSignature.ReadFromFile(TestCorpus.RealModel("text_encoder"));
-        CollectionAssert.AreEqual(new[] { "input_ids", "attention_mask" }, encoder.Inputs.Select(i => i.Name).ToArray());
+        var encoder = ModelSignature.ReadFromFile(TestCorpus.RealModel("arctic_embed_xs"));
+        CollectionAssert.AreEqual(new[] { "input_ids", "attention_mask", "token_type_ids" }, encoder.Inputs.Select(i => i.Name).ToArray());
+        CollectionAssert.AreEqual(new[] { "last_hidden_state" }, encoder.Outputs.Select(o => o.Name).ToArray());
         StringAssert.StartsWith(encoder.Outputs[0].Type, "tensor(float)[");
 
         foreach (var (name, path) in TestCorpus.RealModels())

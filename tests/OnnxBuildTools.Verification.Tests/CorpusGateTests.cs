@@ -1,4 +1,5 @@
 using OnnxBuildTools.Testing;
+using OnnxBuildTools.Verification.Data;
 
 namespace OnnxBuildTools.Verification.Tests;
 
@@ -7,28 +8,39 @@ namespace OnnxBuildTools.Verification.Tests;
 public sealed class CorpusGateTests
 {
     [TestMethod]
-    public void TextEncoderWithHeldOutDataAgainstInt8Rounding()
+    public void ArcticEmbedWithRealTextAgainstInt8Rounding()
     {
         using var dir = new TempDirectory();
-        string model = TestCorpus.RealModel("text_encoder");
+        string model = ArcticText.ModelPath;
         string compressed = TestModels.Save(TestModels.FakeInt8(OnnxBuildTools.Onnx.Model.OnnxModelFile.Parse(model)), dir.Path, "model.int8.onnx");
-        // The corpus's held-out arrays are [400, 32]: the input's own rank, so axis 0 is the batch axis.
+        // Real sentences, one per topic, as <input>.npy files [samples, sequence]: axis 0 is the batch axis.
+        var sentences = ArcticText.Sentences();
+        TokenBatch text = ArcticText.Tokenize(Enumerable.Range(0, 32).Select(t => sentences[t * 10]).ToArray(), 32);
         string data = Path.Combine(dir.Path, "data");
         Directory.CreateDirectory(data);
-        string source = Path.GetDirectoryName(model)!;
-        File.Copy(Path.Combine(source, "eval_input_ids.npy"), Path.Combine(data, "input_ids.npy"));
-        File.Copy(Path.Combine(source, "eval_attention_mask.npy"), Path.Combine(data, "attention_mask.npy"));
+        NpyFile.Write(Path.Combine(data, "input_ids.npy"), Int64Tensor(text.InputIds, text.Shape));
+        NpyFile.Write(Path.Combine(data, "attention_mask.npy"), Int64Tensor(text.AttentionMask, text.Shape));
+        NpyFile.Write(Path.Combine(data, "token_type_ids.npy"), Int64Tensor(text.TokenTypeIds, text.Shape));
 
         var report = AccuracyGate.Verify(model, compressed, new VerificationOptions { ValidationDataDirectory = data, Budget = AccuracyBudget.DefaultFor("Int8") });
-        Assert.IsTrue(report.Passed, string.Join("; ", report.Failures.Select(f => f.Describe())));
         Assert.AreEqual(16, report.Inputs.Samples);
-        var logits = report.Outputs.Single(o => o.Name == "logits");
-        Assert.IsTrue(logits.IsClassScores);
-        Assert.IsFalse(report.Outputs.Single(o => o.Name == "embedding").IsClassScores);
-        Assert.IsTrue(logits.Cosine > 0.999 && logits.RelativeError < 0.05, $"cosine {logits.Cosine}, relative error {logits.RelativeError}");
+        var hidden = report.Outputs.Single(o => o.Name == "last_hidden_state");
+        Assert.IsFalse(hidden.IsClassScores);
+        // Per-tensor int8 rounding of every weight costs this transformer about 1% of cosine on real text
+        // (0.988 measured): close, but under Int8's default budget, so the gate must say so.
+        Assert.IsTrue(hidden.Cosine > 0.97 && hidden.RelativeError < 0.3, $"cosine {hidden.Cosine}, relative error {hidden.RelativeError}");
+        var budget = AccuracyBudget.DefaultFor("Int8");
+        Assert.AreEqual(hidden.Cosine >= budget.MinCosine && hidden.RelativeError <= budget.MaxRelativeError, report.Passed, string.Join("; ", report.Failures.Select(f => f.Describe())));
         var loc = report.Localization!;
-        Assert.IsTrue(loc.AllLayers.Count >= 26, $"{loc.AllLayers.Count} layers: the weight MatMuls, Gemms and embedding Gathers");
+        Assert.IsTrue(loc.AllLayers.Count >= 36, $"{loc.AllLayers.Count} layers: the 36 weight MatMuls and the embedding Gathers");
         Assert.IsTrue(loc.Layers.All(l => l.ExcludeValue.Length > 0 && l.OutputError > 0));
+    }
+
+    private static HostTensor Int64Tensor(long[] values, long[] shape)
+    {
+        byte[] bytes = new byte[values.Length * sizeof(long)];
+        Buffer.BlockCopy(values, 0, bytes, 0, bytes.Length);
+        return new HostTensor(OnnxBuildTools.Onnx.Protos.TensorProto.Types.DataType.Int64, shape, bytes);
     }
 
     [TestMethod]
@@ -54,7 +66,7 @@ public sealed class RealModelSelfCheckTests
     [DataRow("silero_vad_op18_ifless")]
     [DataRow("paddleocr_det")]
     [DataRow("paddleocr_cls")]
-    [DataRow("text_encoder")]
+    [DataRow("arctic_embed_xs")]
     public void RealModelMatchesItself(string name)
     {
         string model = TestCorpus.RealModel(name);

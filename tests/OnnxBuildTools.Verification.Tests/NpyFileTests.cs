@@ -83,16 +83,6 @@ public sealed class NpyFileTests
     }
 
     [TestMethod]
-    public void ReadsNumpyWrittenCorpusFile()
-    {
-        string path = Path.Combine(TestCorpus.Root, "models", "text_encoder", "eval_input_ids.npy");
-        var t = NpyFile.Read(path);
-        Assert.AreEqual(DataType.Int64, t.ElementType);
-        CollectionAssert.AreEqual(new long[] { 400, 32 }, t.Shape);
-        Assert.IsTrue(t.ToDoubleArray().All(v => v >= 0 && v < 3358), "token ids index the 3,358-word vocabulary");
-    }
-
-    [TestMethod]
     [DataRow("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", 24, "Fortran order")]
     [DataRow("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 20, "data bytes")]
     [DataRow("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 28, "data bytes")]

