@@ -68,6 +68,7 @@ public sealed class OpsetConversionCorpusTests
                     string key = e.Message.Split(':')[0];
                     key = key.StartsWith("Cannot convert ", StringComparison.Ordinal) ? key.Split(' ')[2] : e.Code;
                     refusedOps[t][key] = refusedOps[t].GetValueOrDefault(key) + 1;
+                    if (refusedOps[t][key] == 1) TestContext.WriteLine($"refused -> {targets[t]}: {Path.GetFileName(dir)}: {e.Message}");
                     Assert.Contains(targets[t].ToString(System.Globalization.CultureInfo.InvariantCulture), e.Message, $"{path}: the refusal names the target opset");
                     continue;
                 }

@@ -26,21 +26,6 @@ internal static class Adapters
         "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare",
     };
 
-    /// <summary>The names of the adapted changes, as "Op@opset" (documented in docs/format-conversion.md).</summary>
-    public static IReadOnlyList<string> Catalog { get; } =
-    [
-        "Add/Sub/Mul/Div/Pow/And/Or/Xor/Equal/Greater/Less/Gemm@7 (legacy broadcast attribute)", "BatchNormalization/Dropout@7 (is_test)",
-        "Max/Min/Sum/Mean@8 (broadcasting)", "Upsample@9 (scales attribute <-> input)", "Upsample@10 -> Resize-10, Resize-10 -> Upsample-9",
-        "Slice@10 (attributes <-> inputs)", "TopK@10 (k attribute <-> input)", "Dropout@10 (mask type)", "Clip@11 (min/max attributes <-> inputs)",
-        "Pad@11 (pads/value attributes <-> inputs)", "Resize@11 (roi input, asymmetric coordinates)", "Scatter@11 <-> ScatterElements",
-        "Gemm@11 (optional C)", "negative axes@11", "Gather/OneHot@11 (negative indices)", "Constant@12 (value_* attributes)",
-        "Dropout@12 (ratio attribute <-> input, training_mode)", "Softmax/LogSoftmax/Hardmax@13 (axis semantics)", "Split@13 (split attribute <-> input)",
-        "Squeeze/Unsqueeze@13 (axes attribute <-> input)", "ReduceSum@13 (axes attribute <-> input)", "Resize@13 (optional roi/scales)",
-        "QuantizeLinear/DequantizeLinear@13 (per-axis)", "BatchNormalization@14 (training_mode, outputs)", "RoiAlign@16 (coordinate mode)",
-        "Reduce*@18 (axes attribute <-> input)", "Split@18 (num_outputs)", "Pad@18 (axes input)", "Resize@18 (axes)", "Pad@19 (wrap mode)",
-        "Resize@19 (half_pixel_symmetric)", "GridSample@20 (mode names)", "Scan@9, GroupNormalization@21 (refused)",
-    ];
-
     public static void Apply(NodeStep s)
     {
         string op = s.From.Op;

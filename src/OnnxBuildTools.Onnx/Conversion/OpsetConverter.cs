@@ -11,7 +11,7 @@ namespace OnnxBuildTools.Onnx.Conversion;
 /// changed semantics) have adapters, the rest are checked against the target schema: attributes and
 /// inputs it does not know must be absent or at their old defaults, and element types the model records
 /// must be accepted. What cannot be expressed is refused with OBT1101. The model's inputs and outputs are
-/// never changed, and the same model and target always give the same result. See docs/format-conversion.md.
+/// never changed, and the same model and target always give the same result. See docs/opset-conversion.md.
 /// </summary>
 public static class OpsetConverter
 {
