@@ -234,6 +234,13 @@ public sealed class OpsetAdapterTests
         var down = ConvertAndCompare(newer, 11, [2, 3, 4]);
         CollectionAssert.AreEqual(new[] { "Transpose", "LogSoftmax", "Transpose" }, down.Graph.Node.Select(n => n.OpType).ToArray());
 
+        // axis -1 is the last dimension in both meanings, with or without a recorded rank.
+        var unknownRank = new ModelBuilder(opset: 11).Input("x", DataType.Float, 2L, 3L, 4L);
+        unknownRank.Node("Relu", ["x"], ["r"], "relu");
+        unknownRank.Node("Softmax", ["r"], ["y"], "sm", "", A("axis", -1L));
+        unknownRank.Output("y", DataType.Float, 2L, 3L, 4L);
+        CollectionAssert.AreEqual(new[] { "Relu", "Softmax" }, ConvertAndCompare(unknownRank.Build(), 13, [2, 3, 4]).Graph.Node.Select(n => n.OpType).ToArray());
+
         var lastAxis = OneNode(13, "Hardmax", [2, 3, 4], ["x"], []).Build();
         Assert.HasCount(1, ConvertAndCompare(lastAxis, 9, [2, 3, 4]).Graph.Node);
     }

@@ -370,7 +370,8 @@ internal static class Adapters
         if (s.Upward)
         {
             long axis = s.IntAttribute("axis") ?? 1;
-            if (rank is not null && (axis == rank - 1 || axis == -1))
+            if (rank is not null && axis < 0) axis += rank.Value;
+            if (axis == -1 || (rank is not null && axis == rank - 1))
             {
                 s.SetAttribute(NodeStep.IntAttribute("axis", -1));
                 return;
