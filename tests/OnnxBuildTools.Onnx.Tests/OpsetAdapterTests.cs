@@ -279,6 +279,30 @@ public sealed class OpsetAdapterTests
     }
 
     [TestMethod]
+    public void ShapeStartAndEndBecomeASliceBefore15()
+    {
+        var model = OneNode(15, "Shape", [2, 3, 4, 5], ["x"], [A("start", 1L), A("end", -1L)]).Build();
+        model.Graph.Output[0].Type.TensorType.ElemType = (int)DataType.Int64;
+        foreach (int target in new[] { 13, 9 })
+        {
+            var down = ConvertAndCompare(model, target, [2, 3, 4, 5]);
+            CollectionAssert.AreEqual(new[] { "Shape", "Slice" }, down.Graph.Node.Select(n => n.OpType).ToArray());
+            Assert.IsEmpty(Node(down, "Shape").Attribute);
+        }
+    }
+
+    [TestMethod]
+    public void ReshapeAllowZeroIsDroppedWhenTheShapeHasNoZero()
+    {
+        var b = new ModelBuilder(opset: 14).Input("x", DataType.Float, 2L, 6L).Initializer(ModelBuilder.Int64Tensor("shape", [3, 4], 2));
+        b.Node("Reshape", ["x", "shape"], ["y"], "r", "", A("allowzero", 1L));
+        b.Output("y", DataType.Float, 3L, 4L);
+        Assert.IsFalse(HasAttribute(Node(ConvertAndCompare(b.Build(), 13, [2, 6]), "Reshape"), "allowzero"));
+        b.Graph.Initializer[0] = ModelBuilder.Int64Tensor("shape", [0, 12], 2);
+        Refused(b.Build(), 13, "Reshape", "Reshape-14", "Reshape-13", "allowzero");
+    }
+
+    [TestMethod]
     public void SubgraphsAreConvertedWithConstantNodes()
     {
         var then = new GraphProto { Name = "then" };

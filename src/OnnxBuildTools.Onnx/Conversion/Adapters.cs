@@ -58,6 +58,8 @@ internal static class Adapters
             case ("Resize", 13): Resize13(s); break;
             case ("QuantizeLinear" or "DequantizeLinear", 13): if (!s.Upward) RequireScalarScale(s); break;
             case ("BatchNormalization", 14): BatchNormalization14(s); break;
+            case ("Reshape", 14): if (!s.Upward) ReshapeAllowZeroDown(s); break;
+            case ("Shape", 15): if (!s.Upward) ShapeRangeDown(s); break;
             case ("RoiAlign", 16): RoiAlign16(s); break;
             case (_, 18) when ReduceOps.Contains(op) && op != "ReduceSum": ReduceAxes(s); break;
             case ("Split", 18): if (!s.Upward) SplitNumOutputs(s); break;
@@ -458,6 +460,42 @@ internal static class Adapters
         }
         while (s.Node.Output.Count > 1) s.Node.Output.RemoveAt(s.Node.Output.Count - 1);
         s.RemoveAttribute("training_mode");
+    }
+
+    // allowzero only matters when the shape holds a 0; a constant shape without one converts as is.
+    private static void ReshapeAllowZeroDown(NodeStep s)
+    {
+        if ((s.IntAttribute("allowzero") ?? 0) == 0) return;
+        var shape = s.Scope.Constant(s.Input(1)) is { } t ? ConstantTensors.ToInt64s(t) : null;
+        if (shape is null || shape.Contains(0)) throw s.Impossible("allowzero = 1 with a shape that may hold 0 has no equivalent before opset 14");
+        s.RemoveAttribute("allowzero");
+    }
+
+    // Shape's start/end (opset 15) select a range of the shape: the same as slicing the full shape.
+    private static void ShapeRangeDown(NodeStep s)
+    {
+        long start = s.IntAttribute("start") ?? 0;
+        long? end = s.IntAttribute("end");
+        s.RemoveAttribute("start");
+        s.RemoveAttribute("end");
+        if (start == 0 && end is null) return;
+        string output = s.Node.Output[0], full = s.UniqueName($"{output}_full");
+        s.Node.Output[0] = full;
+        var slice = Node("Slice", [full], [output], s.UniqueName("Slice"));
+        long[] starts = [start], ends = [end ?? long.MaxValue], axes = [0];
+        if (s.TargetOpset >= 10)
+        {
+            slice.Input.Add(s.AddConstant($"{s.Node.Name}_starts".TrimStart('_'), ConstantTensors.Int64s("starts", starts)));
+            slice.Input.Add(s.AddConstant($"{s.Node.Name}_ends".TrimStart('_'), ConstantTensors.Int64s("ends", ends)));
+            slice.Input.Add(s.AddConstant($"{s.Node.Name}_axes".TrimStart('_'), ConstantTensors.Int64s("axes", axes)));
+        }
+        else
+        {
+            slice.Attribute.Add(NodeStep.IntsAttribute("starts", starts));
+            slice.Attribute.Add(NodeStep.IntsAttribute("ends", ends));
+            slice.Attribute.Add(NodeStep.IntsAttribute("axes", axes));
+        }
+        s.InsertAfter(slice);
     }
 
     private static void RoiAlign16(NodeStep s)
