@@ -52,8 +52,6 @@ internal static partial class OperatorSchemas
 
     private static readonly Dictionary<string, OperatorSchema[]> ByOperator = Parse();
 
-    public static bool IsKnown(string op) => ByOperator.ContainsKey(op);
-
     /// <summary>Every version of an operator, oldest first (empty when the operator is unknown).</summary>
     public static IReadOnlyList<OperatorSchema> Versions(string op) => ByOperator.TryGetValue(op, out var v) ? v : [];
 
@@ -77,11 +75,6 @@ internal static partial class OperatorSchemas
         "float8e5m2" => 19, "float8e5m2fnuz" => 20, "uint4" => 21, "int4" => 22,
         _ => null,
     };
-
-    public static string ElementTypeName(int elementType) =>
-        Enum.IsDefined(typeof(TensorProto.Types.DataType), elementType)
-            ? ((TensorProto.Types.DataType)elementType).ToString().ToLowerInvariant()
-            : elementType.ToString(CultureInfo.InvariantCulture);
 
     private static Dictionary<string, OperatorSchema[]> Parse()
     {
