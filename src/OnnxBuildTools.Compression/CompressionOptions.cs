@@ -2,22 +2,6 @@ using OnnxBuildTools.Onnx.Diagnostics;
 
 namespace OnnxBuildTools.Compression;
 
-/// <summary>How weights are stored and computed after compression.</summary>
-public enum CompressionMethod
-{
-    /// <summary>Leave the model as it is.</summary>
-    None,
-
-    /// <summary>8-bit symmetric weights; MatMul and Gemm get dynamically quantized activations.</summary>
-    Int8,
-
-    /// <summary>4-bit block-wise MatMul weights (<c>com.microsoft.MatMulNBits</c>); other weights as in <see cref="Int8"/>.</summary>
-    Int4,
-
-    /// <summary>Weights stored as float16; computation and model inputs and outputs stay float32.</summary>
-    Float16,
-}
-
 /// <summary>The graph an Int8 MatMul or Gemm becomes.</summary>
 public enum Int8MatMulForm
 {

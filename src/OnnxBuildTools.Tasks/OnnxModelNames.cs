@@ -4,15 +4,9 @@ using System.Text;
 
 namespace OnnxBuildTools.Tasks;
 
-/// <summary>Pure helpers for item metadata: defaults and validation of names and paths.</summary>
+/// <summary>Default names for item metadata (the rules that check them are in the settings table).</summary>
 internal static class OnnxModelNames
 {
-    public static readonly string[] CompressionMethods = ["None", "Int8", "Int4", "Float16"];
-
-    /// <summary>The canonical spelling of a compression method (case-insensitive match), or null.</summary>
-    public static string? NormalizeCompression(string text) =>
-        CompressionMethods.FirstOrDefault(m => string.Equals(m, text.Trim(), StringComparison.OrdinalIgnoreCase));
-
     /// <summary>
     /// The default namespace and class of a model's wrapper, the way .NET names a <c>.cs</c> file's type:
     /// the namespace is the root namespace plus the folders (<c>models/v2/encoder.onnx</c> →
@@ -64,33 +58,4 @@ internal static class OnnxModelNames
         }
         return builder.ToString();
     }
-
-    public static bool IsIdentifier(string name) =>
-        name.Length > 0
-        && (char.IsLetter(name[0]) || name[0] == '_')
-        && name.All(c => char.IsLetterOrDigit(c) || c == '_')
-        && !CSharpKeywords.Contains(name);
-
-    public static bool IsNamespace(string name) => name.Split('.').All(IsIdentifier);
-
-    /// <summary>True when <paramref name="path"/> is relative and stays inside the folder it is relative to.</summary>
-    public static bool IsSafeRelativePath(string path)
-    {
-        if (path.Length == 0 || System.IO.Path.IsPathRooted(path) || path.IndexOfAny(System.IO.Path.GetInvalidPathChars()) >= 0)
-        {
-            return false;
-        }
-        return path.Split('/', '\\').All(segment => segment != "..");
-    }
-
-    private static readonly string[] CSharpKeywords =
-    [
-        "abstract", "as", "base", "bool", "break", "byte", "case", "catch", "char", "checked", "class", "const", "continue",
-        "decimal", "default", "delegate", "do", "double", "else", "enum", "event", "explicit", "extern", "false", "finally",
-        "fixed", "float", "for", "foreach", "goto", "if", "implicit", "in", "int", "interface", "internal", "is", "lock",
-        "long", "namespace", "new", "null", "object", "operator", "out", "override", "params", "private", "protected",
-        "public", "readonly", "ref", "return", "sbyte", "sealed", "short", "sizeof", "stackalloc", "static", "string",
-        "struct", "switch", "this", "throw", "true", "try", "typeof", "uint", "ulong", "unchecked", "unsafe", "ushort",
-        "using", "virtual", "void", "volatile", "while",
-    ];
 }

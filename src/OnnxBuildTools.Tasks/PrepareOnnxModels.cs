@@ -6,6 +6,7 @@ using System.Text;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
 using OnnxBuildTools.Onnx.Diagnostics;
+using OnnxBuildTools.Onnx.Settings;
 
 namespace OnnxBuildTools.Tasks;
 
@@ -69,61 +70,35 @@ public sealed class PrepareOnnxModels : Task
     {
         string display = model.ItemSpec.Replace('\\', '/');
         string source = Path.GetFullPath(Path.Combine(projectDirectory, model.ItemSpec));
-        bool ok = true;
         if (!File.Exists(source))
         {
             CodedLog.Error(Log, DiagnosticCodes.ModelFileNotFound, source, $"The OnnxModel file '{display}' does not exist.");
             return null;
         }
 
-        string compressionText = model.GetMetadata("Compression");
-        string? compression = NormalizeCompressionOrDefault(compressionText);
-        if (compression is null)
-        {
-            CodedLog.Error(Log, DiagnosticCodes.UnknownCompressionMethod, source,
-                $"OnnxModel '{display}': unknown Compression '{compressionText}'. Use one of: {string.Join(", ", OnnxModelNames.CompressionMethods)}.");
-            ok = false;
-        }
-
-        bool embed = false;
-        string embedText = model.GetMetadata("Embed").Trim();
-        if (embedText.Length > 0 && !bool.TryParse(embedText, out embed))
-        {
-            ok = Invalid(source, display, "Embed", embedText, "true or false");
-        }
-
+        var item = new TaskItem(source);
+        model.CopyMetadataTo(item);
+        // The wrapper's default namespace and class come from where the model goes (checked below like given ones).
         string relativeOutput = RelativeOutputPath(model, source, projectDirectory);
-        if (!OnnxModelNames.IsSafeRelativePath(relativeOutput))
-        {
-            ok = Invalid(source, display, "OutputPath", relativeOutput, "a relative path inside the output folder");
-        }
-
         var (defaultNamespace, defaultClass) = OnnxModelNames.DefaultTypeName(RootNamespace.Trim(), relativeOutput);
-        string className = model.GetMetadata("ClassName").Trim();
-        if (className.Length == 0)
+        string resourceNamespace = model.GetMetadata("Namespace").Trim() is { Length: > 0 } declared ? declared : RootNamespace.Trim();
+        foreach (var (setting, value) in new[] { (ModelSettings.Namespace, defaultNamespace), (ModelSettings.ClassName, defaultClass) }
+            .Where(d => model.GetMetadata(d.Item1.Metadata).Trim().Length == 0))
         {
-            className = defaultClass;
+            item.SetMetadata(setting.Metadata, value);
         }
-        else if (!OnnxModelNames.IsIdentifier(className))
+        bool ok = true;
+        foreach (ModelSetting setting in ModelSettings.All)
         {
-            ok = Invalid(source, display, "ClassName", className, "a C# identifier");
-        }
-
-        string declaredNamespace = model.GetMetadata("Namespace").Trim();
-        string ns = declaredNamespace.Length > 0 ? declaredNamespace : defaultNamespace;
-        if (ns.Length > 0 && !OnnxModelNames.IsNamespace(ns))
-        {
-            ok = Invalid(source, display, "Namespace", ns, "a C# namespace such as 'MyApp.Models'");
-        }
-
-        // "Exclude" only works as a child element (as an attribute it is MSBuild's own exclude pattern);
-        // "ExcludeNodes" is the same list usable as an attribute.
-        string exclude = string.Join(";", (model.GetMetadata("Exclude") + ";" + model.GetMetadata("ExcludeNodes"))
-            .Split([';', ','], StringSplitOptions.RemoveEmptyEntries).Select(s => s.Trim()).Where(s => s.Length > 0).Distinct(StringComparer.Ordinal));
-        string validationData = model.GetMetadata("ValidationData").Trim();
-        if (validationData.Length > 0)
-        {
-            validationData = Path.GetFullPath(Path.Combine(projectDirectory, validationData));
+            string text = setting.Read(item.GetMetadata);
+            string? value = setting.Normalize(text, projectDirectory);
+            if (value is null)
+            {
+                CodedLog.Error(Log, setting.ErrorCode, source, $"OnnxModel '{display}': {setting.InvalidMessage(setting.Metadata, text)}");
+                ok = false;
+                continue;
+            }
+            item.SetMetadata(setting.Metadata, value);
         }
         if (!ok)
         {
@@ -136,43 +111,18 @@ public sealed class PrepareOnnxModels : Task
             : relativeNative + ".onnxsig";
         string dependencyFile = Path.Combine(intermediate, "state", relativeNative + ".deps");
 
-        var item = new TaskItem(source);
-        model.CopyMetadataTo(item);
         item.SetMetadata("DisplayPath", display);
-        item.SetMetadata("Compression", compression!);
-        item.SetMetadata("Embed", embed ? "true" : "false");
-        item.SetMetadata("Exclude", exclude);
-        item.SetMetadata("ClassName", className);
-        item.SetMetadata("Namespace", ns);
         item.SetMetadata("RelativeOutputPath", relativeOutput.Replace('\\', '/'));
-        item.SetMetadata("ResourceName", ResourceName(declaredNamespace.Length > 0 ? declaredNamespace : RootNamespace.Trim(), relativeOutput));
+        item.SetMetadata("ResourceName", ResourceName(resourceNamespace, relativeOutput));
         item.SetMetadata("OutputFile", Path.Combine(intermediate, "out", relativeNative));
         item.SetMetadata("SignatureFile", Path.Combine(intermediate, "sig", signatureRelative));
         item.SetMetadata("StampFile", Path.Combine(intermediate, "state", relativeNative + ".stamp"));
         item.SetMetadata("SignatureStampFile", Path.Combine(intermediate, "state", relativeNative + ".signature-checked"));
         item.SetMetadata("DependencyFile", dependencyFile);
-        // Validation data files are inputs too: changing them redoes the model and its accuracy check.
-        IEnumerable<string> validationFiles = validationData.Length > 0 && Directory.Exists(validationData)
-            ? Directory.GetFiles(validationData, "*", SearchOption.AllDirectories).OrderBy(f => f, StringComparer.Ordinal)
-            : [];
-        item.SetMetadata("Dependencies", string.Join(";", ReadLines(dependencyFile).Concat(validationFiles)));
         item.SetMetadata("ReportFile", Path.Combine(intermediate, "report", relativeNative + ".report.json"));
-        item.SetMetadata("ValidationData", validationData);
-        foreach (string name in AccuracyMetadata)
-        {
-            item.SetMetadata(name, model.GetMetadata(name).Trim());
-        }
+        // The files of folder settings (validation data) are inputs too: changing them redoes the model and its accuracy check.
+        item.SetMetadata("Dependencies", string.Join(";", ReadLines(dependencyFile).Concat(FolderFiles(item))));
         return item;
-    }
-
-    private string? NormalizeCompressionOrDefault(string text) =>
-        text.Trim().Length == 0 ? "None" : OnnxModelNames.NormalizeCompression(text);
-
-    private bool Invalid(string source, string display, string metadata, string value, string expected)
-    {
-        CodedLog.Error(Log, DiagnosticCodes.InvalidMetadataValue, source,
-            $"OnnxModel '{display}': {metadata}='{value}' is not valid; expected {expected}.");
-        return false;
     }
 
     /// <summary><c>Link</c>, else <c>OutputPath</c> (a folder when it ends with a slash), else the path relative to the project.</summary>
@@ -203,14 +153,19 @@ public sealed class PrepareOnnxModels : Task
         return ns.Length == 0 ? dotted : ns + "." + dotted;
     }
 
-    /// <summary>The accuracy gate's metadata, passed to the worker as they are (it validates them, OBT4xxx).</summary>
-    internal static readonly string[] AccuracyMetadata = ["AccuracyCheck", "MinCosine", "MaxRelativeError", "MinTop1Agreement", "IntegerInputRanges", "InputShapes", "DimensionSizes"];
-
-    /// <summary>What decides the output (bytes, and whether the accuracy gate passes): tool, method, exclusions, output name, gate settings.</summary>
+    /// <summary>What decides the output (bytes, and whether the accuracy gate passes): the tool and every stamped setting.</summary>
     private string Stamp(ITaskItem item) =>
-        $"tool={ToolVersion}\ncompression={item.GetMetadata("Compression")}\nexclude={item.GetMetadata("Exclude")}\noutput={item.GetMetadata("RelativeOutputPath")}\n"
-        + $"validation={item.GetMetadata("ValidationData")}\n"
-        + string.Concat(AccuracyMetadata.Select(name => $"{name}={item.GetMetadata(name)}\n"));
+        $"tool={ToolVersion}\n"
+        + string.Concat(ModelSettings.All.Where(s => s.Stamped).Select(s => $"{s.Metadata}={item.GetMetadata(s.Metadata)}\n"));
+
+    /// <summary>Every file in the folders that folder settings name, sorted.</summary>
+    private static IEnumerable<string> FolderFiles(ITaskItem item) =>
+        from setting in ModelSettings.All
+        where setting.Kind == SettingKind.Folder
+        let folder = item.GetMetadata(setting.Metadata)
+        where folder.Length > 0 && Directory.Exists(folder)
+        from file in Directory.GetFiles(folder, "*", SearchOption.AllDirectories).OrderBy(f => f, StringComparer.Ordinal)
+        select file;
 
     private static IEnumerable<string> ReadLines(string path) =>
         File.Exists(path) ? File.ReadAllLines(path).Where(l => l.Length > 0) : [];

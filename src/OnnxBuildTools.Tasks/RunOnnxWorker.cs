@@ -8,6 +8,7 @@ using System.Text.RegularExpressions;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
 using OnnxBuildTools.Onnx.Diagnostics;
+using OnnxBuildTools.Onnx.Settings;
 
 namespace OnnxBuildTools.Tasks;
 
@@ -131,8 +132,9 @@ public sealed class RunOnnxWorker : ToolTask
     }
 
     /// <summary>
-    /// One line per job: TAB-separated key=value fields (see the worker's BatchFile). A model whose output
-    /// and signature are both stale is one job; the same source declared twice (two outputs) is two.
+    /// One line per job: TAB-separated key=value fields (see the worker's BatchFile), every setting of the
+    /// worker among them. A model whose output and signature are both stale is one job; the same source
+    /// declared twice (two outputs) is two.
     /// </summary>
     internal string JobLines()
     {
@@ -142,17 +144,8 @@ public sealed class RunOnnxWorker : ToolTask
         {
             var fields = CommonFields(model);
             fields.Add("output=" + model.GetMetadata("OutputFile"));
-            fields.Add("compression=" + model.GetMetadata("Compression"));
-            fields.Add("exclude=" + model.GetMetadata("Exclude"));
             fields.Add("report=" + model.GetMetadata("ReportFile"));
-            fields.Add("validation-data=" + model.GetMetadata("ValidationData"));
-            fields.Add("accuracy-check=" + model.GetMetadata("AccuracyCheck"));
-            fields.Add("min-cosine=" + model.GetMetadata("MinCosine"));
-            fields.Add("max-relative-error=" + model.GetMetadata("MaxRelativeError"));
-            fields.Add("min-top1-agreement=" + model.GetMetadata("MinTop1Agreement"));
-            fields.Add("integer-input-ranges=" + model.GetMetadata("IntegerInputRanges"));
-            fields.Add("input-shapes=" + model.GetMetadata("InputShapes"));
-            fields.Add("dimension-sizes=" + model.GetMetadata("DimensionSizes"));
+            fields.AddRange(ModelSettings.ForWorker.Select(setting => setting.Key + "=" + model.GetMetadata(setting.Metadata)));
             string signature = model.GetMetadata("SignatureFile");
             if (Signatures.Any(s => s.GetMetadata("SignatureFile") == signature) && signaturesDone.Add(signature))
             {

@@ -21,14 +21,13 @@ public sealed record AccuracyBudget
     public double MinTop1Agreement { get; init; }
 
     /// <summary>Defaults per compression method (see docs/accuracy-gate.md for how they were chosen).</summary>
-    public static AccuracyBudget DefaultFor(string compressionMethodName) => compressionMethodName.ToLowerInvariant() switch
+    public static AccuracyBudget DefaultFor(CompressionMethod method) => method switch
     {
-        "none" => new() { MinCosine = 0.99999, MaxRelativeError = 0.001, MinTop1Agreement = 1.0 },
-        "float16" or "fp16" => new() { MinCosine = 0.9995, MaxRelativeError = 0.03, MinTop1Agreement = 0.93 },
-        "int8" => new() { MinCosine = 0.99, MaxRelativeError = 0.15, MinTop1Agreement = 0.9 },
-        "int4" => new() { MinCosine = 0.97, MaxRelativeError = 0.25, MinTop1Agreement = 0.8 },
-        _ => throw new DiagnosticException(DiagnosticCodes.AccuracyOptionInvalid, null,
-            $"No default accuracy budget for compression method '{compressionMethodName}'; expected None, Int8, Int4 or Float16."),
+        CompressionMethod.None => new() { MinCosine = 0.99999, MaxRelativeError = 0.001, MinTop1Agreement = 1.0 },
+        CompressionMethod.Float16 => new() { MinCosine = 0.9995, MaxRelativeError = 0.03, MinTop1Agreement = 0.93 },
+        CompressionMethod.Int8 => new() { MinCosine = 0.99, MaxRelativeError = 0.15, MinTop1Agreement = 0.9 },
+        CompressionMethod.Int4 => new() { MinCosine = 0.97, MaxRelativeError = 0.25, MinTop1Agreement = 0.8 },
+        _ => throw new ArgumentOutOfRangeException(nameof(method), method, "A compression method without a default accuracy budget."),
     };
 
     /// <summary>Throws <see cref="DiagnosticCodes.AccuracyOptionInvalid"/> when a bound is outside its meaningful range.</summary>

@@ -19,7 +19,7 @@ public static class MetadataParsing
     };
 
     /// <summary>The method's default budget with any of the three bounds overridden (empty = keep the default).</summary>
-    public static AccuracyBudget ParseBudget(string compressionMethod, string? minCosine, string? maxRelativeError, string? minTop1Agreement)
+    public static AccuracyBudget ParseBudget(CompressionMethod compressionMethod, string? minCosine, string? maxRelativeError, string? minTop1Agreement)
     {
         var budget = AccuracyBudget.DefaultFor(compressionMethod);
         budget = budget with

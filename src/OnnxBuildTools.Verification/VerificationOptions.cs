@@ -33,7 +33,7 @@ public sealed record VerificationOptions
     /// <summary>Full shapes for synthesized inputs, by input name (for unknown dimensions that have no name to size).</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<long>> InputShapes { get; init; } = new Dictionary<string, IReadOnlyList<long>>();
 
-    public AccuracyBudget Budget { get; init; } = AccuracyBudget.DefaultFor("Int8");
+    public AccuracyBudget Budget { get; init; } = AccuracyBudget.DefaultFor(CompressionMethod.Int8);
 
     /// <summary>Outputs to treat as class scores (top-1 agreement); null guesses from names and producers.</summary>
     public IReadOnlyCollection<string>? ClassScoreOutputs { get; init; }

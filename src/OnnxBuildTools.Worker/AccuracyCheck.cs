@@ -12,23 +12,22 @@ public static class AccuracyCheck
 {
     public static void Run(ModelJob job, string source, string output, Action<string> report)
     {
-        AccuracySettings settings = job.Accuracy!;
         AccuracyCheckMode mode;
         VerificationOptions options;
         try
         {
-            mode = MetadataParsing.ParseMode(settings.Check);
+            mode = MetadataParsing.ParseMode(job[ModelSettings.AccuracyCheck]);
             if (mode == AccuracyCheckMode.Off)
             {
                 return;
             }
             options = new VerificationOptions
             {
-                ValidationDataDirectory = settings.ValidationData,
-                Budget = MetadataParsing.ParseBudget(job.Compression.ToString(), settings.MinCosine, settings.MaxRelativeError, settings.MinTop1Agreement),
-                IntegerInputRanges = MetadataParsing.ParseIntegerRanges(settings.IntegerInputRanges),
-                InputShapes = MetadataParsing.ParseInputShapes(settings.InputShapes),
-                SymbolicDimensionSizes = MetadataParsing.ParseSymbolicDimensionSizes(settings.DimensionSizes),
+                ValidationDataDirectory = job[ModelSettings.ValidationData] is { Length: > 0 } folder ? folder : null,
+                Budget = MetadataParsing.ParseBudget(job.Compression, job[ModelSettings.MinCosine], job[ModelSettings.MaxRelativeError], job[ModelSettings.MinTop1Agreement]),
+                IntegerInputRanges = MetadataParsing.ParseIntegerRanges(job[ModelSettings.IntegerInputRanges]),
+                InputShapes = MetadataParsing.ParseInputShapes(job[ModelSettings.InputShapes]),
+                SymbolicDimensionSizes = MetadataParsing.ParseSymbolicDimensionSizes(job[ModelSettings.DimensionSizes]),
             };
         }
         catch (DiagnosticException e) when (e.FilePath is null)
@@ -53,7 +52,7 @@ public static class AccuracyCheck
         }
 
         string? htmlPath = null;
-        if (settings.ReportPath is { } jsonPath)
+        if (job.ReportPath is { } jsonPath)
         {
             htmlPath = Path.ChangeExtension(jsonPath, ".html");
             ReportWriter.WriteJson(result, jsonPath);

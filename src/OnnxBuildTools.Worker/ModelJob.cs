@@ -1,9 +1,11 @@
-using OnnxBuildTools.Compression;
+using OnnxBuildTools.Onnx.Diagnostics;
+
 namespace OnnxBuildTools.Worker;
 
 /// <summary>
 /// One model to process: compress <see cref="SourcePath"/> into <see cref="OutputPath"/> and/or write its
-/// signature. The same record is built from the command line and from the task's batch file.
+/// signature. The same record is built from the command line and from the task's batch file, its
+/// settings from the table in <see cref="ModelSettings"/>.
 /// </summary>
 public sealed record ModelJob
 {
@@ -28,42 +30,29 @@ public sealed record ModelJob
     /// <summary>Where the list of the model's external data files goes (the build's extra inputs); optional.</summary>
     public string? DependencyPath { get; init; }
 
-    public CompressionMethod Compression { get; init; } = CompressionMethod.None;
+    /// <summary>Where the accuracy report goes (JSON, and HTML beside it); null for none.</summary>
+    public string? ReportPath { get; init; }
+
+    /// <summary>The worker's settings (<see cref="ModelSettings.ForWorker"/>), normalized; one not given has its default.</summary>
+    public IReadOnlyDictionary<ModelSetting, string> Settings { get; init; } = new Dictionary<ModelSetting, string>();
+
+    public string this[ModelSetting setting] => Settings.TryGetValue(setting, out string? value) ? value : setting.Default;
+
+    public CompressionMethod Compression => Enum.Parse<CompressionMethod>(this[ModelSettings.Compression]);
 
     /// <summary>Node names or op types to leave in float.</summary>
-    public IReadOnlyList<string> Exclude { get; init; } = [];
+    public IReadOnlyList<string> Exclude => ModelSettings.SplitList(this[ModelSettings.Exclude]);
 
-    /// <summary>The accuracy gate's settings (item metadata of the same names); null when no gate runs.</summary>
-    public AccuracySettings? Accuracy { get; init; }
-}
-
-/// <summary>
-/// How the compressed model is checked against the original (docs/accuracy-gate.md), as the metadata
-/// gives it: raw strings, parsed by the gate's <c>MetadataParsing</c> so every bad value gets its OBT4xxx code.
-/// </summary>
-public sealed record AccuracySettings
-{
-    /// <summary><c>Error</c> (default), <c>Warn</c> or <c>Off</c>.</summary>
-    public string? Check { get; init; }
-
-    /// <summary>A folder of validation inputs; null to synthesize them.</summary>
-    public string? ValidationData { get; init; }
-
-    public string? MinCosine { get; init; }
-
-    public string? MaxRelativeError { get; init; }
-
-    public string? MinTop1Agreement { get; init; }
-
-    /// <summary><c>name=min..max;name=value</c>.</summary>
-    public string? IntegerInputRanges { get; init; }
-
-    /// <summary><c>name=d0xd1x...</c> separated by <c>;</c>.</summary>
-    public string? InputShapes { get; init; }
-
-    /// <summary><c>name=size</c> separated by <c>;</c>, for symbolic dimensions.</summary>
-    public string? DimensionSizes { get; init; }
-
-    /// <summary>Where the JSON report goes; the HTML report goes beside it (<c>.html</c>).</summary>
-    public string? ReportPath { get; init; }
+    /// <summary>Every worker setting, normalized from <paramref name="text"/>; a bad value is its setting's coded error naming the model.</summary>
+    public static Dictionary<ModelSetting, string> ReadSettings(string source, Func<ModelSetting, string?> text, Func<ModelSetting, string> name)
+    {
+        var settings = new Dictionary<ModelSetting, string>();
+        foreach (ModelSetting setting in ModelSettings.ForWorker)
+        {
+            string raw = text(setting) ?? "";
+            settings[setting] = setting.Normalize(raw, Environment.CurrentDirectory)
+                ?? throw new DiagnosticException(setting.ErrorCode, Path.GetFullPath(source), setting.InvalidMessage(name(setting), raw));
+        }
+        return settings;
+    }
 }

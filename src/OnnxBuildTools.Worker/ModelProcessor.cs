@@ -95,10 +95,7 @@ public static class ModelProcessor
             var options = new CompressionOptions { Method = job.Compression, Exclude = job.Exclude, CompactNames = false };
             CompressionResult result = ModelCompressor.Compress(model, options);
             OnnxModelFile.Save(result.Model, output, source: model.ExternalData);
-            if (job.Accuracy is not null)
-            {
-                AccuracyCheck.Run(job, source, output, report);
-            }
+            AccuracyCheck.Run(job, source, output, report);
             ModelCompressor.CompactNames(result.Model);
             OnnxModelFile.Save(result.Model, output, source: model.ExternalData);
             return OutputBytes(output);

@@ -35,7 +35,7 @@ internal static class AccuracyGateBenchmark
                 var source = ModelProto.Parser.ParseFrom(File.ReadAllBytes(model));
                 File.WriteAllBytes(engineOutput, ModelCompressor.Compress(source, new CompressionOptions { Method = method, CompactNames = false }).Model.ToByteArray());
                 Measure($"warm, engine {method}, 16 synthesized samples, localization on", model, engineOutput,
-                    synthetic with { Budget = AccuracyBudget.DefaultFor(method.ToString()) });
+                    synthetic with { Budget = AccuracyBudget.DefaultFor(method) });
             }
             Measure("warm, same", model, compressed, synthetic);
             Measure("warm, 16 synthesized samples, localization only on failure", model, compressed, synthetic with { Localization = LocalizationMode.WhenFailed });

@@ -60,7 +60,8 @@ public sealed partial class DiagnosticTests
 
         // The command line: a wrong command, and an output that cannot be written.
         ProcessResult usage = E2E.Dotnet(E2E.Root, E2E.WorkerPath, "frobnicate").AssertFailed("unknown command");
-        StringAssert.Contains(usage.Output, "error OBT3006: Unknown command 'frobnicate'");
+        StringAssert.Matches(usage.Output, new Regex(@"^error OBT3006: .*'frobnicate'", RegexOptions.Multiline));
+        Assert.AreEqual(2, usage.ExitCode, "a wrong command line exits with 2");
         produced.Add("OBT3006");
         string model = noWorker.AddModel("cli.onnx", seed: 2, size: 8);
         string blocked = Path.Combine(noWorker.Directory, "blocked.onnx");

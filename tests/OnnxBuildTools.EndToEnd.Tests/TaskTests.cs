@@ -119,7 +119,7 @@ public sealed class TaskTests
         item.SetMetadata("ExcludeNodes", "Softmax");
         Assert.IsTrue(Prepare(folder, item).Task.Execute());
         Assert.AreNotEqual(old, File.GetLastWriteTimeUtc(stamp), "a changed option did not rewrite the stamp");
-        StringAssert.Contains(File.ReadAllText(stamp), "exclude=Softmax");
+        StringAssert.Contains(File.ReadAllText(stamp), "Exclude=Softmax");
         Directory.Delete(folder, true);
     }
 
@@ -185,5 +185,21 @@ public sealed class TaskTests
         CollectionAssert.Contains(lines[0].Split('\t'), "output=/o/one/a.onnx");
         CollectionAssert.Contains(lines[1].Split('\t'), "output=/o/two/a.onnx");
         CollectionAssert.Contains(lines[1].Split('\t'), "signature=/o/two/a.onnxsig");
+    }
+
+    [TestMethod]
+    public void JobLinesCarryEverySettingOfTheWorkerByItsKey()
+    {
+        var model = new TaskItem("/p/a.onnx");
+        model.SetMetadata("OutputFile", "/o/a.onnx");
+        model.SetMetadata("MinCosine", "0.995");
+        model.SetMetadata("ValidationData", "/p/data");
+        model.SetMetadata("ClassName", "NotForTheWorker");
+        var task = new RunOnnxWorker { Models = [model], WorkerPath = "w.dll", JobFile = "j" };
+        string[] fields = task.JobLines().TrimEnd('\n').Split('\t');
+        var keys = fields.Select(f => f[..f.IndexOf('=', StringComparison.Ordinal)]).ToList();
+        CollectionAssert.IsSubsetOf(new[] { "compression", "exclude", "accuracy-check", "validation-data", "min-cosine", "max-relative-error", "min-top1-agreement", "integer-input-ranges", "input-shapes", "dimension-sizes" }, keys);
+        CollectionAssert.IsSubsetOf(new[] { "min-cosine=0.995", "validation-data=/p/data" }, fields);
+        Assert.IsFalse(fields.Any(f => f.Contains("NotForTheWorker", StringComparison.Ordinal)), "a setting of the build only reached the worker");
     }
 }

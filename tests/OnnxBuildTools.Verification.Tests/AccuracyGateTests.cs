@@ -15,7 +15,7 @@ public sealed class AccuracyGateTests
         var model = TestModels.ThreeLayerMlp();
         string a = TestModels.Save(model, dir.Path, "a.onnx");
         string b = TestModels.Save(model, dir.Path, "b.onnx");
-        var report = AccuracyGate.Verify(a, b, new VerificationOptions { Budget = AccuracyBudget.DefaultFor("None") });
+        var report = AccuracyGate.Verify(a, b, new VerificationOptions { Budget = AccuracyBudget.DefaultFor(CompressionMethod.None) });
         Assert.IsTrue(report.Passed);
         var logits = report.Outputs.Single();
         Assert.AreEqual(1.0, logits.Cosine, 1e-12);
@@ -37,7 +37,7 @@ public sealed class AccuracyGateTests
         var model = TestModels.ThreeLayerMlp();
         string original = TestModels.Save(model, dir.Path, "a.onnx");
         string compressed = TestModels.Save(TestModels.FakeInt8(model), dir.Path, "b.onnx");
-        var report = AccuracyGate.Verify(original, compressed, new VerificationOptions { Budget = AccuracyBudget.DefaultFor("Int8") });
+        var report = AccuracyGate.Verify(original, compressed, new VerificationOptions { Budget = AccuracyBudget.DefaultFor(CompressionMethod.Int8) });
         Assert.IsTrue(report.Passed, string.Join("; ", report.Failures.Select(f => f.Describe())));
         var logits = report.Outputs.Single();
         Assert.IsTrue(logits.Cosine is > 0.999 and < 1, $"cosine {logits.Cosine}");

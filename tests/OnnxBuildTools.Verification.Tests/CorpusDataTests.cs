@@ -54,7 +54,7 @@ public sealed class CorpusDataTests
                 var report = AccuracyGate.Verify(model, model, new VerificationOptions
                 {
                     ValidationDataDirectory = folder,
-                    Budget = AccuracyBudget.DefaultFor("None"),
+                    Budget = AccuracyBudget.DefaultFor(CompressionMethod.None),
                     Localization = LocalizationMode.Never,
                     IntraOpThreads = 1,
                 });

@@ -22,14 +22,14 @@ public sealed class CorpusGateTests
         NpyFile.Write(Path.Combine(data, "attention_mask.npy"), Int64Tensor(text.AttentionMask, text.Shape));
         NpyFile.Write(Path.Combine(data, "token_type_ids.npy"), Int64Tensor(text.TokenTypeIds, text.Shape));
 
-        var report = AccuracyGate.Verify(model, compressed, new VerificationOptions { ValidationDataDirectory = data, Budget = AccuracyBudget.DefaultFor("Int8") });
+        var report = AccuracyGate.Verify(model, compressed, new VerificationOptions { ValidationDataDirectory = data, Budget = AccuracyBudget.DefaultFor(CompressionMethod.Int8) });
         Assert.AreEqual(16, report.Inputs.Samples);
         var hidden = report.Outputs.Single(o => o.Name == "last_hidden_state");
         Assert.IsFalse(hidden.IsClassScores);
         // Per-tensor int8 rounding of every weight costs this transformer about 1% of cosine on real text
         // (0.988 measured): close, but under Int8's default budget, so the gate must say so.
         Assert.IsTrue(hidden.Cosine > 0.97 && hidden.RelativeError < 0.3, $"cosine {hidden.Cosine}, relative error {hidden.RelativeError}");
-        var budget = AccuracyBudget.DefaultFor("Int8");
+        var budget = AccuracyBudget.DefaultFor(CompressionMethod.Int8);
         Assert.AreEqual(hidden.Cosine >= budget.MinCosine && hidden.RelativeError <= budget.MaxRelativeError, report.Passed, string.Join("; ", report.Failures.Select(f => f.Describe())));
         var loc = report.Localization!;
         Assert.IsTrue(loc.AllLayers.Count >= 36, $"{loc.AllLayers.Count} layers: the 36 weight MatMuls and the embedding Gathers");
@@ -48,7 +48,7 @@ public sealed class CorpusGateTests
     {
         string folder = Path.Combine(TestCorpus.BackendTestData, "pytorch-converted", "test_Conv2d");
         string model = Path.Combine(folder, "model.onnx");
-        var report = AccuracyGate.Verify(model, model, new VerificationOptions { ValidationDataDirectory = folder, Budget = AccuracyBudget.DefaultFor("None") });
+        var report = AccuracyGate.Verify(model, model, new VerificationOptions { ValidationDataDirectory = folder, Budget = AccuracyBudget.DefaultFor(CompressionMethod.None) });
         Assert.AreEqual("onnx-test-data", report.Inputs.Kind);
         Assert.IsTrue(report.Passed);
         Assert.AreEqual(1.0, report.Outputs[0].Cosine, 1e-12);
@@ -74,7 +74,7 @@ public sealed class RealModelSelfCheckTests
         {
             MaxSamples = 2,
             LocalizationSamples = 1,
-            Budget = AccuracyBudget.DefaultFor("None"),
+            Budget = AccuracyBudget.DefaultFor(CompressionMethod.None),
             // Silero's sample rate is an int64 scalar that must be 16000; the OCR CNNs need images of some size.
             IntegerInputRanges = name.StartsWith("silero", StringComparison.Ordinal) && name != "silero_vad_half"
                 ? new Dictionary<string, (long Min, long Max)> { ["sr"] = (16000, 16000) }

@@ -19,7 +19,7 @@ public sealed class EngineGateTests
         var model = TestModels.ThreeLayerMlp(seed: 5, plantOutlier: true);
         string original = TestModels.Save(model, dir.Path, "mlp.onnx");
         var compression = new CompressionOptions { Method = method, CompactNames = false };
-        var options = new VerificationOptions { Budget = AccuracyBudget.DefaultFor(method.ToString()) };
+        var options = new VerificationOptions { Budget = AccuracyBudget.DefaultFor(method) };
 
         var report = AccuracyGate.Verify(original, Compress(model, dir.Path, "mlp.c.onnx", compression), options);
         Assert.IsFalse(report.Passed, "fc2's weights are flushed to zero");
@@ -45,7 +45,7 @@ public sealed class EngineGateTests
         var model = TestModels.ThreeLayerMlp(seed: 2);
         string original = TestModels.Save(model, dir.Path, "mlp.onnx");
         string compressed = Compress(model, dir.Path, "mlp.c.onnx", new CompressionOptions { Method = method });
-        var report = AccuracyGate.Verify(original, compressed, new VerificationOptions { Budget = AccuracyBudget.DefaultFor(method.ToString()) });
+        var report = AccuracyGate.Verify(original, compressed, new VerificationOptions { Budget = AccuracyBudget.DefaultFor(method) });
         Assert.IsTrue(report.Passed, $"{method}: " + string.Join("; ", report.Failures.Select(f => f.Describe())));
     }
 

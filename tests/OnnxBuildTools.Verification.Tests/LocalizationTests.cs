@@ -10,7 +10,7 @@ public sealed class LocalizationTests
         var model = TestModels.ThreeLayerMlp(seed: 5, plantOutlier: true);
         string original = TestModels.Save(model, dir.Path, "mlp.onnx");
         string compressed = TestModels.Save(TestModels.FakeInt8(model), dir.Path, "mlp.int8.onnx");
-        var options = new VerificationOptions { Budget = AccuracyBudget.DefaultFor("Int8") };
+        var options = new VerificationOptions { Budget = AccuracyBudget.DefaultFor(CompressionMethod.Int8) };
 
         var report = AccuracyGate.Verify(original, compressed, options);
         Assert.IsFalse(report.Passed, "flushing fc2's weights to zero breaks the model");

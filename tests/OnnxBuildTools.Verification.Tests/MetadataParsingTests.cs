@@ -17,11 +17,11 @@ public sealed class MetadataParsingTests
     [TestMethod]
     public void BudgetOverridesKeepTheOtherDefaults()
     {
-        var budget = MetadataParsing.ParseBudget("Int4", "0.995", "", null);
+        var budget = MetadataParsing.ParseBudget(CompressionMethod.Int4, "0.995", "", null);
         Assert.AreEqual(0.995, budget.MinCosine);
-        Assert.AreEqual(AccuracyBudget.DefaultFor("Int4").MaxRelativeError, budget.MaxRelativeError);
-        Assert.AreEqual(DiagnosticCodes.AccuracyOptionInvalid, Assert.ThrowsExactly<DiagnosticException>(() => MetadataParsing.ParseBudget("Int8", "0,99", null, null)).Code);
-        Assert.AreEqual(DiagnosticCodes.AccuracyOptionInvalid, Assert.ThrowsExactly<DiagnosticException>(() => MetadataParsing.ParseBudget("Int8", null, "-1", null)).Code);
+        Assert.AreEqual(AccuracyBudget.DefaultFor(CompressionMethod.Int4).MaxRelativeError, budget.MaxRelativeError);
+        Assert.AreEqual(DiagnosticCodes.AccuracyOptionInvalid, Assert.ThrowsExactly<DiagnosticException>(() => MetadataParsing.ParseBudget(CompressionMethod.Int8, "0,99", null, null)).Code);
+        Assert.AreEqual(DiagnosticCodes.AccuracyOptionInvalid, Assert.ThrowsExactly<DiagnosticException>(() => MetadataParsing.ParseBudget(CompressionMethod.Int8, null, "-1", null)).Code);
     }
 
     [TestMethod]

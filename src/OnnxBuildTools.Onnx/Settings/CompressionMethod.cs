@@ -1,0 +1,20 @@
+namespace OnnxBuildTools.Onnx.Settings;
+
+/// <summary>
+/// How weights are stored and computed after compression. The one list of method names: the task, the
+/// command line, the engine and the accuracy budgets all read it (this file is also compiled into the task).
+/// </summary>
+public enum CompressionMethod
+{
+    /// <summary>Leave the model as it is.</summary>
+    None,
+
+    /// <summary>8-bit symmetric weights; MatMul and Gemm get dynamically quantized activations.</summary>
+    Int8,
+
+    /// <summary>4-bit block-wise MatMul weights (<c>com.microsoft.MatMulNBits</c>); other weights as in <see cref="Int8"/>.</summary>
+    Int4,
+
+    /// <summary>Weights stored as float16; computation and model inputs and outputs stay float32.</summary>
+    Float16,
+}
