@@ -3,7 +3,7 @@ using OnnxBuildTools.Testing;
 
 namespace OnnxBuildTools.EndToEnd.Tests;
 
-/// <summary>The worker as a command-line tool, from the packed package.</summary>
+/// <summary>The worker as a command-line tool: from the packed package, and installed as the .NET tool <c>onnx-build-tools</c>.</summary>
 [TestClass]
 public sealed partial class CommandLineTests
 {
@@ -64,5 +64,36 @@ public sealed partial class CommandLineTests
             .AssertSucceeded("command-line compress");
         StringAssert.Contains(cli.Output, $"({BuildOutputTests.Compression}, ");
         Assert.AreEqual(ConsumerProject.Sha256(cliOutput), ConsumerProject.Sha256(Path.Combine(project.OutputDirectory, "models", "arctic.onnx")));
+    }
+
+    /// <summary>
+    /// <c>dotnet tool install</c> from the packed folder, as README says; the installed command has help for
+    /// every command and compresses a real model to the same bytes as the worker in the OnnxBuildTools package.
+    /// </summary>
+    [TestMethod]
+    public void InstallsAsADotnetToolAndCompressesARealModel()
+    {
+        string tools = Path.Combine(E2E.Root, "tools-" + Guid.NewGuid().ToString("N")[..8]);
+        string packages = Path.Combine(E2E.RepoRoot, "artifacts", "packages");
+        E2E.Dotnet(E2E.Root, "tool", "install", "--tool-path", tools, "--add-source", packages, "onnx-build-tools", "--version", E2E.PackageVersion)
+            .AssertSucceeded("dotnet tool install");
+        string tool = Path.Combine(tools, OperatingSystem.IsWindows() ? "onnx-build-tools.exe" : "onnx-build-tools");
+
+        StringAssert.Contains(E2E.Run(tool, E2E.Root, "--help").AssertSucceeded("--help").Output, "compress");
+        foreach (string command in Commands)
+        {
+            StringAssert.Contains(E2E.Run(tool, E2E.Root, command, "--help").AssertSucceeded(command + " --help").Output, $"onnx-build-tools {command}");
+        }
+
+        string model = TestCorpus.RealModel("paddleocr_cls");
+        string installed = Path.Combine(tools, "out", "cls.int8.onnx"), packaged = Path.Combine(tools, "out", "cls.packaged.onnx");
+        ProcessResult compress = E2E.Run(tool, E2E.Root, "compress", model, "--output", installed, "--compression", "Int8", "--report", installed + ".report.json")
+            .AssertSucceeded("compress with the installed tool");
+        StringAssert.Contains(compress.Output, "(Int8, ");
+        StringAssert.Contains(compress.Output, "accuracy within budget");
+        Assert.IsTrue(File.Exists(installed + ".report.html"), "no HTML report beside the JSON one");
+        Assert.IsTrue(new FileInfo(installed).Length < new FileInfo(model).Length / 2, "Int8 did not shrink the model");
+        E2E.Dotnet(E2E.Root, E2E.WorkerPath, "compress", model, "--output", packaged, "--compression", "Int8").AssertSucceeded("compress with the packaged worker");
+        Assert.AreEqual(ConsumerProject.Sha256(packaged), ConsumerProject.Sha256(installed));
     }
 }

@@ -83,9 +83,12 @@ public static class E2E
 
 
     /// <summary>Runs <c>dotnet</c> with a clean environment; returns the exit code and all output.</summary>
-    public static ProcessResult Dotnet(string workingDirectory, params string[] args)
+    public static ProcessResult Dotnet(string workingDirectory, params string[] args) => Run("dotnet", workingDirectory, args);
+
+    /// <summary>Runs a program with a clean environment; returns the exit code and all output.</summary>
+    public static ProcessResult Run(string program, string workingDirectory, params string[] args)
     {
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(program)
         {
             WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
@@ -115,7 +118,7 @@ public static class E2E
         if (!process.WaitForExit(TimeSpan.FromMinutes(4)))
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"dotnet {string.Join(' ', args)} did not finish in 4 minutes.");
+            throw new TimeoutException($"{program} {string.Join(' ', args)} did not finish in 4 minutes.");
         }
         process.WaitForExit();
         lock (output)
