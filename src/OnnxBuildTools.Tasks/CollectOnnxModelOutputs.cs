@@ -41,12 +41,10 @@ public sealed class CollectOnnxModelOutputs : Task
             string output = model.GetMetadata("OutputFile");
             string relative = model.GetMetadata("RelativeOutputPath");
             bool embed = string.Equals(model.GetMetadata("Embed"), "true", StringComparison.OrdinalIgnoreCase);
-            string[] externalSources = model.GetMetadata("Dependencies").Split([';'], StringSplitOptions.RemoveEmptyEntries);
+            // The worker records the external data files (a model it has not read yet has none known);
+            // the model's Dependencies are no substitute: they hold its validation data files too.
             string dependencyFile = model.GetMetadata("DependencyFile");
-            if (File.Exists(dependencyFile))
-            {
-                externalSources = File.ReadAllLines(dependencyFile).Where(l => l.Length > 0).ToArray();
-            }
+            string[] externalSources = File.Exists(dependencyFile) ? File.ReadAllLines(dependencyFile).Where(l => l.Length > 0).ToArray() : [];
 
             written.Add(new TaskItem(model.GetMetadata("StampFile")));
             written.Add(new TaskItem(dependencyFile));

@@ -120,8 +120,9 @@ public sealed class PrepareOnnxModels : Task
         item.SetMetadata("SignatureStampFile", Path.Combine(intermediate, "state", relativeNative + ".signature-checked"));
         item.SetMetadata("DependencyFile", dependencyFile);
         item.SetMetadata("ReportFile", Path.Combine(intermediate, "report", relativeNative + ".report.json"));
-        // The files of folder settings (validation data) are inputs too: changing them redoes the model and its accuracy check.
-        item.SetMetadata("Dependencies", string.Join(";", ReadLines(dependencyFile).Concat(FolderFiles(item))));
+        // The files of folder settings (validation data) are inputs too: changing, adding or removing one
+        // redoes the model and its accuracy check (the stamp lists them, so a removal counts).
+        item.SetMetadata("Dependencies", string.Join(";", ReadLines(dependencyFile).Concat(FolderFiles(item).Select(f => f.Path))));
         return item;
     }
 
@@ -153,19 +154,23 @@ public sealed class PrepareOnnxModels : Task
         return ns.Length == 0 ? dotted : ns + "." + dotted;
     }
 
-    /// <summary>What decides the output (bytes, and whether the accuracy gate passes): the tool and every stamped setting.</summary>
+    /// <summary>
+    /// What decides the output (bytes, and whether the accuracy gate passes): the tool, every stamped
+    /// setting, and the files of folder settings (so removing a validation file redoes the model).
+    /// </summary>
     private string Stamp(ITaskItem item) =>
         $"tool={ToolVersion}\n"
-        + string.Concat(ModelSettings.All.Where(s => s.Stamped).Select(s => $"{s.Metadata}={item.GetMetadata(s.Metadata)}\n"));
+        + string.Concat(ModelSettings.All.Where(s => s.Stamped).Select(s => $"{s.Metadata}={item.GetMetadata(s.Metadata)}\n"))
+        + string.Concat(FolderFiles(item).Select(f => $"{f.Setting.Metadata} file={f.Relative}\n"));
 
     /// <summary>Every file in the folders that folder settings name, sorted.</summary>
-    private static IEnumerable<string> FolderFiles(ITaskItem item) =>
+    private static IEnumerable<(ModelSetting Setting, string Path, string Relative)> FolderFiles(ITaskItem item) =>
         from setting in ModelSettings.All
         where setting.Kind == SettingKind.Folder
         let folder = item.GetMetadata(setting.Metadata)
         where folder.Length > 0 && Directory.Exists(folder)
         from file in Directory.GetFiles(folder, "*", SearchOption.AllDirectories).OrderBy(f => f, StringComparer.Ordinal)
-        select file;
+        select (setting, file, file.Substring(folder.TrimEnd(Path.DirectorySeparatorChar).Length + 1).Replace('\\', '/'));
 
     private static IEnumerable<string> ReadLines(string path) =>
         File.Exists(path) ? File.ReadAllLines(path).Where(l => l.Length > 0) : [];

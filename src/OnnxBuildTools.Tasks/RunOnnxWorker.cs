@@ -37,8 +37,10 @@ public sealed class RunOnnxWorker : ToolTask
     /// <summary>The <c>dotnet</c> running this build (<c>$(DOTNET_HOST_PATH)</c>); found on PATH when empty.</summary>
     public string DotnetHostPath { get; set; } = "";
 
-    /// <summary>Where the job list is written.</summary>
-    [Required] public string JobFile { get; set; } = "";
+    /// <summary>The job list's folder: each run writes its own (<c>jobs-&lt;id&gt;.txt</c>), deleted when the worker exits.</summary>
+    [Required] public string JobDirectory { get; set; } = "";
+
+    private string _jobFile = "";
 
     /// <summary>Models processed at once; 0 means the number of cores.</summary>
     public int MaxParallelism { get; set; }
@@ -62,9 +64,17 @@ public sealed class RunOnnxWorker : ToolTask
                 $"The worker '{WorkerPath}' does not exist; the OnnxBuildTools package is incomplete. Restore it again.");
             return false;
         }
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(JobFile))!);
-        File.WriteAllText(JobFile, jobs, new UTF8Encoding(false));
-        return base.Execute() && !Log.HasLoggedErrors;
+        Directory.CreateDirectory(JobDirectory);
+        _jobFile = Path.Combine(Path.GetFullPath(JobDirectory), $"jobs-{Guid.NewGuid():N}.txt");
+        try
+        {
+            File.WriteAllText(_jobFile, jobs, new UTF8Encoding(false));
+            return base.Execute() && !Log.HasLoggedErrors;
+        }
+        finally
+        {
+            File.Delete(_jobFile);
+        }
     }
 
     protected override string GenerateFullPathToTool()
@@ -86,7 +96,7 @@ public sealed class RunOnnxWorker : ToolTask
         var builder = new CommandLineBuilder();
         builder.AppendFileNameIfNotNull(WorkerPath);
         builder.AppendSwitch("batch");
-        builder.AppendFileNameIfNotNull(JobFile);
+        builder.AppendFileNameIfNotNull(_jobFile);
         builder.AppendSwitch("--parallel");
         builder.AppendSwitch((MaxParallelism > 0 ? MaxParallelism : Environment.ProcessorCount).ToString(System.Globalization.CultureInfo.InvariantCulture));
         return builder.ToString();

@@ -141,7 +141,7 @@ public sealed class TaskTests
     public void WorkerOutputBecomesCodedErrorsAndSummaryMessages()
     {
         var engine = new RecordingEngine();
-        var task = new RunOnnxWorker { BuildEngine = engine, WorkerPath = "w.dll", JobFile = "jobs.txt" };
+        var task = new RunOnnxWorker { BuildEngine = engine, WorkerPath = "w.dll", JobDirectory = "state" };
         task.RelayLine("/p/models/a.onnx: error OBT1003: The file is not a valid ONNX model.", MessageImportance.Normal);
         task.RelayLine("warning OBT3999: something", MessageImportance.Normal);
         task.RelayLine("models/b.onnx: 1.0 MB -> 0.3 MB (Int8, 0.26x) in 0.1 s", MessageImportance.High);
@@ -161,7 +161,7 @@ public sealed class TaskTests
         }
         var b = new TaskItem("/p/b.onnx");
         b.SetMetadata("SignatureFile", "/o/b.onnxsig");
-        var task = new RunOnnxWorker { Models = [a], Signatures = [a, b], WorkerPath = "w.dll", JobFile = "j" };
+        var task = new RunOnnxWorker { Models = [a], Signatures = [a, b], WorkerPath = "w.dll", JobDirectory = "state" };
         string[] lines = task.JobLines().TrimEnd('\n').Split('\n');
         Assert.AreEqual(2, lines.Length);
         CollectionAssert.IsSubsetOf(new[] { "source=/p/a.onnx", "output=/o/a.onnx", "compression=Int4", "exclude=x;y", "signature=/o/a.onnxsig" }, lines[0].Split('\t'));
@@ -179,7 +179,7 @@ public sealed class TaskTests
             return item;
         }
         TaskItem first = Declared("/o/one/a.onnx"), second = Declared("/o/two/a.onnx");
-        var task = new RunOnnxWorker { Models = [first, second], Signatures = [first, second], WorkerPath = "w.dll", JobFile = "j" };
+        var task = new RunOnnxWorker { Models = [first, second], Signatures = [first, second], WorkerPath = "w.dll", JobDirectory = "state" };
         string[] lines = task.JobLines().TrimEnd('\n').Split('\n');
         Assert.AreEqual(2, lines.Length);
         CollectionAssert.Contains(lines[0].Split('\t'), "output=/o/one/a.onnx");
@@ -195,11 +195,102 @@ public sealed class TaskTests
         model.SetMetadata("MinCosine", "0.995");
         model.SetMetadata("ValidationData", "/p/data");
         model.SetMetadata("ClassName", "NotForTheWorker");
-        var task = new RunOnnxWorker { Models = [model], WorkerPath = "w.dll", JobFile = "j" };
+        var task = new RunOnnxWorker { Models = [model], WorkerPath = "w.dll", JobDirectory = "state" };
         string[] fields = task.JobLines().TrimEnd('\n').Split('\t');
         var keys = fields.Select(f => f[..f.IndexOf('=', StringComparison.Ordinal)]).ToList();
         CollectionAssert.IsSubsetOf(new[] { "compression", "exclude", "accuracy-check", "validation-data", "min-cosine", "max-relative-error", "min-top1-agreement", "integer-input-ranges", "input-shapes", "dimension-sizes" }, keys);
         CollectionAssert.IsSubsetOf(new[] { "min-cosine=0.995", "validation-data=/p/data" }, fields);
         Assert.IsFalse(fields.Any(f => f.Contains("NotForTheWorker", StringComparison.Ordinal)), "a setting of the build only reached the worker");
+    }
+
+    [TestMethod]
+    public void RemovingAValidationFileRewritesTheStamp()
+    {
+        string folder = NewFolder();
+        File.WriteAllBytes(Path.Combine(folder, "m.onnx"), [1]);
+        Directory.CreateDirectory(Path.Combine(folder, "data", "test_data_set_1"));
+        File.WriteAllBytes(Path.Combine(folder, "data", "x.npy"), [1]);
+        File.WriteAllBytes(Path.Combine(folder, "data", "test_data_set_1", "input_0.pb"), [2]);
+        var item = new TaskItem("m.onnx");
+        item.SetMetadata("Compression", "Int8");
+        item.SetMetadata("ValidationData", "data");
+        var (task, _) = Prepare(folder, item);
+        Assert.IsTrue(task.Execute());
+        ITaskItem prepared = task.PreparedModels.Single();
+        string stamp = prepared.GetMetadata("StampFile");
+        StringAssert.Contains(File.ReadAllText(stamp), "ValidationData file=test_data_set_1/input_0.pb\n");
+        StringAssert.Contains(File.ReadAllText(stamp), "ValidationData file=x.npy\n");
+        CollectionAssert.Contains(prepared.GetMetadata("Dependencies").Split(';'), Path.Combine(folder, "data", "x.npy"));
+        var old = new DateTime(2020, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        File.SetLastWriteTimeUtc(stamp, old);
+
+        // The removed file is no input any more: only the stamp can tell the build the model is stale.
+        File.Delete(Path.Combine(folder, "data", "x.npy"));
+        Assert.IsTrue(Prepare(folder, item).Task.Execute());
+        Assert.AreNotEqual(old, File.GetLastWriteTimeUtc(stamp), "removing a validation file left the stamp as it was");
+        Assert.IsFalse(File.ReadAllText(stamp).Contains("x.npy", StringComparison.Ordinal));
+        Directory.Delete(folder, true);
+    }
+
+    [TestMethod]
+    public void WithoutADepsFileValidationFilesAreNoExternalData()
+    {
+        string folder = NewFolder();
+        string output = Path.Combine(folder, "obj", "onnx", "out", "m.onnx");
+        Directory.CreateDirectory(Path.GetDirectoryName(output)!);
+        File.WriteAllBytes(output, [1]);
+        TaskItem Model(bool embed)
+        {
+            var model = new TaskItem(Path.Combine(folder, "m.onnx"));
+            foreach (var (key, value) in new[] { ("OutputFile", output), ("RelativeOutputPath", "m.onnx"), ("Embed", embed ? "true" : "false"), ("ResourceName", "My.App.m.onnx"),
+                ("Dependencies", Path.Combine(folder, "data", "x.npy")), ("DependencyFile", Path.Combine(folder, "obj", "onnx", "state", "m.onnx.deps")) })
+            {
+                model.SetMetadata(key, value);
+            }
+            return model;
+        }
+
+        var engine = new RecordingEngine();
+        var copied = new CollectOnnxModelOutputs { BuildEngine = engine, Models = [Model(embed: false)] };
+        Assert.IsTrue(copied.Execute(), string.Join("\n", engine.Errors.Select(e => e.Message)));
+        CollectionAssert.AreEqual(new[] { output }, copied.CopyItems.Select(i => i.ItemSpec).ToArray(), "a validation file was copied as external data");
+
+        var embedded = new CollectOnnxModelOutputs { BuildEngine = engine, Models = [Model(embed: true)] };
+        Assert.IsTrue(embedded.Execute(), string.Join("\n", engine.Errors.Select(e => e.Message)));
+        Assert.AreEqual("My.App.m.onnx", embedded.ResourceItems.Single().GetMetadata("LogicalName"));
+        Directory.Delete(folder, true);
+    }
+
+    /// <summary>
+    /// Two runs at once in one state folder (a design-time build beside a real build) each hand the worker
+    /// their own job list: each processes exactly its own model, and no job file is left behind.
+    /// </summary>
+    [TestMethod]
+    public void ConcurrentWorkerRunsUseTheirOwnJobFiles()
+    {
+        string folder = NewFolder();
+        string state = Path.Combine(folder, "obj", "onnx", "state");
+        (RunOnnxWorker Task, RecordingEngine Engine, string Output) Run(string name, int seed)
+        {
+            string source = Path.Combine(folder, "models", name);
+            File.WriteAllBytes(source, TestModels.MatMulModel(seed, 16));
+            var model = new TaskItem(source);
+            model.SetMetadata("DisplayPath", "models/" + name);
+            model.SetMetadata("OutputFile", Path.Combine(folder, "obj", "onnx", "out", name));
+            model.SetMetadata("Compression", "None");
+            var engine = new RecordingEngine();
+            return (new RunOnnxWorker { BuildEngine = engine, Models = [model], WorkerPath = E2E.WorkerPath, JobDirectory = state, MaxParallelism = 1 }, engine, model.GetMetadata("OutputFile"));
+        }
+        var runs = Enumerable.Range(0, 4).Select(i => Run($"m{i}.onnx", seed: 20 + i)).ToList();
+        Parallel.ForEach(runs, run => Assert.IsTrue(run.Task.Execute(), string.Join("\n", run.Engine.Errors.Select(e => e.Message))));
+        for (int i = 0; i < runs.Count; i++)
+        {
+            Assert.IsTrue(File.Exists(runs[i].Output), $"run {i} did not write its model");
+            var processed = runs[i].Engine.Messages.Where(m => m.Importance == MessageImportance.High && m.Message!.StartsWith("models/", StringComparison.Ordinal)).Select(m => m.Message!).ToList();
+            Assert.AreEqual(1, processed.Count, string.Join("\n", processed));
+            StringAssert.StartsWith(processed[0], $"models/m{i}.onnx: ");
+        }
+        CollectionAssert.AreEqual(Array.Empty<string>(), Directory.GetFiles(state), "a job file was left behind");
+        Directory.Delete(folder, true);
     }
 }
