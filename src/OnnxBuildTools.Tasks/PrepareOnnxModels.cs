@@ -105,8 +105,13 @@ public sealed class PrepareOnnxModels : Task
             return null;
         }
 
+        // The ORT format keeps its own extension: models/x.onnx is written as models/x.ort.
+        if (item.GetMetadata(ModelSettings.Format.Metadata) == "Ort" && HasExtension(relativeOutput, ".onnx"))
+        {
+            relativeOutput = Path.ChangeExtension(relativeOutput, ".ort");
+        }
         string relativeNative = relativeOutput.Replace('/', Path.DirectorySeparatorChar).Replace('\\', Path.DirectorySeparatorChar);
-        string signatureRelative = string.Equals(Path.GetExtension(relativeNative), ".onnx", StringComparison.OrdinalIgnoreCase)
+        string signatureRelative = HasExtension(relativeNative, ".onnx") || HasExtension(relativeNative, ".ort")
             ? Path.ChangeExtension(relativeNative, ".onnxsig")
             : relativeNative + ".onnxsig";
         string dependencyFile = Path.Combine(intermediate, "state", relativeNative + ".deps");
@@ -146,6 +151,8 @@ public sealed class PrepareOnnxModels : Task
             ? source.Substring(projectPrefix.Length)
             : Path.GetFileName(source);
     }
+
+    private static bool HasExtension(string path, string extension) => string.Equals(Path.GetExtension(path), extension, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The manifest resource name when embedded: <c>Namespace.folder.file.onnx</c>.</summary>
     private static string ResourceName(string ns, string relativeOutput)

@@ -147,6 +147,15 @@ public static class ModelSettings
         "Shapes of synthesized inputs, e.g. 'input=1x576;state=2x1x128' ('name=' is a scalar).");
     public static readonly ModelSetting DimensionSizes = new("DimensionSizes", SettingKind.Text, "dimension-sizes", stamped: true,
         "Sizes of symbolic dimensions for synthesized inputs, e.g. 'batch=1;seq=32'.");
+    public static readonly ModelSetting TargetOpset = new("TargetOpset", SettingKind.Choice, "target-opset", stamped: true,
+        "Convert the model's standard operators to this opset (7-21) before compressing; empty keeps the model's own (docs/opset-conversion.md).",
+        "", [.. Enumerable.Range(7, 15).Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture))]);
+    public static readonly ModelSetting Format = new("Format", SettingKind.Choice, "format", stamped: true,
+        "The file format written: Onnx, OptimizedOnnx (ONNX Runtime's graph optimizations applied offline) or Ort (ONNX Runtime's .ort format) (docs/format-conversion.md).",
+        "Onnx", ["Onnx", "OptimizedOnnx", "Ort"]);
+    public static readonly ModelSetting OptimizationLevel = new("OptimizationLevel", SettingKind.Choice, "optimization-level", stamped: true,
+        "With Format OptimizedOnnx or Ort: how much of ONNX Runtime's graph optimization is baked in (Basic stays portable; Extended and All assume the CPU provider and, for All, the build machine's CPU).",
+        "Basic", ["Basic", "Extended", "All"]);
     public static readonly ModelSetting Embed = new("Embed", SettingKind.Boolean, null, stamped: false,
         "Embed the processed model as a manifest resource instead of copying it to the output folder.", "false");
     public static readonly ModelSetting OutputPath = new("OutputPath", SettingKind.RelativePath, null, stamped: true,
@@ -162,7 +171,7 @@ public static class ModelSettings
     public static readonly IReadOnlyList<ModelSetting> All =
     [
         Compression, Exclude, AccuracyCheck, ValidationData, MinCosine, MaxRelativeError, MinTop1Agreement,
-        IntegerInputRanges, InputShapes, DimensionSizes, Embed, OutputPath, Link, ClassName, Namespace,
+        IntegerInputRanges, InputShapes, DimensionSizes, TargetOpset, Format, OptimizationLevel, Embed, OutputPath, Link, ClassName, Namespace,
     ];
 
     /// <summary>The settings the worker receives (in its job file, or as command-line options).</summary>
