@@ -9,6 +9,7 @@ switch (name)
         return OnnxBuildTools.Benchmarks.CompressionBenchmark.Run(rest);
     case "compression-convinteger":
         return OnnxBuildTools.Benchmarks.ConvIntegerExperiment.Run(rest);
+    case "formats": return OnnxBuildTools.Benchmarks.FormatBenchmark.Run(rest);
     case "noop-build":
         return OnnxBuildTools.Benchmarks.NoOpBuildBenchmark.Run(rest);
     case "wrapper": return OnnxBuildTools.Benchmarks.WrapperBenchmark.Run(rest);

@@ -1,0 +1,98 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.ML.OnnxRuntime;
+using OnnxBuildTools.Compression;
+using OnnxBuildTools.Onnx.Model;
+using OnnxBuildTools.Onnx.Settings;
+using OnnxBuildTools.Testing;
+using OnnxBuildTools.Verification.Runtime;
+
+namespace OnnxBuildTools.Benchmarks;
+
+/// <summary>
+/// `formats [filter] [method]`: for each corpus model compressed with the method (default Int8), the file
+/// size and session creation time of the .onnx, the offline-optimized .onnx (Basic and Extended) and the
+/// .ort (Basic), interleaved over rounds (1 thread), as ratios to the .onnx; and whether their outputs are
+/// identical on the workload's inputs.
+/// </summary>
+internal static class FormatBenchmark
+{
+    public static int Run(string[] args)
+    {
+        string filter = args.Length > 0 ? args[0] : "";
+        var method = args.Length > 1 ? Enum.Parse<CompressionMethod>(args[1], ignoreCase: true) : CompressionMethod.Int8;
+        string work = Path.Combine(Path.GetTempPath(), "obt-format-bench-" + Environment.ProcessId);
+        Directory.CreateDirectory(work);
+        Console.WriteLine($"ONNX Runtime {RuntimeFormatWriter.RuntimeVersion}, {method}; session creation best (median) of 15 interleaved rounds, 1 thread");
+        Console.WriteLine("| model | format | size | size ratio | session creation ms | ratio best (median) | outputs |");
+        Console.WriteLine("|---|---|---|---|---|---|---|");
+        try
+        {
+            foreach (var (name, path) in TestCorpus.RealModels().Where(m => m.Key.Contains(filter, StringComparison.Ordinal)))
+            {
+                string onnx = Path.Combine(work, name + ".onnx");
+                using (LoadedModel source = OnnxModelFile.Load(path))
+                {
+                    var result = ModelCompressor.Compress(source, new CompressionOptions { Method = method });
+                    OnnxModelFile.Save(result.Model, onnx, source: source.ExternalData);
+                }
+                long size = new FileInfo(onnx).Length;
+                var variants = new List<(string Label, string Path)> { ("onnx", onnx) };
+                foreach (var (label, format, level) in new[]
+                {
+                    ("optimized basic", ModelFormat.OptimizedOnnx, OfflineOptimizationLevel.Basic),
+                    ("optimized extended", ModelFormat.OptimizedOnnx, OfflineOptimizationLevel.Extended),
+                    ("ort basic", ModelFormat.Ort, OfflineOptimizationLevel.Basic),
+                })
+                {
+                    string file = Path.Combine(work, $"{name}.{label.Replace(' ', '-')}" + (format == ModelFormat.Ort ? ".ort" : ".onnx"));
+                    RuntimeFormatWriter.Write(onnx, size, file, format, level, name);
+                    variants.Add((label, file));
+                }
+
+                var times = variants.ToDictionary(v => v.Label, _ => new List<double>());
+                var bytes = variants.ToDictionary(v => v.Label, v => File.ReadAllBytes(v.Path));
+                for (int round = 0; round < 15; round++)
+                {
+                    foreach (var (label, _) in variants)
+                    {
+                        using var options = new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1 };
+                        long start = Stopwatch.GetTimestamp();
+                        using (new InferenceSession(bytes[label], options))
+                        {
+                        }
+                        times[label].Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                    }
+                }
+
+                var workload = Workload.For(name);
+                RunOutputs reference = Evaluate(workload, bytes["onnx"]);
+                double baseBest = times["onnx"].Min(), baseMedian = Median(times["onnx"]);
+                foreach (var (label, file) in variants)
+                {
+                    string same = label == "onnx" ? "reference" : Identical(reference, Evaluate(workload, bytes[label])) ? "identical" : "differ";
+                    long fileSize = new FileInfo(file).Length;
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"| {name} | {label} | {fileSize / 1e6:0.00} MB | {(double)fileSize / size:0.000} | {times[label].Min():0.0} ({Median(times[label]):0.0}) | {times[label].Min() / baseBest:0.00} ({Median(times[label]) / baseMedian:0.00}) | {same} |"));
+                }
+            }
+            return 0;
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
+    }
+
+    private static RunOutputs Evaluate(Workload workload, byte[] model)
+    {
+        using var options = new SessionOptions { IntraOpNumThreads = 1 };
+        using var session = new InferenceSession(model, options);
+        return workload.Evaluate(session);
+    }
+
+    private static bool Identical(RunOutputs a, RunOutputs b) =>
+        a.Keys.Order().SequenceEqual(b.Keys.Order()) && a.All(kv => kv.Value.SequenceEqual(b[kv.Key]));
+
+    private static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
+}
