@@ -235,7 +235,7 @@ public sealed class BackendCorpusTests
         sb.Append("using var so = new global::Microsoft.ML.OnnxRuntime.SessionOptions { IntraOpNumThreads = 1 };\n");
         sb.Append("using var model = new Model(modelPath, so);\n");
         sb.Append("var input = new ModelInput\n{\n");
-        var inputs = WrapperEmitter.DescribeMembers(c.Signature, "Model", inputs: true);
+        var inputs = MemberPlan.DescribeMembers(c.Signature, "Model", inputs: true);
         for (int i = 0; i < inputs.Count; i++)
         {
             var m = inputs[i];
@@ -258,7 +258,7 @@ public sealed class BackendCorpusTests
         sb.Append("};\n");
         sb.Append("using var output = model.Run(input);\n");
         sb.Append("return new object[]\n{\n");
-        foreach (var m in WrapperEmitter.DescribeMembers(c.Signature, "Model", inputs: false))
+        foreach (var m in MemberPlan.DescribeMembers(c.Signature, "Model", inputs: false))
         {
             switch (m.Access)
             {
