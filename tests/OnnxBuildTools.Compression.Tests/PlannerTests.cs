@@ -197,8 +197,9 @@ public sealed class PlannerTests
         using (var b = new Microsoft.ML.OnnxRuntime.InferenceSession(result.Model.ToByteArray()))
         using (var input = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(ids, [2, 3]))
         {
-            using var ra = a.Run(new Microsoft.ML.OnnxRuntime.RunOptions(), ["ids"], [input], ["e"]);
-            using var rb = b.Run(new Microsoft.ML.OnnxRuntime.RunOptions(), ["ids"], [input], ["e"]);
+            using var runOptions = new Microsoft.ML.OnnxRuntime.RunOptions();
+            using var ra = a.Run(runOptions, ["ids"], [input], ["e"]);
+            using var rb = b.Run(runOptions, ["ids"], [input], ["e"]);
             expected = ra[0].GetTensorDataAsSpan<float>().ToArray();
             actual = rb[0].GetTensorDataAsSpan<float>().ToArray();
         }
@@ -284,7 +285,8 @@ public sealed class PlannerTests
             float[] x = RandomValues(256, 11);
             using var xv = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(x, [16, 16]);
             using var cv = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(new[] { true }, []);
-            using var outputs = session.Run(new Microsoft.ML.OnnxRuntime.RunOptions(), ["x", "cond"], [xv, cv], ["y"]);
+            using var runOptions = new Microsoft.ML.OnnxRuntime.RunOptions();
+            using var outputs = session.Run(runOptions, ["x", "cond"], [xv, cv], ["y"]);
             float[] w = RandomValues(256, 10);
             float[] expected = x.Select((v, i) => v * w[i]).ToArray();
             Assert.IsTrue(Cosine(expected, outputs[0].GetTensorDataAsSpan<float>().ToArray()) > 0.9999);
