@@ -36,6 +36,7 @@ public static class AccuracyCheck
                 IntegerInputRanges = MetadataParsing.ParseIntegerRanges(job[ModelSettings.IntegerInputRanges]),
                 InputShapes = MetadataParsing.ParseInputShapes(job[ModelSettings.InputShapes]),
                 SymbolicDimensionSizes = MetadataParsing.ParseSymbolicDimensionSizes(job[ModelSettings.DimensionSizes]),
+                Localization = Enum.Parse<LocalizationMode>(job[ModelSettings.AccuracyLocalization]),
             };
         }
         catch (DiagnosticException e) when (e.FilePath is null)

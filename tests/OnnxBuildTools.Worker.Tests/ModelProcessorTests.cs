@@ -48,7 +48,7 @@ public sealed class ModelProcessorTests
         return path;
     }
 
-    private ModelJob Job(string source, string check, string maxRelativeError = "", string exclude = "") => new()
+    private ModelJob Job(string source, string check, string maxRelativeError = "", string exclude = "", string localization = "WhenFailed") => new()
     {
         SourcePath = source,
         DisplayName = Path.GetFileName(source),
@@ -60,6 +60,7 @@ public sealed class ModelProcessorTests
             [ModelSettings.Exclude] = exclude,
             [ModelSettings.AccuracyCheck] = check,
             [ModelSettings.MaxRelativeError] = maxRelativeError,
+            [ModelSettings.AccuracyLocalization] = localization,
         },
     };
 
@@ -78,6 +79,16 @@ public sealed class ModelProcessorTests
         StringAssert.Contains(warning, "the closest is node 'fc2'");
         StringAssert.Contains(File.ReadAllText(job.ReportPath!), "\"passed\": true");
         Assert.IsFalse(File.ReadAllText(job.ReportPath!).Contains("\"layers\"", StringComparison.Ordinal), "a passing model is not localized");
+    }
+
+    [TestMethod]
+    public void AccuracyLocalizationAlwaysRanksTheLayersOfAPassingModel()
+    {
+        var job = Job(Mlp("mlp.onnx", plantOutlier: false), "Error", localization: "Always");
+        ModelProcessor.Process(job, _ => { });
+        string report = File.ReadAllText(job.ReportPath!);
+        StringAssert.Contains(report, "\"passed\": true");
+        StringAssert.Contains(report, "\"node\": \"fc2\"", "the layers are named from the model whose names were kept in memory");
     }
 
     [TestMethod]
