@@ -1,9 +1,14 @@
+using OnnxBuildTools.Onnx.Diagnostics;
 using OnnxBuildTools.Onnx.Protos;
 
 namespace OnnxBuildTools.Compression;
 
 /// <summary>The compressed model and what was done to each weight.</summary>
-public sealed record CompressionResult(ModelProto Model, CompressionStatistics Statistics);
+public sealed record CompressionResult(ModelProto Model, CompressionStatistics Statistics)
+{
+    /// <summary>Coded warnings (OBT2xxx) about the options as applied to this model; print them, they do not fail.</summary>
+    public IReadOnlyList<DiagnosticException> Warnings { get; init; } = [];
+}
 
 /// <summary>How one weight ended up stored.</summary>
 public enum WeightEncoding
@@ -41,7 +46,4 @@ public sealed record CompressionStatistics(IReadOnlyList<WeightStatistics> Weigh
     public long BytesBefore => Weights.Sum(w => w.BytesBefore);
 
     public long BytesAfter => Weights.Sum(w => w.BytesAfter);
-
-    /// <summary>float32 bytes of the weights that were compressed (the engine's throughput base).</summary>
-    public long CompressedFloatBytes => Weights.Where(w => w.Encoding != WeightEncoding.Float).Sum(w => w.BytesBefore);
 }

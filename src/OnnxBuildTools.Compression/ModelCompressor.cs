@@ -4,6 +4,7 @@ using OnnxBuildTools.Compression.Rewriting;
 using OnnxBuildTools.Onnx.Diagnostics;
 using OnnxBuildTools.Onnx.Model;
 using OnnxBuildTools.Onnx.Protos;
+using OnnxBuildTools.Onnx.Weights;
 
 namespace OnnxBuildTools.Compression;
 
@@ -43,7 +44,7 @@ public static class ModelCompressor
         var model = source.Clone();
         if (options.StripDebugInfo)
         {
-            StripDebugInfo(model.Graph);
+            StripDebugInfo(model);
         }
         if (options.FoldBatchNorm && options.Method != CompressionMethod.None)
         {
@@ -75,7 +76,10 @@ public static class ModelCompressor
             plan.Encoding != encoded[i]?.Encoding && encoded[i] is not null ? "int8 would flush too many weights to zero: float16" : plan.Reason,
             encoded[i]?.ZeroedFraction)).ToList();
         ModelContract.Verify(source, model, filePath ?? "");
-        return new CompressionResult(model, new CompressionStatistics(statistics, watch.Elapsed));
+        return new CompressionResult(model, new CompressionStatistics(statistics, watch.Elapsed))
+        {
+            Warnings = Exclusions.Unmatched(source, options.Exclude, filePath),
+        };
     }
 
     /// <summary>
@@ -89,23 +93,12 @@ public static class ModelCompressor
         NameCompactor.Compact(model);
     }
 
-    private static void StripDebugInfo(GraphProto graph)
+    private static void StripDebugInfo(ModelProto model)
     {
-        foreach (var node in graph.Node)
+        foreach (var node in WeightCatalog.Graphs(model).SelectMany(g => g.Graph.Node))
         {
             node.DocString = "";
             node.MetadataProps.Clear();
-            foreach (var attribute in node.Attribute)
-            {
-                if (attribute.G is { } g)
-                {
-                    StripDebugInfo(g);
-                }
-                foreach (var sub in attribute.Graphs)
-                {
-                    StripDebugInfo(sub);
-                }
-            }
         }
     }
 }

@@ -1,11 +1,13 @@
 using OnnxBuildTools.Onnx.Diagnostics;
 using OnnxBuildTools.Onnx.Protos;
+using OnnxBuildTools.Onnx.Signatures;
 
 namespace OnnxBuildTools.Compression;
 
 /// <summary>
 /// The promise compression keeps: the same real inputs (graph inputs that are not initializers) and
-/// outputs, in the same order, with the same names, element types and shapes (symbolic dimensions by name).
+/// outputs, in the same order, with the same names, element types and shapes (symbolic dimensions by name), compared as
+/// the signature grammar writes them.
 /// </summary>
 public static class ModelContract
 {
@@ -37,40 +39,13 @@ public static class ModelContract
             {
                 Fail(filePath, $"{Capitalized(kind)} {i} was '{a.Name}'; after compression it is '{b.Name}'.");
             }
-            string typeBefore = Describe(a.Type);
-            string typeAfter = Describe(b.Type);
+            string typeBefore = SignatureText.TypeText(a.Type);
+            string typeAfter = SignatureText.TypeText(b.Type);
             if (typeBefore != typeAfter)
             {
                 Fail(filePath, $"{Capitalized(kind)} '{a.Name}' was {typeBefore}; after compression it is {typeAfter}.");
             }
         }
-    }
-
-    /// <summary>A canonical text of a type: element type and shape, nested for sequences, maps and optionals.</summary>
-    internal static string Describe(TypeProto? type) => type?.ValueCase switch
-    {
-        TypeProto.ValueOneofCase.TensorType => Tensor(type.TensorType.ElemType, type.TensorType.Shape),
-        TypeProto.ValueOneofCase.SparseTensorType => "sparse_" + Tensor(type.SparseTensorType.ElemType, type.SparseTensorType.Shape),
-        TypeProto.ValueOneofCase.SequenceType => $"seq({Describe(type.SequenceType.ElemType)})",
-        TypeProto.ValueOneofCase.MapType => $"map({(TensorProto.Types.DataType)type.MapType.KeyType},{Describe(type.MapType.ValueType)})",
-        TypeProto.ValueOneofCase.OptionalType => $"optional({Describe(type.OptionalType.ElemType)})",
-        _ => "unknown",
-    };
-
-    private static string Tensor(int elemType, TensorShapeProto? shape)
-    {
-        string element = ((TensorProto.Types.DataType)elemType).ToString().ToLowerInvariant();
-        if (shape is null)
-        {
-            return $"tensor({element})";
-        }
-        var dims = shape.Dim.Select(d => d.ValueCase switch
-        {
-            TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue => d.DimValue.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            TensorShapeProto.Types.Dimension.ValueOneofCase.DimParam => "$" + d.DimParam,
-            _ => "?",
-        });
-        return $"tensor({element})[{string.Join(",", dims)}]";
     }
 
     private static string Capitalized(string kind) => char.ToUpperInvariant(kind[0]) + kind[1..];

@@ -1,4 +1,6 @@
+using System;
 using Microsoft.CodeAnalysis;
+using OnnxBuildTools.Generator.Model;
 
 namespace OnnxBuildTools.Generator;
 
@@ -32,13 +34,14 @@ internal static class DiagnosticDescriptors
         "The project does not reference Microsoft.ML.OnnxRuntime, so no typed wrapper was generated for this model; add <PackageReference Include=\"Microsoft.ML.OnnxRuntime\" />, or add OBTG006 to NoWarn to compress without a wrapper",
         Category, DiagnosticSeverity.Warning, isEnabledByDefault: true);
 
-    public static DiagnosticDescriptor ById(string id) => id switch
+    public static DiagnosticDescriptor For(GeneratorDiagnostic kind) => kind switch
     {
-        "OBTG001" => MalformedSignature,
-        "OBTG002" => UnsupportedVersion,
-        "OBTG003" => UnsupportedElementType,
-        "OBTG004" => DuplicateClass,
-        "OBTG006" => OnnxRuntimeNotReferenced,
-        _ => InvalidName,
+        GeneratorDiagnostic.MalformedSignature => MalformedSignature,
+        GeneratorDiagnostic.UnsupportedVersion => UnsupportedVersion,
+        GeneratorDiagnostic.UnsupportedElementType => UnsupportedElementType,
+        GeneratorDiagnostic.DuplicateClass => DuplicateClass,
+        GeneratorDiagnostic.InvalidName => InvalidName,
+        GeneratorDiagnostic.OnnxRuntimeNotReferenced => OnnxRuntimeNotReferenced,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "no descriptor"),
     };
 }

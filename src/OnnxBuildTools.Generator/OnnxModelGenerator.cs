@@ -2,7 +2,6 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
-using System.Threading;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Text;
@@ -13,9 +12,10 @@ using OnnxBuildTools.Generator.Parsing;
 namespace OnnxBuildTools.Generator;
 
 /// <summary>
-/// Emits a typed wrapper class per <c>.onnxsig</c> AdditionalFile. Each model flows through its
-/// own pipeline branch (options → parsed signature → source), so editing C# code or another
-/// model's signature leaves it cached.
+/// Emits a typed wrapper class per <c>.onnxsig</c> AdditionalFile, and once per compilation the types all
+/// wrappers share. Each model flows through its own pipeline branch (options and text → parsed signature →
+/// source), so editing C# code or another model's signature leaves it cached. Pipeline models hold strings
+/// and records only; diagnostics have their own output.
 /// </summary>
 [Generator(LanguageNames.CSharp)]
 public sealed class OnnxModelGenerator : IIncrementalGenerator
@@ -26,25 +26,27 @@ public sealed class OnnxModelGenerator : IIncrementalGenerator
         public const string Options = "OnnxModelOptions";
         public const string Models = "OnnxModelResults";
         public const string Duplicates = "OnnxModelDuplicateClasses";
-        public const string HalfAvailable = "OnnxHalfAvailable";
-        public const string RuntimeAvailable = "OnnxRuntimeAvailable";
+        public const string Compilation = "OnnxCompilationFacts";
+        public const string Diagnostics = "OnnxModelDiagnostics";
+        public const string AnyWrapper = "OnnxAnyWrapper";
     }
 
     public const string SignatureExtension = ".onnxsig";
     private const string MetadataPrefix = "build_metadata.AdditionalFiles.";
 
+    /// <summary>What the wrappers need to know about the compilation; a small record, so C# edits leave it Unchanged.</summary>
+    private sealed record CompilationFacts(bool HasHalf, bool HasOnnxRuntime, string SharedNamespace);
+
     public void Initialize(IncrementalGeneratorInitializationContext context)
     {
-        var signatures = context.AdditionalTextsProvider
-            .Where(static file => file.Path.EndsWith(SignatureExtension, StringComparison.OrdinalIgnoreCase));
-
-        var withOptions = signatures
+        var models = context.AdditionalTextsProvider
+            .Where(static file => file.Path.EndsWith(SignatureExtension, StringComparison.OrdinalIgnoreCase))
             .Combine(context.AnalyzerConfigOptionsProvider)
-            .Select(static (pair, _) => (File: pair.Left, Options: ReadOptions(pair.Left.Path, pair.Right.GetOptions(pair.Left), pair.Right.GlobalOptions)))
-            .WithTrackingName(TrackingNames.Options);
-
-        var models = withOptions
-            .Select(static (pair, cancellationToken) => Build(pair.File, pair.Options, cancellationToken))
+            .Select(static (pair, cancellationToken) => new SignatureSource(
+                ReadOptions(pair.Left.Path, pair.Right.GetOptions(pair.Left), pair.Right.GlobalOptions),
+                pair.Left.GetText(cancellationToken)?.ToString() ?? ""))
+            .WithTrackingName(TrackingNames.Options)
+            .Select(static (source, _) => Build(source.Text, source.Options))
             .WithTrackingName(TrackingNames.Models);
 
         // Two models must not generate the same class. Only the (small, usually empty) list of
@@ -55,18 +57,42 @@ public sealed class OnnxModelGenerator : IIncrementalGenerator
             .Select(static (claims, _) => FindDuplicates(claims.SelectMany(Claimed)))
             .WithTrackingName(TrackingNames.Duplicates);
 
-        // Whether the consumer has System.Half (net5+): a bool, so C# edits leave it Unchanged.
-        var halfAvailable = context.CompilationProvider
-            .Select(static (compilation, _) => compilation.GetTypeByMetadataName("System.Half") is not null)
-            .WithTrackingName(TrackingNames.HalfAvailable);
+        var facts = context.CompilationProvider
+            .Select(static (compilation, _) => new CompilationFacts(
+                compilation.GetTypeByMetadataName("System.Half") is not null,
+                compilation.GetTypeByMetadataName("Microsoft.ML.OnnxRuntime.InferenceSession") is not null,
+                SharedSourceEmitter.Namespace(compilation.AssemblyName)))
+            .WithTrackingName(TrackingNames.Compilation);
 
-        // Whether the consumer references ONNX Runtime, which every wrapper is built on.
-        var runtimeAvailable = context.CompilationProvider
-            .Select(static (compilation, _) => compilation.GetTypeByMetadataName("Microsoft.ML.OnnxRuntime.InferenceSession") is not null)
-            .WithTrackingName(TrackingNames.RuntimeAvailable);
+        var perModel = models.Combine(duplicates).Combine(facts)
+            .Select(static (x, _) => (Model: x.Left.Left, Duplicate: x.Left.Right.Contains(x.Left.Left.Options.SignaturePath), Facts: x.Right));
 
-        context.RegisterSourceOutput(models.Combine(duplicates).Combine(halfAvailable.Combine(runtimeAvailable)),
-            static (spc, pair) => Produce(spc, pair.Left.Left, pair.Left.Right, pair.Right.Left, pair.Right.Right));
+        context.RegisterSourceOutput(
+            perModel.Select(static (x, _) => Diagnose(x.Model, x.Duplicate, x.Facts.HasOnnxRuntime)).WithTrackingName(TrackingNames.Diagnostics),
+            static (spc, diagnostics) =>
+            {
+                foreach (DiagnosticInfo d in diagnostics) spc.ReportDiagnostic(ToDiagnostic(d));
+            });
+
+        context.RegisterSourceOutput(perModel, static (spc, x) =>
+        {
+            if (x.Model.Signature is { } signature && !x.Duplicate && x.Facts.HasOnnxRuntime)
+            {
+                string source = WrapperEmitter.Emit(x.Model.Options, signature, x.Facts.HasHalf, x.Facts.SharedNamespace);
+                spc.AddSource(FullName(x.Model.Options) + ".g.cs", SourceText.From(source, System.Text.Encoding.UTF8));
+            }
+        });
+
+        // The shared types, once, when at least one wrapper is generated.
+        var anyWrapper = models.Select(static (m, _) => m.Signature is not null).Collect()
+            .Select(static (all, _) => all.Contains(true)).WithTrackingName(TrackingNames.AnyWrapper);
+        context.RegisterSourceOutput(anyWrapper.Combine(facts), static (spc, x) =>
+        {
+            if (x.Left && x.Right.HasOnnxRuntime)
+            {
+                spc.AddSource(SharedSourceEmitter.HintName, SourceText.From(SharedSourceEmitter.Emit(x.Right.SharedNamespace, x.Right.HasHalf), System.Text.Encoding.UTF8));
+            }
+        });
     }
 
     internal static ModelOptions ReadOptions(string path, AnalyzerConfigOptions item, AnalyzerConfigOptions global)
@@ -81,12 +107,6 @@ public sealed class OnnxModelGenerator : IIncrementalGenerator
             Get("OnnxModelResourceName"), Get("OnnxModelCompression"), Get("OnnxModelSourcePath"));
     }
 
-    internal static ModelResult Build(AdditionalText file, ModelOptions options, CancellationToken cancellationToken)
-    {
-        SourceText? text = file.GetText(cancellationToken);
-        return Build(text?.ToString() ?? "", options);
-    }
-
     /// <summary>Parses one signature and settles the names; pure, so tests call it directly.</summary>
     internal static ModelResult Build(string text, ModelOptions options)
     {
@@ -98,8 +118,7 @@ public sealed class OnnxModelGenerator : IIncrementalGenerator
         }
         catch (SignatureParser.SignatureFormatException e)
         {
-            string id = e.Message.Contains("is not supported") ? DiagnosticDescriptors.UnsupportedVersion.Id : DiagnosticDescriptors.MalformedSignature.Id;
-            diagnostics.Add(new DiagnosticInfo(id, options.SignaturePath, e.Line, e.Message));
+            diagnostics.Add(new DiagnosticInfo(e.Kind, options.SignaturePath, e.Line, e.Message));
         }
 
         string className = options.ClassName;
@@ -111,26 +130,26 @@ public sealed class OnnxModelGenerator : IIncrementalGenerator
         else if (!IdentifierNames.IsValidIdentifier(className))
         {
             string fixedName = IdentifierNames.ToPascalCase(className, "OnnxModel");
-            diagnostics.Add(new DiagnosticInfo(DiagnosticDescriptors.InvalidName.Id, options.SignaturePath, 0, $"Class name|{className}|{fixedName}"));
+            diagnostics.Add(new DiagnosticInfo(GeneratorDiagnostic.InvalidName, options.SignaturePath, 0, "Class name", className, fixedName));
             className = fixedName;
         }
-        if (Array.IndexOf(WrapperEmitter.WrapperMembers, className) >= 0 || Array.IndexOf(new[] { "Equals", "GetHashCode", "GetType", "ToString", "MemberwiseClone", "Finalize" }, className) >= 0)
+        if (Array.IndexOf(MemberPlan.WrapperMembers, className) >= 0)
         {
-            diagnostics.Add(new DiagnosticInfo(DiagnosticDescriptors.InvalidName.Id, options.SignaturePath, 0, $"Class name|{className}|{className}Model"));
+            diagnostics.Add(new DiagnosticInfo(GeneratorDiagnostic.InvalidName, options.SignaturePath, 0, "Class name", className, className + "Model"));
             className += "Model";
         }
         string ns = options.Namespace;
         if (ns.Length > 0 && !ns.Split('.').All(IdentifierNames.IsValidIdentifier))
         {
             string fixedNs = string.Join(".", ns.Split('.').Where(p => p.Length > 0).Select(p => IdentifierNames.ToPascalCase(p, "Models")));
-            diagnostics.Add(new DiagnosticInfo(DiagnosticDescriptors.InvalidName.Id, options.SignaturePath, 0, $"Namespace|{ns}|{fixedNs}"));
+            diagnostics.Add(new DiagnosticInfo(GeneratorDiagnostic.InvalidName, options.SignaturePath, 0, "Namespace", ns, fixedNs));
             ns = fixedNs;
         }
         if (signature is not null)
         {
-            foreach (ValueInfo v in WrapperEmitter.UnsupportedValues(signature))
+            foreach (ValueInfo v in MemberPlan.UnsupportedValues(signature))
             {
-                diagnostics.Add(new DiagnosticInfo(DiagnosticDescriptors.UnsupportedElementType.Id, options.SignaturePath, 0, v.Name + "|" + v.Type.Element));
+                diagnostics.Add(new DiagnosticInfo(GeneratorDiagnostic.UnsupportedElementType, options.SignaturePath, 0, v.Name, v.Type.Element));
             }
         }
         return new ModelResult(options with { ClassName = className, Namespace = ns }, signature, EquatableArray.From(diagnostics));
@@ -163,36 +182,25 @@ public sealed class OnnxModelGenerator : IIncrementalGenerator
             .Distinct()
             .OrderBy(p => p, StringComparer.Ordinal));
 
-    private static void Produce(SourceProductionContext context, ModelResult model, EquatableArray<string> duplicates, bool useHalf, bool runtimeAvailable)
+    /// <summary>All of one model's diagnostics: from parsing and naming, and whether its wrapper can be generated here.</summary>
+    private static EquatableArray<DiagnosticInfo> Diagnose(ModelResult model, bool duplicate, bool hasOnnxRuntime)
     {
-        foreach (DiagnosticInfo d in model.Diagnostics)
+        var diagnostics = model.Diagnostics.ToList();
+        if (model.Signature is not null && duplicate)
         {
-            context.ReportDiagnostic(ToDiagnostic(d));
+            diagnostics.Add(new DiagnosticInfo(GeneratorDiagnostic.DuplicateClass, model.Options.SignaturePath, 0, FullName(model.Options)));
         }
-        if (model.Signature is null)
+        else if (model.Signature is not null && !hasOnnxRuntime)
         {
-            return;
+            diagnostics.Add(new DiagnosticInfo(GeneratorDiagnostic.OnnxRuntimeNotReferenced, model.Options.SignaturePath, 0));
         }
-        if (duplicates.Contains(model.Options.SignaturePath))
-        {
-            context.ReportDiagnostic(ToDiagnostic(new DiagnosticInfo(DiagnosticDescriptors.DuplicateClass.Id, model.Options.SignaturePath, 0, FullName(model.Options))));
-            return;
-        }
-        if (!runtimeAvailable)
-        {
-            context.ReportDiagnostic(ToDiagnostic(new DiagnosticInfo(DiagnosticDescriptors.OnnxRuntimeNotReferenced.Id, model.Options.SignaturePath, 0, "")));
-            return;
-        }
-        string source = WrapperEmitter.Emit(model.Options, model.Signature, useHalf);
-        context.AddSource(FullName(model.Options) + ".g.cs", SourceText.From(source, System.Text.Encoding.UTF8));
+        return EquatableArray.From(diagnostics);
     }
 
     internal static Diagnostic ToDiagnostic(DiagnosticInfo info)
     {
-        var descriptor = DiagnosticDescriptors.ById(info.Id);
         int line = Math.Max(0, info.Line - 1);
         var location = Location.Create(info.FilePath, default, new LinePositionSpan(new LinePosition(line, 0), new LinePosition(line, 0)));
-        object[] args = info.Message.Split('|');
-        return Diagnostic.Create(descriptor, location, args);
+        return Diagnostic.Create(DiagnosticDescriptors.For(info.Kind), location, info.Arguments.Cast<object>().ToArray());
     }
 }

@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 using OnnxBuildTools.Onnx.Diagnostics;
+using OnnxBuildTools.Onnx.Model;
 using OnnxBuildTools.Onnx.Protos;
+using OnnxBuildTools.Onnx.Tensors;
 using OnnxBuildTools.Verification.Data;
 using OnnxBuildTools.Verification.Runtime;
 
@@ -15,8 +17,24 @@ namespace OnnxBuildTools.Verification;
 /// </summary>
 public static partial class AccuracyGate
 {
+    /// <summary>Verifies two model files (each parsed once, with the model layer's OBT1xxx codes).</summary>
     public static AccuracyReport Verify(string originalModelPath, string compressedModelPath, VerificationOptions options)
     {
+        using var original = new LoadedModel(OnnxModelFile.Parse(originalModelPath), originalModelPath);
+        using var compressed = new LoadedModel(OnnxModelFile.Parse(compressedModelPath), compressedModelPath);
+        return Verify(original, compressed, options);
+    }
+
+    /// <summary>
+    /// Verifies models the caller holds in memory, as they are on disk (ONNX Runtime reads the files). When
+    /// <paramref name="compressed"/> had its internal names compacted, <paramref name="namedCompressed"/> is the
+    /// same model before that, whose tensor names match the original's: localization reads it.
+    /// </summary>
+    public static AccuracyReport Verify(LoadedModel original, LoadedModel compressed, VerificationOptions options, LoadedModel? namedCompressed = null)
+    {
+        ArgumentNullException.ThrowIfNull(original);
+        ArgumentNullException.ThrowIfNull(compressed);
+        ArgumentNullException.ThrowIfNull(options);
         var total = Stopwatch.StartNew();
         options.Budget.Validate();
         if (options.MaxSamples < 1 || options.LocalizationSamples < 1 || options.MaxLocalizedLayers < 1 || options.DefaultSymbolicDimensionSize < 1)
@@ -24,14 +42,13 @@ public static partial class AccuracyGate
             throw new DiagnosticException(DiagnosticCodes.AccuracyOptionInvalid, null,
                 "MaxSamples, LocalizationSamples, MaxLocalizedLayers and DefaultSymbolicDimensionSize must be at least 1.");
         }
-        ModelProto original = ModelFiles.Load(originalModelPath);
-        ModelProto compressed = ModelFiles.Load(compressedModelPath);
-        var inputs = ModelInput.Of(original);
+        string originalModelPath = original.FilePath, compressedModelPath = compressed.FilePath;
+        var inputs = ModelInput.Of(original.Proto);
         CheckOptionNames(inputs, options, originalModelPath);
-        var (samples, source) = ReadInputs(original, inputs, options);
+        var (samples, source) = ReadInputs(original.Proto, inputs, options);
 
-        var outputNames = original.Graph.Output.Select(o => o.Name).ToList();
-        var missing = outputNames.Except(compressed.Graph.Output.Select(o => o.Name), StringComparer.Ordinal).ToList();
+        var outputNames = original.Proto.Graph.Output.Select(o => o.Name).ToList();
+        var missing = outputNames.Except(compressed.Proto.Graph.Output.Select(o => o.Name), StringComparer.Ordinal).ToList();
         if (missing.Count > 0)
         {
             throw new DiagnosticException(DiagnosticCodes.OutputsMismatch, compressedModelPath,
@@ -44,7 +61,7 @@ public static partial class AccuracyGate
         double loadMs = phase.Elapsed.TotalMilliseconds;
 
         phase.Restart();
-        var classScores = ClassScoreOutputs(original, options);
+        var classScores = ClassScoreOutputs(original.Proto, options);
         var accumulators = outputNames.ToDictionary(n => n, _ => new Metrics.Accumulator(), StringComparer.Ordinal);
         var types = new Dictionary<string, string>(StringComparer.Ordinal);
         var notCompared = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -67,7 +84,7 @@ public static partial class AccuracyGate
             foreach (string name in outputNames)
             {
                 RunOutput a = r[name], b = c[name];
-                types[name] = HostTensor.TypeName(a.ElementType);
+                types[name] = ElementTypes.Name(a.ElementType);
                 if (a.Values is null)
                 {
                     notCompared[name] = a.NotComparable!;
@@ -76,7 +93,7 @@ public static partial class AccuracyGate
                 if (b.Values is null || a.ElementType != b.ElementType || !a.Shape.SequenceEqual(b.Shape))
                 {
                     throw new DiagnosticException(DiagnosticCodes.OutputsMismatch, compressedModelPath,
-                        $"Output '{name}' is {HostTensor.TypeName(b.ElementType)}[{string.Join(",", b.Shape)}] in the compressed model but {HostTensor.TypeName(a.ElementType)}[{string.Join(",", a.Shape)}] in the original.");
+                        $"Output '{name}' is {ElementTypes.Name(b.ElementType)}[{string.Join(",", b.Shape)}] in the compressed model but {ElementTypes.Name(a.ElementType)}[{string.Join(",", a.Shape)}] in the original.");
                 }
                 int rowLength = classScores.Contains(name) && a.Shape.Length >= 1 && a.Shape[^1] >= 2 ? (int)a.Shape[^1] : 0;
                 rowLengths[name] = rowLength;
@@ -106,7 +123,7 @@ public static partial class AccuracyGate
         {
             try
             {
-                localization = Localizer.Run(original, originalModelPath, compressed, compressedModelPath, samples, options);
+                localization = Localizer.Run(original, namedCompressed ?? compressed, samples, options);
             }
             catch (DiagnosticException e)
             {
@@ -125,7 +142,7 @@ public static partial class AccuracyGate
             Outputs = metrics,
             Failures = failures,
             Localization = localization,
-            Size = new SizeInfo(ModelFiles.SizeOnDisk(originalModelPath, original), ModelFiles.SizeOnDisk(compressedModelPath, compressed)),
+            Size = new SizeInfo(original.SizeOnDisk(), compressed.SizeOnDisk()),
             Timings = new TimingInfo { LoadMs = loadMs, RunMs = runMs, LocalizationMs = localizationMs, TotalMs = total.Elapsed.TotalMilliseconds },
         };
     }
@@ -181,7 +198,7 @@ public static partial class AccuracyGate
         }
         var softmaxOutputs = model.Graph.Node.Where(n => n.OpType is "Softmax" or "LogSoftmax").SelectMany(n => n.Output).ToHashSet(StringComparer.Ordinal);
         return model.Graph.Output
-            .Where(o => o.Type?.TensorType is { } t && HostTensor.IsFloatingPoint((TensorProto.Types.DataType)t.ElemType))
+            .Where(o => o.Type?.TensorType is { } t && ElementTypes.IsFloatingPoint((TensorProto.Types.DataType)t.ElemType))
             .Where(o => ClassScoreName().IsMatch(o.Name) || softmaxOutputs.Contains(o.Name))
             .Select(o => o.Name)
             .ToHashSet(StringComparer.Ordinal);
@@ -199,7 +216,7 @@ public static partial class AccuracyGate
                 Kind = data.Layout == ValidationDataLayout.Npy ? "npy" : "onnx-test-data",
                 Directory = Path.GetFullPath(directory),
                 Samples = data.Samples.Count,
-                Inputs = inputs.Select(i => new InputDescription(i.Name, HostTensor.TypeName(i.ElementType), first[i.Name].ShapeText, "validation data")).ToList(),
+                Inputs = inputs.Select(i => new InputDescription(i.Name, ElementTypes.Name(i.ElementType), first[i.Name].ShapeText, "validation data")).ToList(),
             });
         }
         var samples = InputSynthesizer.Synthesize(model, options);
@@ -211,7 +228,7 @@ public static partial class AccuracyGate
             Inputs = inputs.Select(i =>
             {
                 var plan = InputSynthesizer.Plan(model, i, options);
-                return new InputDescription(i.Name, HostTensor.TypeName(i.ElementType), "[" + string.Join(",", plan.Shape) + "]", plan.Distribution);
+                return new InputDescription(i.Name, ElementTypes.Name(i.ElementType), "[" + string.Join(",", plan.Shape) + "]", plan.Distribution);
             }).ToList(),
         });
     }

@@ -1,17 +1,25 @@
 using OnnxBuildTools.Onnx.Diagnostics;
+using OnnxBuildTools.Onnx.Model;
+using OnnxBuildTools.Onnx.Protos;
 using OnnxBuildTools.Verification;
 
 namespace OnnxBuildTools.Worker;
 
 /// <summary>
-/// Runs the accuracy gate on a freshly compressed model and writes its JSON and HTML reports. A missed
-/// budget in <c>Error</c> mode deletes the compressed output, so the next build checks again instead of
-/// finding it up to date; in <c>Warn</c> mode the output stays and the miss is a warning.
+/// Runs the accuracy gate on a freshly written model and writes its JSON and HTML reports. A missed
+/// budget in <c>Error</c> mode deletes the written model and its external data, so the next build checks
+/// again instead of finding it up to date; in <c>Warn</c> mode the output stays and the miss is a warning.
 /// </summary>
 public static class AccuracyCheck
 {
-    public static void Run(ModelJob job, string source, string output, Action<string> report)
+    /// <param name="job">The job, for its settings and display name.</param>
+    /// <param name="original">The source model, as loaded.</param>
+    /// <param name="written">The compressed model as saved (internal names compacted).</param>
+    /// <param name="named">The same compressed model before its names were compacted, for localization.</param>
+    /// <param name="report">Receives the summary line and warnings.</param>
+    public static void Run(ModelJob job, LoadedModel original, SavedModel written, ModelProto named, Action<string> report)
     {
+        string source = original.FilePath;
         AccuracyCheckMode mode;
         VerificationOptions options;
         try
@@ -28,17 +36,21 @@ public static class AccuracyCheck
                 IntegerInputRanges = MetadataParsing.ParseIntegerRanges(job[ModelSettings.IntegerInputRanges]),
                 InputShapes = MetadataParsing.ParseInputShapes(job[ModelSettings.InputShapes]),
                 SymbolicDimensionSizes = MetadataParsing.ParseSymbolicDimensionSizes(job[ModelSettings.DimensionSizes]),
+                Localization = Enum.Parse<LocalizationMode>(job[ModelSettings.AccuracyLocalization]),
             };
         }
         catch (DiagnosticException e) when (e.FilePath is null)
         {
-            throw Fail(output, new DiagnosticException(e.Code, source, $"'{job.DisplayName}': {e.Message}"));
+            throw Fail(written, new DiagnosticException(e.Code, source, $"'{job.DisplayName}': {e.Message}"));
         }
 
         AccuracyReport result;
         try
         {
-            result = AccuracyGate.Verify(source, output, options);
+            using var compressed = new LoadedModel(written.Model, written.Path);
+            // Tensors the engine left alone still point at the source's external data.
+            using var namedCompressed = new LoadedModel(named, source);
+            result = AccuracyGate.Verify(original, compressed, options, namedCompressed);
         }
         catch (DiagnosticException e) when (e.Code == DiagnosticCodes.InputNotSynthesizable)
         {
@@ -48,7 +60,7 @@ public static class AccuracyCheck
         }
         catch (DiagnosticException e)
         {
-            throw Fail(output, e.FilePath is null ? new DiagnosticException(e.Code, source, $"'{job.DisplayName}': {e.Message}") : e);
+            throw Fail(written, e.FilePath is null ? new DiagnosticException(e.Code, source, $"'{job.DisplayName}': {e.Message}") : e);
         }
 
         string? htmlPath = null;
@@ -66,13 +78,17 @@ public static class AccuracyCheck
                 report(missed.ToCanonicalString("warning"));
                 return;
             }
-            throw Fail(output, missed);
+            throw Fail(written, missed);
         }
     }
 
-    private static DiagnosticException Fail(string output, DiagnosticException error)
+    private static DiagnosticException Fail(SavedModel written, DiagnosticException error)
     {
-        File.Delete(output);
+        File.Delete(written.Path);
+        if (written.ExternalDataPath is { } data)
+        {
+            File.Delete(data);
+        }
         return error;
     }
 }

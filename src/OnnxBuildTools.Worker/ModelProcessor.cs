@@ -5,7 +5,7 @@ using System.Globalization;
 using OnnxBuildTools.Onnx.Diagnostics;
 using OnnxBuildTools.Onnx.Model;
 using OnnxBuildTools.Onnx.Protos;
-using OnnxBuildTools.Onnx.Weights;
+using OnnxBuildTools.Onnx.Signatures;
 
 namespace OnnxBuildTools.Worker;
 
@@ -36,8 +36,6 @@ public sealed record ModelSummary(string DisplayName, long SourceBytes, long Out
 /// <summary>Runs one <see cref="ModelJob"/>: read the model, compress it, write the outputs atomically.</summary>
 public static class ModelProcessor
 {
-    public static ModelSummary Process(ModelJob job) => Process(job, _ => { });
-
     /// <summary>Processes the job; <paramref name="report"/> receives extra lines (the accuracy verdict, warnings).</summary>
     public static ModelSummary Process(ModelJob job, Action<string> report)
     {
@@ -49,8 +47,8 @@ public static class ModelProcessor
         }
 
         using LoadedModel model = OnnxModelFile.Load(source);
-        IReadOnlyList<string> externalFiles = ExternalDataFiles(model);
-        long sourceBytes = new FileInfo(source).Length + externalFiles.Sum(f => new FileInfo(f).Length);
+        IReadOnlyList<string> externalFiles = model.ExternalDataFiles();
+        long sourceBytes = model.FileLength + externalFiles.Sum(f => new FileInfo(f).Length);
 
         if (job.DependencyPath is not null)
         {
@@ -77,7 +75,7 @@ public static class ModelProcessor
 
         if (job.SignaturePath is not null)
         {
-            Signatures.Write(source, job.SignaturePath);
+            SignatureWriter.WriteFile(source, job.SignaturePath);
             if (job.SignatureStampPath is not null)
             {
                 AtomicFile.Write(job.SignatureStampPath, _ => { });
@@ -90,19 +88,22 @@ public static class ModelProcessor
     {
         if (job.Compression != CompressionMethod.None)
         {
-            // Internal names are kept through the accuracy gate, so it can match each layer's output with
-            // the source model's and name the layer to exclude; they are compacted after it (losslessly).
+            // Internal names are kept in memory for the accuracy gate, so it can match each layer's output with
+            // the source model's and name the layer to exclude; the file written has them compacted (losslessly).
             var options = new CompressionOptions { Method = job.Compression, Exclude = job.Exclude, CompactNames = false };
             CompressionResult result = ModelCompressor.Compress(model, options);
-            OnnxModelFile.Save(result.Model, output, source: model.ExternalData);
-            AccuracyCheck.Run(job, source, output, report);
-            ModelCompressor.CompactNames(result.Model);
-            OnnxModelFile.Save(result.Model, output, source: model.ExternalData);
-            return OutputBytes(output);
+            foreach (DiagnosticException warning in result.Warnings)
+            {
+                report(warning.ToCanonicalString("warning"));
+            }
+            ModelProto shipped = result.Model.Clone();
+            ModelCompressor.CompactNames(shipped);
+            SavedModel saved = OnnxModelFile.Save(shipped, output, source: model.ExternalData);
+            AccuracyCheck.Run(job, model, saved, result.Model, report);
+            return saved.Bytes;
         }
 
         // None: the model and its external data files, byte for byte, at the same relative locations.
-        _ = model;
         AtomicFile.Copy(source, output);
         long bytes = new FileInfo(output).Length;
         string sourceDirectory = Path.GetDirectoryName(source)!;
@@ -114,29 +115,5 @@ public static class ModelProcessor
             bytes += new FileInfo(target).Length;
         }
         return bytes;
-    }
-
-    /// <summary>The written model plus the external data files it refers to.</summary>
-    private static long OutputBytes(string output)
-    {
-        using LoadedModel written = OnnxModelFile.Load(output);
-        return new FileInfo(output).Length + ExternalDataFiles(written).Sum(f => new FileInfo(f).Length);
-    }
-
-    /// <summary>Every external data file the model's weights point to, as full paths, sorted.</summary>
-    public static IReadOnlyList<string> ExternalDataFiles(LoadedModel model)
-    {
-        var files = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (Weight weight in WeightCatalog.Enumerate(model.Proto))
-        {
-            foreach (TensorProto? tensor in new[] { weight.Tensor, weight.Sparse?.Indices })
-            {
-                if (tensor is not null && ExternalDataStore.IsExternal(tensor))
-                {
-                    files.Add(model.ExternalData.Describe(tensor).RealPath);
-                }
-            }
-        }
-        return [.. files];
     }
 }

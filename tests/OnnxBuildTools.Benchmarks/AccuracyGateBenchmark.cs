@@ -27,8 +27,8 @@ internal static class AccuracyGateBenchmark
             File.WriteAllBytes(compressed, proto.ToByteArray());
             Console.WriteLine($"model {model} ({new FileInfo(model).Length / 1048576.0:0.0} MB), {rounded} weights rounded through per-tensor int8, {Environment.ProcessorCount} cores");
 
-            var synthetic = new VerificationOptions { MaxSamples = 16 };
-            var report = Measure("cold, 16 synthesized samples, localization on (default)", model, compressed, synthetic);
+            var synthetic = new VerificationOptions { MaxSamples = 16, Localization = LocalizationMode.Always };
+            var report = Measure("cold, 16 synthesized samples, localization on", model, compressed, synthetic);
             foreach (var method in new[] { CompressionMethod.Int8, CompressionMethod.Int4, CompressionMethod.Float16 })
             {
                 string engineOutput = Path.Combine(work, $"model.{method}.onnx");
@@ -38,7 +38,7 @@ internal static class AccuracyGateBenchmark
                     synthetic with { Budget = AccuracyBudget.DefaultFor(method) });
             }
             Measure("warm, same", model, compressed, synthetic);
-            Measure("warm, 16 synthesized samples, localization only on failure", model, compressed, synthetic with { Localization = LocalizationMode.WhenFailed });
+            Measure("warm, 16 synthesized samples, localization only on failure (the default)", model, compressed, synthetic with { Localization = LocalizationMode.WhenFailed });
             if (model == ArcticText.ModelPath)
             {
                 string npy = Path.Combine(work, "data");

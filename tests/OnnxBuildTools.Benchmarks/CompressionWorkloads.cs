@@ -145,7 +145,8 @@ internal sealed class SileroWorkload(int width) : Workload
             names.Add("sr");
             values.Add(rate);
         }
-        using var results = session.Run(new RunOptions(), names, values, ["output", "stateN"]);
+        using var runOptions = new RunOptions();
+        using var results = session.Run(runOptions, names, values, ["output", "stateN"]);
         if (outputs is not null)
         {
             Append(outputs, "output", results[0]);
@@ -199,7 +200,8 @@ internal sealed class ImageWorkload(long[] shape, float? probabilityThreshold) :
     {
         using var input = OrtValue.CreateTensorValueFromMemory(image, shape);
         string output = session.OutputMetadata.Keys.First();
-        using var results = session.Run(new RunOptions(), ["x"], [input], [output]);
+        using var runOptions = new RunOptions();
+        using var results = session.Run(runOptions, ["x"], [input], [output]);
         if (outputs is not null)
         {
             Append(outputs, "out", results[0]);

@@ -202,7 +202,8 @@ public sealed class CorpusTests
             }).ToList();
             try
             {
-                using var results = session.Run(new RunOptions(), run.Select(f => f.Name).ToList(), values, session.OutputMetadata.Keys.ToList());
+                using var runOptions = new RunOptions();
+                using var results = session.Run(runOptions, run.Select(f => f.Name).ToList(), values, session.OutputMetadata.Keys.ToList());
                 foreach (var result in results)
                 {
                     outputs.AddRange(result.GetTensorDataAsSpan<float>().ToArray());

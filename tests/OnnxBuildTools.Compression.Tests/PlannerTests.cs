@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using OnnxBuildTools.Onnx.Diagnostics;
 using OnnxBuildTools.Onnx.Protos;
+using OnnxBuildTools.Onnx.Signatures;
 using static OnnxBuildTools.Compression.Tests.TestGraphs;
 using DataType = OnnxBuildTools.Onnx.Protos.TensorProto.Types.DataType;
 
@@ -196,8 +197,9 @@ public sealed class PlannerTests
         using (var b = new Microsoft.ML.OnnxRuntime.InferenceSession(result.Model.ToByteArray()))
         using (var input = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(ids, [2, 3]))
         {
-            using var ra = a.Run(new Microsoft.ML.OnnxRuntime.RunOptions(), ["ids"], [input], ["e"]);
-            using var rb = b.Run(new Microsoft.ML.OnnxRuntime.RunOptions(), ["ids"], [input], ["e"]);
+            using var runOptions = new Microsoft.ML.OnnxRuntime.RunOptions();
+            using var ra = a.Run(runOptions, ["ids"], [input], ["e"]);
+            using var rb = b.Run(runOptions, ["ids"], [input], ["e"]);
             expected = ra[0].GetTensorDataAsSpan<float>().ToArray();
             actual = rb[0].GetTensorDataAsSpan<float>().ToArray();
         }
@@ -283,7 +285,8 @@ public sealed class PlannerTests
             float[] x = RandomValues(256, 11);
             using var xv = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(x, [16, 16]);
             using var cv = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(new[] { true }, []);
-            using var outputs = session.Run(new Microsoft.ML.OnnxRuntime.RunOptions(), ["x", "cond"], [xv, cv], ["y"]);
+            using var runOptions = new Microsoft.ML.OnnxRuntime.RunOptions();
+            using var outputs = session.Run(runOptions, ["x", "cond"], [xv, cv], ["y"]);
             float[] w = RandomValues(256, 10);
             float[] expected = x.Select((v, i) => v * w[i]).ToArray();
             Assert.IsTrue(Cosine(expected, outputs[0].GetTensorDataAsSpan<float>().ToArray()) > 0.9999);
@@ -363,7 +366,25 @@ public sealed class PlannerTests
             Assert.AreEqual(WeightEncoding.Float, result.Statistics.Weights.Single().Encoding);
             Assert.AreEqual("MatMul", result.Model.Graph.Node.Single().OpType);
             Assert.IsTrue(result.Model.Graph.Initializer.Single().Equals(model.Graph.Initializer.Single()));
+            Assert.AreEqual(0, result.Warnings.Count, "an entry that matches warns about nothing");
         }
+    }
+
+    [TestMethod]
+    public void AnExclusionThatMatchesNothingIsWarnedWithTheClosestNameOBT2004()
+    {
+        var model = MatMul(32, 32);
+        model.Graph.Node[0].Name = "MatMul_356";
+        var result = ModelCompressor.Compress(model, Int8 with { Exclude = ["MatMull_356", "matmul", "MatMul_356"] }, "m.onnx");
+        Assert.AreEqual(WeightEncoding.Float, result.Statistics.Weights.Single().Encoding, "the correct entry still applies");
+        Assert.AreEqual(2, result.Warnings.Count, string.Join("\n", result.Warnings.Select(w => w.Message)));
+        var typo = result.Warnings[0];
+        Assert.AreEqual(DiagnosticCodes.CompressionExcludeUnknown, typo.Code);
+        Assert.AreEqual("m.onnx", typo.FilePath);
+        StringAssert.Contains(typo.Message, "'MatMull_356' matches no node name or op type");
+        StringAssert.Contains(typo.Message, "the closest is node 'MatMul_356'");
+        StringAssert.Contains(result.Warnings[1].Message, "the closest is op type 'MatMul'", "matching is case-sensitive; the suggestion is not");
+        Assert.IsTrue(typo.ToCanonicalString("warning").StartsWith("m.onnx: warning OBT2004: ", StringComparison.Ordinal), typo.ToCanonicalString("warning"));
     }
 
     [TestMethod]
@@ -502,7 +523,7 @@ public sealed class PlannerTests
         var result = ModelCompressor.Compress(model, Float16);
         Assert.AreEqual((int)DataType.Float16, result.Model.Graph.Initializer.Single().DataType);
         CollectionAssert.AreEqual(new[] { "Cast", "MatMul" }, result.Model.Graph.Node.Select(n => n.OpType).ToArray());
-        Assert.AreEqual(ModelContract.Describe(model.Graph.Output[0].Type), ModelContract.Describe(result.Model.Graph.Output[0].Type));
+        Assert.AreEqual(SignatureText.TypeText(model.Graph.Output[0].Type), SignatureText.TypeText(result.Model.Graph.Output[0].Type));
         float[] x = RandomValues(64, 13);
         Assert.IsTrue(Cosine(Run(model, "x", x, [1, 64]), Run(result.Model, "x", x, [1, 64])) > 0.99999);
     }

@@ -63,9 +63,11 @@ internal static class TestGraphs
 
     public static float[] Run(ModelProto model, string input, float[] data, long[] shape)
     {
-        using var session = new InferenceSession(model.ToByteArray(), new SessionOptions { IntraOpNumThreads = 1 });
+        using var options = new SessionOptions { IntraOpNumThreads = 1 };
+        using var session = new InferenceSession(model.ToByteArray(), options);
         using var value = OrtValue.CreateTensorValueFromMemory(data, shape);
-        using var results = session.Run(new RunOptions(), [input], [value], [session.OutputMetadata.Keys.First()]);
+        using var runOptions = new RunOptions();
+        using var results = session.Run(runOptions, [input], [value], [session.OutputMetadata.Keys.First()]);
         return results[0].GetTensorDataAsSpan<float>().ToArray();
     }
 

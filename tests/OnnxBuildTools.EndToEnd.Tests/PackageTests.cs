@@ -29,7 +29,8 @@ public sealed class PackageTests
         string text = nuspec.ReadToEnd();
         StringAssert.Contains(text, "<developmentDependency>true</developmentDependency>");
         Assert.IsFalse(text.Contains("<dependencies>", StringComparison.Ordinal), "the package must not pull dependencies into the app");
-        StringAssert.Contains(new StreamReader(package.GetEntry("PACKAGE.md")!.Open()).ReadToEnd(), "references `Microsoft.ML.OnnxRuntime`");
+        using var readme = new StreamReader(package.GetEntry("PACKAGE.md")!.Open());
+        StringAssert.Contains(readme.ReadToEnd(), "references `Microsoft.ML.OnnxRuntime`");
     }
 
     /// <summary>

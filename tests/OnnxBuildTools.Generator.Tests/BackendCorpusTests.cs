@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Globalization;
 using System.Reflection;
 using System.Text;
 using Microsoft.ML.OnnxRuntime;
@@ -235,7 +236,7 @@ public sealed class BackendCorpusTests
         sb.Append("using var so = new global::Microsoft.ML.OnnxRuntime.SessionOptions { IntraOpNumThreads = 1 };\n");
         sb.Append("using var model = new Model(modelPath, so);\n");
         sb.Append("var input = new ModelInput\n{\n");
-        var inputs = WrapperEmitter.DescribeMembers(c.Signature, "Model", inputs: true);
+        var inputs = MemberPlan.DescribeMembers(c.Signature, "Model", inputs: true);
         for (int i = 0; i < inputs.Count; i++)
         {
             var m = inputs[i];
@@ -243,30 +244,30 @@ public sealed class BackendCorpusTests
             switch (m.Access)
             {
                 case "Tensor" when m.CsType == Half:
-                    sb.Append($"{m.Id} = global::System.Runtime.InteropServices.MemoryMarshal.Cast<{Float16}, {Half}>(({Float16}[]){d}!).ToArray(), {m.ShapeId} = shapes[{i}],\n");
+                    sb.Append(CultureInfo.InvariantCulture, $"{m.Id} = global::System.Runtime.InteropServices.MemoryMarshal.Cast<{Float16}, {Half}>(({Float16}[]){d}!).ToArray(), {m.ShapeId} = shapes[{i}],\n");
                     break;
                 case "Scalar" when m.CsType == Half:
-                    sb.Append($"{m.Id} = global::System.BitConverter.UInt16BitsToHalf((({Float16}[]){d}!)[0].value),\n");
+                    sb.Append(CultureInfo.InvariantCulture, $"{m.Id} = global::System.BitConverter.UInt16BitsToHalf((({Float16}[]){d}!)[0].value),\n");
                     break;
-                case "Tensor": sb.Append($"{m.Id} = ({m.CsType}[]){d}!, {m.ShapeId} = shapes[{i}],\n"); break;
-                case "Scalar": sb.Append($"{m.Id} = (({m.CsType}[]){d}!)[0],\n"); break;
-                case "StringTensor": sb.Append($"{m.Id} = (string[]){d}!, {m.ShapeId} = shapes[{i}],\n"); break;
-                case "StringScalar": sb.Append($"{m.Id} = ((string[]){d}!)[0],\n"); break;
-                default: sb.Append($"{m.Id} = (global::Microsoft.ML.OnnxRuntime.OrtValue?){d},\n"); break;
+                case "Tensor": sb.Append(CultureInfo.InvariantCulture, $"{m.Id} = ({m.CsType}[]){d}!, {m.ShapeId} = shapes[{i}],\n"); break;
+                case "Scalar": sb.Append(CultureInfo.InvariantCulture, $"{m.Id} = (({m.CsType}[]){d}!)[0],\n"); break;
+                case "StringTensor": sb.Append(CultureInfo.InvariantCulture, $"{m.Id} = (string[]){d}!, {m.ShapeId} = shapes[{i}],\n"); break;
+                case "StringScalar": sb.Append(CultureInfo.InvariantCulture, $"{m.Id} = ((string[]){d}!)[0],\n"); break;
+                default: sb.Append(CultureInfo.InvariantCulture, $"{m.Id} = (global::Microsoft.ML.OnnxRuntime.OrtValue?){d},\n"); break;
             }
         }
         sb.Append("};\n");
         sb.Append("using var output = model.Run(input);\n");
         sb.Append("return new object[]\n{\n");
-        foreach (var m in WrapperEmitter.DescribeMembers(c.Signature, "Model", inputs: false))
+        foreach (var m in MemberPlan.DescribeMembers(c.Signature, "Model", inputs: false))
         {
             switch (m.Access)
             {
-                case "Tensor": sb.Append($"new object[] {{ output.{m.Id}.ToArray(), output.{m.ShapeId} }},\n"); break;
-                case "Scalar": sb.Append($"new object[] {{ new {m.CsType}[] {{ output.{m.Id} }}, output.{m.ValueId}.GetTensorTypeAndShape().Shape }},\n"); break;
-                case "StringTensor": sb.Append($"new object[] {{ output.{m.Id}, output.{m.ShapeId} }},\n"); break;
-                case "StringScalar": sb.Append($"new object[] {{ new string[] {{ output.{m.Id} }}, output.{m.ValueId}.GetTensorTypeAndShape().Shape }},\n"); break;
-                default: sb.Append($"convert(output.{m.Id}),\n"); break;
+                case "Tensor": sb.Append(CultureInfo.InvariantCulture, $"new object[] {{ output.{m.Id}.ToArray(), output.{m.ShapeId} }},\n"); break;
+                case "Scalar": sb.Append(CultureInfo.InvariantCulture, $"new object[] {{ new {m.CsType}[] {{ output.{m.Id} }}, output.{m.ValueId}.GetTensorTypeAndShape().Shape }},\n"); break;
+                case "StringTensor": sb.Append(CultureInfo.InvariantCulture, $"new object[] {{ output.{m.Id}, output.{m.ShapeId} }},\n"); break;
+                case "StringScalar": sb.Append(CultureInfo.InvariantCulture, $"new object[] {{ new string[] {{ output.{m.Id} }}, output.{m.ValueId}.GetTensorTypeAndShape().Shape }},\n"); break;
+                default: sb.Append(CultureInfo.InvariantCulture, $"convert(output.{m.Id}),\n"); break;
             }
         }
         sb.Append("};\n}\n}\n}\n");

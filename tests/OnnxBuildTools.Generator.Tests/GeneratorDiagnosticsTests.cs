@@ -40,6 +40,23 @@ public sealed class GeneratorDiagnosticsTests
         CollectionAssert.AreEqual(new[] { "OBTG003" }, Ids(new SignatureFile("/p/c.onnxsig", Valid.Replace("input\tx\ttensor(float)", "input\tx\ttensor(float8e4m3fn)", StringComparison.Ordinal))));
 
     [TestMethod]
+    public void MessageArgumentsKeepAnyCharacterOfAnOnnxName()
+    {
+        var run = GeneratorHarness.Run([new SignatureFile("/p/c.onnxsig", Valid.Replace("input\tx\ttensor(float)", "input\ta|b\ttensor(float8e4m3fn)", StringComparison.Ordinal))]);
+        Assert.AreEqual("'a|b' has element type float8e4m3fn, which has no .NET type in ONNX Runtime; it is exposed as an OrtValue only",
+            run.GeneratorDiagnostics.Single().GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [TestMethod]
+    public void TheIdFollowsTheKindOfProblemNotTheWordsOfTheMessage()
+    {
+        // A malformed type whose text happens to read "is not supported" is still malformed (OBTG001), not a version problem.
+        var run = GeneratorHarness.Run([new SignatureFile("/p/m.onnxsig", Valid.Replace("tensor(float)[2]\t\noutput", "tensor(float)[2]is not supported\t\noutput", StringComparison.Ordinal))]);
+        Assert.AreEqual("OBTG001", run.GeneratorDiagnostics.Single().Id);
+        StringAssert.Contains(run.GeneratorDiagnostics.Single().GetMessage(System.Globalization.CultureInfo.InvariantCulture), "is not supported");
+    }
+
+    [TestMethod]
     public void TwoModelsWithTheSameClassAreOBTG004()
     {
         var ids = Ids(new SignatureFile("/p/a/m.onnxsig", Valid, "Same"), new SignatureFile("/p/b/m.onnxsig", Valid, "Same"));

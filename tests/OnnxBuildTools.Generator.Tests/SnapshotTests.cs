@@ -37,7 +37,7 @@ public sealed class SnapshotTests
         var run = GeneratorHarness.Run(Signatures());
         bool update = Environment.GetEnvironmentVariable(UpdateVariable) == "1";
         var mismatches = new List<string>();
-        Assert.AreEqual(4, run.Sources.Count, string.Join(", ", run.Sources.Keys));
+        Assert.AreEqual(5, run.Sources.Count, "four wrappers and the shared source: " + string.Join(", ", run.Sources.Keys));
         foreach (var (hint, source) in run.Sources.OrderBy(s => s.Key, StringComparer.Ordinal))
         {
             string path = Path.Combine(SnapshotDirectory(), hint);
@@ -73,11 +73,12 @@ public sealed class SnapshotTests
     public void WithoutSystemHalfFloat16TensorsUseOnnxRuntimesFloat16()
     {
         // Consumers without System.Half (netstandard2.0) get ONNX Runtime's Float16 instead.
+        const string shared = "OnnxBuildTools.Generated.Consumer";
         var sources = Signatures().Select(f =>
         {
             var result = OnnxModelGenerator.Build(f.Text, new Model.ModelOptions(f.Path, f.ClassName, f.Namespace, f.RelativePath, f.ResourceName, f.Compression, f.SourcePath));
-            return Emit.WrapperEmitter.Emit(result.Options, result.Signature!, useHalf: false);
-        }).ToList();
+            return Emit.WrapperEmitter.Emit(result.Options, result.Signature!, useHalf: false, shared);
+        }).Append(Emit.SharedSourceEmitter.Emit(shared, useHalf: false)).ToList();
         StringAssert.Contains(sources[0], "global::System.Memory<global::Microsoft.ML.OnnxRuntime.Float16> InFloat16");
         Assert.IsFalse(sources.Any(s => s.Contains("System.Half", StringComparison.Ordinal)));
         var problems = GeneratorHarness.Problems(GeneratorHarness.CreateCompilation(sources));

@@ -55,10 +55,16 @@ public sealed class ExternalDataTests
         var model = SmallNetwork(64, seed: 1);
         string inline = Path.Combine(_dir, "inline.onnx");
         string external = Path.Combine(_dir, "ext", "model.onnx");
-        OnnxModelFile.Save(model, inline);
-        OnnxModelFile.Save(model, external, new SaveOptions { ExternalData = ExternalDataMode.Always, ExternalMinBytes = 64 });
+        Assert.IsNull(OnnxModelFile.Save(model, inline).ExternalDataPath);
+        SavedModel saved = OnnxModelFile.Save(model, external, new SaveOptions { ExternalData = ExternalDataMode.Always, ExternalMinBytes = 64 });
 
         using var loaded = OnnxModelFile.Load(external);
+        // What Save reports is what is on disk: the model as written, its files and their bytes.
+        Assert.AreEqual(loaded.Proto, saved.Model);
+        Assert.AreEqual(Path.GetFullPath(external + ".data"), saved.ExternalDataPath);
+        CollectionAssert.AreEqual(new[] { saved.ExternalDataPath }, loaded.ExternalDataFiles().ToArray());
+        Assert.AreEqual(loaded.SizeOnDisk(), saved.Bytes);
+        Assert.AreEqual(new FileInfo(external).Length + new FileInfo(external + ".data").Length, saved.Bytes);
         var weights = WeightCatalog.Enumerate(loaded.Proto);
         Assert.AreEqual(3, weights.Count(w => ExternalDataStore.IsExternal(w.Tensor)), "all three weights are external");
         Assert.IsTrue(File.Exists(external + ".data"));

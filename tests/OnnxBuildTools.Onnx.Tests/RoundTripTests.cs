@@ -54,8 +54,8 @@ public sealed class RoundTripTests
         var model = new Building.ModelBuilder().Input("x", TensorProto.Types.DataType.Float, 1L).Output("x", TensorProto.Types.DataType.Float, 1L).Build();
         byte[] bytes = model.ToByteArray();
         // Field 999 (varint) on the model and a length-delimited field 77 on the graph are unknown to our schema.
-        var extra = new MemoryStream();
-        var output = new CodedOutputStream(extra);
+        using var extra = new MemoryStream();
+        using var output = new CodedOutputStream(extra, leaveOpen: true);
         output.WriteTag(999, WireFormat.WireType.Varint);
         output.WriteInt64(42);
         output.Flush();

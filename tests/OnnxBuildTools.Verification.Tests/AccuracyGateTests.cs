@@ -25,9 +25,9 @@ public sealed class AccuracyGateTests
         Assert.AreEqual(1.0, logits.Top1Agreement);
         Assert.AreEqual(16, report.Inputs.Samples);
         Assert.AreEqual(16 * 8, logits.ElementCount);
-        Assert.IsNotNull(report.Localization, "localization runs by default, for the report's chart");
+        Assert.IsNull(report.Localization, "a passing model is not localized by default");
         Assert.IsNull(report.ToDiagnostic("mlp"));
-        Assert.IsNull(AccuracyGate.Verify(a, b, new VerificationOptions { Localization = LocalizationMode.WhenFailed }).Localization);
+        Assert.IsNotNull(AccuracyGate.Verify(a, b, new VerificationOptions { Localization = LocalizationMode.Always }).Localization, "Always localizes a passing model too");
     }
 
     [TestMethod]
@@ -187,37 +187,5 @@ public sealed class AccuracyGateTests
         string brokenPath = TestModels.Save(broken, dir.Path, "g.broken.onnx");
         var run = Assert.ThrowsExactly<DiagnosticException>(() => AccuracyGate.Verify(path, brokenPath, new VerificationOptions()));
         Assert.AreEqual(DiagnosticCodes.VerificationRunFailed, run.Code);
-    }
-}
-
-[TestClass]
-public sealed class CheckAndReportTests
-{
-    [TestMethod]
-    public void ModesDecideSeverityAndBothReportsAreWritten()
-    {
-        using var dir = new TempDirectory();
-        var model = TestModels.ThreeLayerMlp(seed: 5, plantOutlier: true);
-        string original = TestModels.Save(model, dir.Path, "mlp.onnx");
-        string compressed = TestModels.Save(TestModels.FakeInt8(model), dir.Path, "mlp.int8.onnx");
-        string reportBase = dir.File("obj/mlp");
-
-        var error = AccuracyGate.CheckAndReport(original, compressed, new VerificationOptions(), AccuracyCheckMode.Error, "mlp.onnx", reportBase)!;
-        Assert.IsTrue(error.FailsBuild);
-        Assert.IsTrue(File.Exists(reportBase + ".report.json") && File.Exists(reportBase + ".report.html"));
-        StringAssert.Contains(error.CanonicalDiagnostic, ": error OBT4001: Compressed model 'mlp.onnx' misses its accuracy budget");
-        StringAssert.Contains(error.SummaryLine, reportBase + ".report.html");
-
-        var warn = AccuracyGate.CheckAndReport(original, compressed, new VerificationOptions(), AccuracyCheckMode.Warn, "mlp.onnx", reportBase)!;
-        Assert.IsFalse(warn.FailsBuild);
-        StringAssert.Contains(warn.CanonicalDiagnostic, ": warning OBT4001:");
-
-        File.Delete(reportBase + ".report.json");
-        Assert.IsNull(AccuracyGate.CheckAndReport(original, compressed, new VerificationOptions(), AccuracyCheckMode.Off, "mlp.onnx", reportBase));
-        Assert.IsFalse(File.Exists(reportBase + ".report.json"), "Off runs nothing and writes nothing");
-
-        var passing = AccuracyGate.CheckAndReport(original, original, new VerificationOptions(), AccuracyCheckMode.Error, "mlp.onnx", reportBase)!;
-        Assert.IsFalse(passing.FailsBuild);
-        Assert.IsNull(passing.CanonicalDiagnostic);
     }
 }

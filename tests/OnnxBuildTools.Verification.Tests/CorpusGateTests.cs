@@ -22,7 +22,7 @@ public sealed class CorpusGateTests
         NpyFile.Write(Path.Combine(data, "attention_mask.npy"), Int64Tensor(text.AttentionMask, text.Shape));
         NpyFile.Write(Path.Combine(data, "token_type_ids.npy"), Int64Tensor(text.TokenTypeIds, text.Shape));
 
-        var report = AccuracyGate.Verify(model, compressed, new VerificationOptions { ValidationDataDirectory = data, Budget = AccuracyBudget.DefaultFor(CompressionMethod.Int8) });
+        var report = AccuracyGate.Verify(model, compressed, new VerificationOptions { ValidationDataDirectory = data, Budget = AccuracyBudget.DefaultFor(CompressionMethod.Int8), Localization = LocalizationMode.Always });
         Assert.AreEqual(16, report.Inputs.Samples);
         var hidden = report.Outputs.Single(o => o.Name == "last_hidden_state");
         Assert.IsFalse(hidden.IsClassScores);
@@ -74,6 +74,7 @@ public sealed class RealModelSelfCheckTests
         {
             MaxSamples = 2,
             LocalizationSamples = 1,
+            Localization = LocalizationMode.Always,
             Budget = AccuracyBudget.DefaultFor(CompressionMethod.None),
             // Silero's sample rate is an int64 scalar that must be 16000; the OCR CNNs need images of some size.
             IntegerInputRanges = name.StartsWith("silero", StringComparison.Ordinal) && name != "silero_vad_half"

@@ -1,4 +1,5 @@
 using OnnxBuildTools.Compression;
+using OnnxBuildTools.Onnx.Model;
 using OnnxBuildTools.Onnx.Protos;
 
 namespace OnnxBuildTools.Verification.Tests;
@@ -29,7 +30,7 @@ public sealed class EngineGateTests
         Assert.IsTrue(report.Size.CompressedBytes < report.Size.OriginalBytes);
 
         var fixedReport = AccuracyGate.Verify(original,
-            Compress(model, dir.Path, "mlp.fixed.onnx", compression with { Exclude = [worst.ExcludeValue] }), options);
+            Compress(model, dir.Path, "mlp.fixed.onnx", compression with { Exclude = [worst.ExcludeValue] }), options with { Localization = LocalizationMode.Always });
         Assert.IsTrue(fixedReport.Passed, string.Join("; ", fixedReport.Failures.Select(f => f.Describe())));
         Assert.IsFalse(fixedReport.Localization!.AllLayers.Any(l => l.Node == "fc2"), "fc2 stayed in float");
     }
@@ -60,5 +61,27 @@ public sealed class EngineGateTests
         Assert.IsFalse(report.Passed);
         Assert.AreEqual(0, report.Localization!.Layers.Count);
         StringAssert.Contains(report.Localization.Note, "CompactNames=false");
+    }
+
+    [TestMethod]
+    public void CompactedFileIsLocalizedThroughTheModelWithItsNamesInMemory()
+    {
+        // The worker's path: the file written has compacted names; the gate reads nothing from disk but ONNX Runtime does.
+        using var dir = new TempDirectory();
+        var model = TestModels.ThreeLayerMlp(seed: 5, plantOutlier: true);
+        string originalPath = TestModels.Save(model, dir.Path, "mlp.onnx");
+        var named = ModelCompressor.Compress(model, new CompressionOptions { Method = CompressionMethod.Int8, CompactNames = false }).Model;
+        var shipped = named.Clone();
+        ModelCompressor.CompactNames(shipped);
+        SavedModel saved = OnnxModelFile.Save(shipped, dir.File("mlp.c.onnx"));
+        Assert.IsFalse(saved.Model.Graph.Node.Any(n => n.Name == "fc2"), "the written model has no node names");
+
+        using var original = OnnxModelFile.Load(originalPath);
+        using var compressed = new LoadedModel(saved.Model, saved.Path);
+        using var namedCompressed = new LoadedModel(named, originalPath);
+        var report = AccuracyGate.Verify(original, compressed, new VerificationOptions(), namedCompressed);
+        Assert.IsFalse(report.Passed);
+        Assert.AreEqual("fc2", report.Localization!.Layers[0].Node, report.Localization.Note);
+        Assert.AreEqual(saved.Bytes, report.Size.CompressedBytes, "the size is the written file's");
     }
 }

@@ -80,7 +80,8 @@ public sealed class RuntimeFormatWriterTests
         Assert.IsFalse(File.Exists(dir.File("broken.ort")));
     }
 
-    private static List<(string Name, OrtValue Value)> Feeds(string name)
+    /// <summary>Each input's name and how to make its value; the run owns (and disposes) the values it makes.</summary>
+    private static List<(string Name, Func<OrtValue> Create)> Feeds(string name)
     {
         var random = new Random(5);
         float[] Noise(int n) => Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
@@ -88,26 +89,37 @@ public sealed class RuntimeFormatWriterTests
         {
             case "arctic_embed_xs":
                 TokenBatch text = ArcticText.Tokenize([ArcticText.Sentences()[7], ArcticText.Sentences()[77]], 24);
-                return [("input_ids", OrtValue.CreateTensorValueFromMemory(text.InputIds, text.Shape)),
-                        ("attention_mask", OrtValue.CreateTensorValueFromMemory(text.AttentionMask, text.Shape)),
-                        ("token_type_ids", OrtValue.CreateTensorValueFromMemory(text.TokenTypeIds, text.Shape))];
+                return [("input_ids", () => OrtValue.CreateTensorValueFromMemory(text.InputIds, text.Shape)),
+                        ("attention_mask", () => OrtValue.CreateTensorValueFromMemory(text.AttentionMask, text.Shape)),
+                        ("token_type_ids", () => OrtValue.CreateTensorValueFromMemory(text.TokenTypeIds, text.Shape))];
             case "paddleocr_cls":
-                return [("x", OrtValue.CreateTensorValueFromMemory(Noise(3 * 48 * 192), [1, 3, 48, 192]))];
+                float[] cls = Noise(3 * 48 * 192);
+                return [("x", () => OrtValue.CreateTensorValueFromMemory(cls, [1, 3, 48, 192]))];
             case "paddleocr_det":
-                return [("x", OrtValue.CreateTensorValueFromMemory(Noise(3 * 64 * 64), [1, 3, 64, 64]))];
+                float[] det = Noise(3 * 64 * 64);
+                return [("x", () => OrtValue.CreateTensorValueFromMemory(det, [1, 3, 64, 64]))];
             default:
-                return [("input", OrtValue.CreateTensorValueFromMemory(Noise(576), [1, 576])),
-                        ("state", OrtValue.CreateTensorValueFromMemory(new float[256], [2, 1, 128])),
-                        ("sr", OrtValue.CreateTensorValueFromMemory(new long[] { 16000 }, []))];
+                float[] audio = Noise(576);
+                return [("input", () => OrtValue.CreateTensorValueFromMemory(audio, [1, 576])),
+                        ("state", () => OrtValue.CreateTensorValueFromMemory(new float[256], [2, 1, 128])),
+                        ("sr", () => OrtValue.CreateTensorValueFromMemory(new long[] { 16000 }, []))];
         }
     }
 
-    private static float[] RunFirstOutput(byte[] model, List<(string Name, OrtValue Value)> feeds)
+    private static float[] RunFirstOutput(byte[] model, List<(string Name, Func<OrtValue> Create)> feeds)
     {
         using var options = new SessionOptions { IntraOpNumThreads = 1 };
         using var session = new InferenceSession(model, options);
         using var runOptions = new RunOptions();
-        using var results = session.Run(runOptions, feeds.Select(f => f.Name).ToArray(), feeds.Select(f => f.Value).ToArray(), [session.OutputNames[0]]);
-        return results[0].GetTensorDataAsSpan<float>().ToArray();
+        OrtValue[] values = [.. feeds.Select(f => f.Create())];
+        try
+        {
+            using var results = session.Run(runOptions, feeds.Select(f => f.Name).ToArray(), values, [session.OutputNames[0]]);
+            return results[0].GetTensorDataAsSpan<float>().ToArray();
+        }
+        finally
+        {
+            foreach (var value in values) value.Dispose();
+        }
     }
 }

@@ -1,5 +1,7 @@
 using OnnxBuildTools.Compression.Kernels;
 using OnnxBuildTools.Compression.Rewriting;
+using OnnxBuildTools.Onnx.Protos;
+using OnnxBuildTools.Onnx.Weights;
 
 namespace OnnxBuildTools.Compression.Planning;
 
@@ -9,7 +11,7 @@ internal static class ModelPlanner
     /// <summary>Mul with numpy-style broadcasting (the int8 float view) needs ai.onnx opset 7.</summary>
     private const long BroadcastingOpset = 7;
 
-    public static IReadOnlyList<WeightPlan> Plan(IReadOnlyList<WeightSite> sites, CompressionOptions options, long defaultOpset, OnnxBuildTools.Onnx.Protos.ModelProto? model = null)
+    public static IReadOnlyList<WeightPlan> Plan(IReadOnlyList<WeightSite> sites, CompressionOptions options, long defaultOpset, ModelProto? model = null)
     {
         var unique = sites.GroupBy(s => s.Name, StringComparer.Ordinal).Where(g => g.Count() == 1)
             .ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
@@ -20,10 +22,10 @@ internal static class ModelPlanner
     }
 
     /// <summary>Values read by exactly one node in the whole model (all graphs) and not a graph output, with that node's graph.</summary>
-    private static Dictionary<string, (OnnxBuildTools.Onnx.Protos.NodeProto Node, OnnxBuildTools.Onnx.Protos.GraphProto Graph)> SoleReaders(OnnxBuildTools.Onnx.Protos.ModelProto model)
+    private static Dictionary<string, (NodeProto Node, GraphProto Graph)> SoleReaders(ModelProto model)
     {
-        var readers = new Dictionary<string, (OnnxBuildTools.Onnx.Protos.NodeProto Node, OnnxBuildTools.Onnx.Protos.GraphProto Graph)?>(StringComparer.Ordinal);
-        foreach (var (graph, _) in OnnxBuildTools.Onnx.Weights.WeightCatalog.Graphs(model))
+        var readers = new Dictionary<string, (NodeProto Node, GraphProto Graph)?>(StringComparer.Ordinal);
+        foreach (var (graph, _) in WeightCatalog.Graphs(model))
         {
             foreach (var node in graph.Node)
             {

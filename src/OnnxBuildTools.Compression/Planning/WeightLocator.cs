@@ -1,7 +1,6 @@
 using OnnxBuildTools.Onnx.Model;
 using OnnxBuildTools.Onnx.Protos;
 using OnnxBuildTools.Onnx.Weights;
-using CatalogKind = OnnxBuildTools.Onnx.Weights.WeightKind;
 
 namespace OnnxBuildTools.Compression.Planning;
 
@@ -21,22 +20,18 @@ internal static class WeightLocator
         var sites = new List<WeightSite>();
         foreach (var weight in WeightCatalog.Enumerate(model))
         {
-            if (weight.DataType != FloatType || weight.Kind == CatalogKind.SparseInitializer
-                || (weight.Kind == CatalogKind.ConstantNode && weight.ConstantAttribute != "value")
+            if (weight.DataType != FloatType || weight.Kind == WeightKind.SparseInitializer
+                || (weight.Kind == WeightKind.ConstantNode && weight.ConstantAttribute != "value")
                 || (ExternalDataStore.IsExternal(weight.Tensor) && external is null)
                 || weight.Tensor.Segment is not null || weight.ElementCount < 0)
             {
                 continue;
             }
-            var site = new WeightSite(sites.Count, weight.Name, weight.Tensor,
-                weight.Kind == CatalogKind.Initializer ? WeightKind.Initializer : WeightKind.ConstantNode,
-                weight.Graph, weight.ConstantNode, external, filePath)
+            sites.Add(new WeightSite(sites.Count, weight, external, filePath)
             {
                 // Conservative: a graph output of the same name anywhere keeps the float value visible.
                 IsGraphOutput = graphOutputs.Contains(weight.Name),
-            };
-            site.Uses.AddRange(weight.Consumers.Select(c => new WeightUse(c.Node, c.InputIndex, c.Graph)));
-            sites.Add(site);
+            });
         }
         return sites;
     }

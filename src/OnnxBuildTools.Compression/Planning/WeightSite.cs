@@ -2,15 +2,9 @@ using System.Runtime.InteropServices;
 using OnnxBuildTools.Onnx.Model;
 using OnnxBuildTools.Onnx.Protos;
 using OnnxBuildTools.Onnx.Tensors;
+using OnnxBuildTools.Onnx.Weights;
 
 namespace OnnxBuildTools.Compression.Planning;
-
-/// <summary>Where a float32 weight lives.</summary>
-internal enum WeightKind
-{
-    Initializer,
-    ConstantNode,
-}
 
 /// <summary>One input slot of one node that reads a weight.</summary>
 internal readonly record struct WeightUse(NodeProto Node, int InputIndex, GraphProto Graph);
@@ -23,41 +17,40 @@ internal sealed class WeightSite
 {
     private readonly Lazy<ReadOnlyMemory<byte>> _data;
 
-    public WeightSite(int order, string name, TensorProto tensor, WeightKind kind, GraphProto graph, NodeProto? constantNode,
-        ExternalDataStore? external = null, string? filePath = null)
+    public WeightSite(int order, Weight weight, ExternalDataStore? external = null, string? filePath = null)
     {
         // raw_data and external data are not copied (external data is memory-mapped); typed fields are converted once.
-        _data = new Lazy<ReadOnlyMemory<byte>>(() => TensorData.GetBytes(tensor, external, filePath), LazyThreadSafetyMode.ExecutionAndPublication);
+        _data = new Lazy<ReadOnlyMemory<byte>>(() => TensorData.GetBytes(weight.Tensor, external, filePath), LazyThreadSafetyMode.ExecutionAndPublication);
         Order = order;
-        Name = name;
-        Tensor = tensor;
-        Kind = kind;
-        Graph = graph;
-        ConstantNode = constantNode;
+        Weight = weight;
+        Uses = [.. weight.Consumers.Select(c => new WeightUse(c.Node, c.InputIndex, c.Graph))];
     }
 
     /// <summary>Position in model order (graph walk order): the key for deterministic output.</summary>
     public int Order { get; }
 
-    public string Name { get; }
+    /// <summary>The weight as the model layer found it: an initializer or a <c>Constant</c> node's <c>value</c>.</summary>
+    public Weight Weight { get; }
 
-    public TensorProto Tensor { get; }
+    public string Name => Weight.Name;
 
-    public WeightKind Kind { get; }
+    public TensorProto Tensor => Weight.Tensor;
+
+    public WeightKind Kind => Weight.Kind;
 
     /// <summary>The graph that defines the weight.</summary>
-    public GraphProto Graph { get; }
+    public GraphProto Graph => Weight.Graph;
 
-    public NodeProto? ConstantNode { get; }
+    public NodeProto? ConstantNode => Weight.ConstantNode;
 
-    public List<WeightUse> Uses { get; } = [];
+    public IReadOnlyList<WeightUse> Uses { get; }
 
     /// <summary>The weight is itself a graph output, so its float value must stay visible.</summary>
     public bool IsGraphOutput { get; init; }
 
     public long[] Dims => [.. Tensor.Dims];
 
-    public long ElementCount => Tensor.Dims.Aggregate(1L, (a, d) => a * d);
+    public long ElementCount => Weight.ElementCount;
 
     /// <summary>The float32 values, read through the model layer (OBT1xxx when the data does not match the dims).</summary>
     public ReadOnlySpan<float> Values => MemoryMarshal.Cast<byte, float>(_data.Value.Span);

@@ -3,6 +3,7 @@ using Google.Protobuf;
 using OnnxBuildTools.Compression.Planning;
 using OnnxBuildTools.Onnx.Model;
 using OnnxBuildTools.Onnx.Protos;
+using OnnxBuildTools.Onnx.Weights;
 
 namespace OnnxBuildTools.Compression.Rewriting;
 
@@ -19,12 +20,12 @@ internal static class BatchNormFolding
         var sites = WeightLocator.Locate(model, external, filePath);
         var byName = sites.GroupBy(s => s.Name, StringComparer.Ordinal).Where(g => g.Count() == 1)
             .ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
-        var references = new Dictionary<string, int>(StringComparer.Ordinal);
-        CountReferences(model.Graph, references);
+        var graphs = WeightCatalog.Graphs(model).Select(g => g.Graph).ToList();
+        var references = CountReferences(graphs);
         var names = new HashSet<string>(references.Keys, StringComparer.Ordinal);
         names.UnionWith(sites.Select(s => s.Name));
         var removed = new HashSet<WeightSite>(ReferenceEqualityComparer.Instance);
-        int folded = Fold(model.Graph, byName, references, names, removed);
+        int folded = graphs.Sum(graph => Fold(graph, byName, references, names, removed));
         foreach (var site in removed)
         {
             if (site.Kind == WeightKind.Initializer)
@@ -46,20 +47,6 @@ internal static class BatchNormFolding
     private static int Fold(GraphProto graph, Dictionary<string, WeightSite> weights, Dictionary<string, int> references, HashSet<string> names, HashSet<WeightSite> removed)
     {
         int folded = 0;
-        foreach (var node in graph.Node)
-        {
-            foreach (var attribute in node.Attribute)
-            {
-                if (attribute.G is { } g)
-                {
-                    folded += Fold(g, weights, references, names, removed);
-                }
-                foreach (var sub in attribute.Graphs)
-                {
-                    folded += Fold(sub, weights, references, names, removed);
-                }
-            }
-        }
         var producers = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
         foreach (var node in graph.Node)
         {
@@ -171,33 +158,28 @@ internal static class BatchNormFolding
         return name;
     }
 
-    private static void CountReferences(GraphProto graph, Dictionary<string, int> references)
+    /// <summary>How many times each value is read (by nodes and as a graph output), over all graphs.</summary>
+    private static Dictionary<string, int> CountReferences(IEnumerable<GraphProto> graphs)
     {
-        foreach (var node in graph.Node)
+        var references = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var graph in graphs)
         {
-            foreach (var input in node.Input)
+            foreach (var node in graph.Node)
             {
-                references[input] = references.GetValueOrDefault(input) + 1;
-            }
-            foreach (var output in node.Output)
-            {
-                references.TryAdd(output, 0);
-            }
-            foreach (var attribute in node.Attribute)
-            {
-                if (attribute.G is { } g)
+                foreach (var input in node.Input)
                 {
-                    CountReferences(g, references);
+                    references[input] = references.GetValueOrDefault(input) + 1;
                 }
-                foreach (var sub in attribute.Graphs)
+                foreach (var output in node.Output)
                 {
-                    CountReferences(sub, references);
+                    references.TryAdd(output, 0);
                 }
             }
+            foreach (var output in graph.Output)
+            {
+                references[output.Name] = references.GetValueOrDefault(output.Name) + 1;
+            }
         }
-        foreach (var output in graph.Output)
-        {
-            references[output.Name] = references.GetValueOrDefault(output.Name) + 1;
-        }
+        return references;
     }
 }

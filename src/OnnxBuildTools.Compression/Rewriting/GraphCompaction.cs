@@ -1,4 +1,5 @@
 using OnnxBuildTools.Onnx.Protos;
+using OnnxBuildTools.Onnx.Weights;
 
 namespace OnnxBuildTools.Compression.Rewriting;
 
@@ -18,7 +19,7 @@ internal static class GraphCompaction
         {
             HoistConstants(model.Graph);
         }
-        DropDefaultConvAttributes(model.Graph);
+        DropDefaultConvAttributes(model);
     }
 
     /// <summary>
@@ -53,29 +54,15 @@ internal static class GraphCompaction
     }
 
     /// <summary>Conv's <c>dilations</c> and <c>strides</c> of all ones, <c>pads</c> of all zeros and <c>group</c> 1, in every graph.</summary>
-    private static void DropDefaultConvAttributes(GraphProto graph)
+    private static void DropDefaultConvAttributes(ModelProto model)
     {
-        foreach (var node in graph.Node)
+        foreach (var node in WeightCatalog.Graphs(model).SelectMany(g => g.Graph.Node).Where(n => n is { OpType: "Conv", Domain: "" or "ai.onnx" }))
         {
-            if (node is { OpType: "Conv", Domain: "" or "ai.onnx" })
+            for (int i = node.Attribute.Count - 1; i >= 0; i--)
             {
-                for (int i = node.Attribute.Count - 1; i >= 0; i--)
+                if (IsDefault(node.Attribute[i]))
                 {
-                    if (IsDefault(node.Attribute[i]))
-                    {
-                        node.Attribute.RemoveAt(i);
-                    }
-                }
-            }
-            foreach (var attribute in node.Attribute)
-            {
-                if (attribute.G is { } g)
-                {
-                    DropDefaultConvAttributes(g);
-                }
-                foreach (var sub in attribute.Graphs)
-                {
-                    DropDefaultConvAttributes(sub);
+                    node.Attribute.RemoveAt(i);
                 }
             }
         }

@@ -1,5 +1,6 @@
 using OnnxBuildTools.Compression.Planning;
 using OnnxBuildTools.Onnx.Protos;
+using OnnxBuildTools.Onnx.Weights;
 using DataType = OnnxBuildTools.Onnx.Protos.TensorProto.Types.DataType;
 
 namespace OnnxBuildTools.Compression.Rewriting;
@@ -29,7 +30,7 @@ internal sealed class GraphRewriter
         _model = model;
         _options = options;
         _defaultOpset = model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(1).Max();
-        CollectNames(model.Graph);
+        CollectNames(model);
     }
 
     public void Apply(IReadOnlyList<WeightPlan> plans, IReadOnlyList<EncodedWeight?> encoded)
@@ -266,29 +267,13 @@ internal sealed class GraphRewriter
 
     private void RemoveValueInfo(string name)
     {
-        RemoveValueInfo(_model.Graph, name);
-    }
-
-    private static void RemoveValueInfo(GraphProto graph, string name)
-    {
-        for (int i = graph.ValueInfo.Count - 1; i >= 0; i--)
+        foreach (var (graph, _) in WeightCatalog.Graphs(_model))
         {
-            if (graph.ValueInfo[i].Name == name)
+            for (int i = graph.ValueInfo.Count - 1; i >= 0; i--)
             {
-                graph.ValueInfo.RemoveAt(i);
-            }
-        }
-        foreach (var node in graph.Node)
-        {
-            foreach (var attribute in node.Attribute)
-            {
-                if (attribute.G is { } g)
+                if (graph.ValueInfo[i].Name == name)
                 {
-                    RemoveValueInfo(g, name);
-                }
-                foreach (var sub in attribute.Graphs)
-                {
-                    RemoveValueInfo(sub, name);
+                    graph.ValueInfo.RemoveAt(i);
                 }
             }
         }
@@ -322,27 +307,19 @@ internal sealed class GraphRewriter
         return name;
     }
 
-    private void CollectNames(GraphProto graph)
+    private void CollectNames(ModelProto model)
     {
-        _names.UnionWith(graph.Input.Select(v => v.Name));
-        _names.UnionWith(graph.Output.Select(v => v.Name));
-        _names.UnionWith(graph.ValueInfo.Select(v => v.Name));
-        _names.UnionWith(graph.Initializer.Select(t => t.Name));
-        foreach (var node in graph.Node)
+        foreach (var (graph, _) in WeightCatalog.Graphs(model))
         {
-            _names.Add(node.Name);
-            _names.UnionWith(node.Input);
-            _names.UnionWith(node.Output);
-            foreach (var attribute in node.Attribute)
+            _names.UnionWith(graph.Input.Select(v => v.Name));
+            _names.UnionWith(graph.Output.Select(v => v.Name));
+            _names.UnionWith(graph.ValueInfo.Select(v => v.Name));
+            _names.UnionWith(graph.Initializer.Select(t => t.Name));
+            foreach (var node in graph.Node)
             {
-                if (attribute.G is { } g)
-                {
-                    CollectNames(g);
-                }
-                foreach (var sub in attribute.Graphs)
-                {
-                    CollectNames(sub);
-                }
+                _names.Add(node.Name);
+                _names.UnionWith(node.Input);
+                _names.UnionWith(node.Output);
             }
         }
     }

@@ -1,4 +1,5 @@
 using OnnxBuildTools.Onnx.Protos;
+using OnnxBuildTools.Onnx.Weights;
 
 namespace OnnxBuildTools.Compression.Rewriting;
 
@@ -17,8 +18,15 @@ internal static class NameCompactor
         {
             return; // training graphs refer to the inference graph's names
         }
+        // Inputs and outputs of every graph keep their names, and so do sparse initializers (left as they are).
+        var graphs = WeightCatalog.Graphs(model).Select(g => g.Graph).ToList();
         var kept = new HashSet<string>(StringComparer.Ordinal) { "" };
-        CollectGraphBoundaries(model.Graph, kept);
+        foreach (var graph in graphs)
+        {
+            kept.UnionWith(graph.Input.Select(v => v.Name));
+            kept.UnionWith(graph.Output.Select(v => v.Name));
+            kept.UnionWith(graph.SparseInitializer.Select(s => s.Values?.Name ?? ""));
+        }
         var renamed = new Dictionary<string, string>(StringComparer.Ordinal);
         int counter = 0;
         string Rename(string name)
@@ -38,7 +46,10 @@ internal static class NameCompactor
             }
             return shortName;
         }
-        Apply(model.Graph, Rename);
+        foreach (var graph in graphs)
+        {
+            Apply(graph, Rename);
+        }
     }
 
     private static void Apply(GraphProto graph, Func<string, string> rename)
@@ -71,36 +82,6 @@ internal static class NameCompactor
                 if (attribute.T is { } tensor && node.OpType == "Constant")
                 {
                     tensor.Name = "";
-                }
-                if (attribute.G is { } g)
-                {
-                    Apply(g, rename);
-                }
-                foreach (var sub in attribute.Graphs)
-                {
-                    Apply(sub, rename);
-                }
-            }
-        }
-    }
-
-    /// <summary>Names that must not change: inputs and outputs of every graph, and sparse initializers (left as they are).</summary>
-    private static void CollectGraphBoundaries(GraphProto graph, HashSet<string> kept)
-    {
-        kept.UnionWith(graph.Input.Select(v => v.Name));
-        kept.UnionWith(graph.Output.Select(v => v.Name));
-        kept.UnionWith(graph.SparseInitializer.Select(s => s.Values?.Name ?? ""));
-        foreach (var node in graph.Node)
-        {
-            foreach (var attribute in node.Attribute)
-            {
-                if (attribute.G is { } g)
-                {
-                    CollectGraphBoundaries(g, kept);
-                }
-                foreach (var sub in attribute.Graphs)
-                {
-                    CollectGraphBoundaries(sub, kept);
                 }
             }
         }

@@ -1,4 +1,3 @@
-using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
@@ -9,79 +8,26 @@ using OnnxBuildTools.Generator.Model;
 namespace OnnxBuildTools.Generator.Emit;
 
 /// <summary>
-/// Turns one model's signature and options into the wrapper's C# source. Works on pipeline models
-/// only (no Roslyn symbols); the output depends on nothing but its arguments.
+/// Turns one model's signature and options into the wrapper's C# source: the class header, its static
+/// metadata and constructors here; the Run family in <see cref="RunEmitter"/>; the input and output types in
+/// <see cref="ValueTypesEmitter"/>. Works on pipeline models only (no Roslyn symbols); the output depends on
+/// nothing but its arguments.
 /// </summary>
 internal static class WrapperEmitter
 {
-    private const string Ort = "global::Microsoft.ML.OnnxRuntime.";
+    internal const string Ort = "global::Microsoft.ML.OnnxRuntime.";
 
-    private static readonly string[] ObjectMembers = ["Equals", "GetHashCode", "GetType", "ToString", "MemberwiseClone", "Finalize"];
-
-    /// <summary>Names the wrapper class declares itself; a class of the same name would not compile (CS0542).</summary>
-    internal static readonly string[] WrapperMembers =
-    [
-        "ModelRelativePath", "ModelResourceName", "Compression", "InputNameArray", "OutputNameArray", "InputNames", "OutputNames",
-        "InputDescriptions", "OutputDescriptions", "Metadata", "Labels", "Session", "FromEmbeddedResource", "Run", "CreateOutput",
-        "RunAsync", "RunBatch", "Present", "Dispose", "ThrowIfDisposed", "Missing", "ResolveShape", "CreateStringTensor",
-        "CreateHalfTensor", "TensorDescription", "RunBatched", "SameTrailingDimensions",
-    ];
-
-    /// <summary>How a value is exposed.</summary>
-    private enum Access
-    {
-        Tensor,        // Memory<T> + shape (inputs), ReadOnlySpan<T> + shape (outputs)
-        Scalar,        // T
-        StringTensor,  // string[] + shape
-        StringScalar,  // string
-        OrtValueOnly,  // sequences, maps, optionals, unsupported element types
-    }
-
-    private sealed class Member
-    {
-        public ValueInfo Info = null!;
-        public int Index;
-        public Access Access;
-        public string Id = "";
-        public string ShapeId = "";
-        public string ValueId = "";
-        public string ParamName = "";
-        public string ParamShapeName = "";
-        public string CsType = "";
-        public string OrtName = "";
-
-        /// <summary>The element type ONNX Runtime accepts: differs from <see cref="CsType"/> only for <c>System.Half</c> (stored as <c>Float16</c>).</summary>
-        public string StorageType = "";
-
-        public bool IsHalf => CsType != StorageType;
-        public string DeclaredField = "";
-        public bool NeedsShapeParameter;
-
-        public bool IsOptional => Info.Type.Kind == OnnxTypeKind.Optional;
-
-        public string Expects => Info.Type.Kind == OnnxTypeKind.Tensor
-            ? (Info.Type.HasShape ? Info.Type.ShapeDisplay : "any shape") + " of " + (OrtName.Length > 0 ? OrtName : Info.Type.Element)
-            : Info.Type.Display;
-    }
-
-    /// <summary>Element types that are declared but only reachable through <c>OrtValue</c> (for diagnostic OBTG003).</summary>
-    public static IEnumerable<ValueInfo> UnsupportedValues(SignatureInfo signature) =>
-        signature.Inputs.Concat(signature.Outputs).Where(v => v.Type.Kind == OnnxTypeKind.Tensor && ElementTypes.Map(v.Type.Element) is null);
-
-    /// <summary>The member names the wrapper uses for each value (for tools and tests that write code against it).</summary>
-    internal static IReadOnlyList<(string OnnxName, string Access, string Id, string ShapeId, string ValueId, string CsType)> DescribeMembers(SignatureInfo signature, string className, bool inputs, bool useHalf = true) =>
-        Plan(inputs ? signature.Inputs : signature.Outputs, className + (inputs ? "Input" : "Output"), inputs, useHalf)
-            .Select(m => (m.Info.Name, m.Access.ToString(), m.Id, m.ShapeId, m.ValueId, m.CsType))
-            .ToList();
+    internal static readonly string GeneratedCode =
+        "[global::System.CodeDom.Compiler.GeneratedCode(\"OnnxBuildTools.Generator\", \"" + typeof(WrapperEmitter).Assembly.GetName().Version + "\")]";
 
     /// <param name="useHalf">The consumer has <c>System.Half</c>: float16 tensors are exposed as <c>Half</c> (stored as ONNX Runtime's <c>Float16</c>, same bits, no copy).</param>
-    public static string Emit(ModelOptions options, SignatureInfo signature, bool useHalf)
+    /// <param name="sharedNamespace">Where this compilation's <see cref="SharedSourceEmitter"/> types are.</param>
+    public static string Emit(ModelOptions options, SignatureInfo signature, bool useHalf, string sharedNamespace)
     {
-        List<Member> inputs = Plan(signature.Inputs, options.ClassName + "Input", isInput: true, useHalf);
-        List<Member> outputs = Plan(signature.Outputs, options.ClassName + "Output", isInput: false, useHalf);
+        var plan = new WrapperPlan(options, signature, useHalf, sharedNamespace);
         var w = new IndentedWriter();
         w.Line("// <auto-generated/>");
-        w.Line("// Generated by OnnxBuildTools from " + OneLine(options.SourcePath.Length > 0 ? options.SourcePath : options.SignaturePath) + ". Do not edit.");
+        w.Line("// Generated by OnnxBuildTools from " + OneLine(SourceName(options)) + ". Do not edit.");
         w.Line("#nullable enable");
         w.Line();
         bool hasNamespace = options.Namespace.Length > 0;
@@ -89,7 +35,9 @@ internal static class WrapperEmitter
         {
             w.Open("namespace " + options.Namespace);
         }
-        EmitClass(w, options, signature, inputs, outputs);
+        EmitClass(w, plan);
+        ValueTypesEmitter.EmitInput(w, plan);
+        ValueTypesEmitter.EmitOutput(w, plan);
         if (hasNamespace)
         {
             w.Close();
@@ -97,95 +45,25 @@ internal static class WrapperEmitter
         return w.ToString();
     }
 
-    private static List<Member> Plan(EquatableArray<ValueInfo> values, string enclosingType, bool isInput, bool useHalf)
-    {
-        var reserved = new HashSet<string>(StringComparer.Ordinal) { enclosingType };
-        foreach (string m in ObjectMembers) reserved.Add(m);
-        if (!isInput)
-        {
-            // The Output class's own members.
-            reserved.Add("Dispose");
-            reserved.Add("Values");
-            reserved.Add("Get");
-        }
-        string[] ids = IdentifierNames.MakeUnique(values.Select(v => v.Name).ToList(), "Value", reserved);
-        var members = new List<Member>();
-        var parameterNames = new HashSet<string>(StringComparer.Ordinal);
-        for (int i = 0; i < values.Count; i++)
-        {
-            ValueInfo v = values[i];
-            var m = new Member { Info = v, Index = i, Id = ids[i] };
-            var mapped = v.Type.Kind == OnnxTypeKind.Tensor ? ElementTypes.Map(v.Type.Element) : null;
-            if (mapped is { } t)
-            {
-                m.CsType = t.CsType;
-                m.StorageType = t.CsType;
-                if (useHalf && t.OrtName == "Float16")
-                {
-                    m.CsType = "global::System.Half";
-                }
-                m.OrtName = t.OrtName;
-                bool isString = t.OrtName == "String";
-                m.Access = v.Type.IsScalar ? (isString ? Access.StringScalar : Access.Scalar) : (isString ? Access.StringTensor : Access.Tensor);
-            }
-            else
-            {
-                m.Access = Access.OrtValueOnly;
-            }
-            members.Add(m);
-        }
-        foreach (Member m in members)
-        {
-            if (m.Access is Access.Tensor or Access.StringTensor)
-            {
-                m.ShapeId = IdentifierNames.Derived(m.Id, "Shape", reserved);
-                int unknown = m.Info.Type.Shape.Count(d => !d.IsFixed);
-                m.NeedsShapeParameter = !m.Info.Type.HasShape || unknown > 1;
-                m.DeclaredField = "Declared" + m.Id + (isInput ? "Input" : "Output") + "Shape";
-            }
-            if (m.Access != Access.OrtValueOnly)
-            {
-                m.ValueId = IdentifierNames.Derived(m.Id, "Value", reserved);
-            }
-            m.ParamName = UniqueParameter(IdentifierNames.ToCamelCase(m.Id), parameterNames);
-            if (m.NeedsShapeParameter)
-            {
-                m.ParamShapeName = UniqueParameter(IdentifierNames.ToCamelCase(m.Id) + "Shape", parameterNames);
-            }
-        }
-        return members;
-    }
+    private static string SourceName(ModelOptions options) => options.SourcePath.Length > 0 ? options.SourcePath : options.SignaturePath;
 
-    private static string UniqueParameter(string name, HashSet<string> taken)
+    private static void EmitClass(IndentedWriter w, WrapperPlan plan)
     {
-        string id = name;
-        for (int n = 2; !taken.Add(id.TrimStart('@')); n++)
-        {
-            id = name.TrimStart('@') + n.ToString(CultureInfo.InvariantCulture);
-        }
-        return id;
-    }
-
-    private static void EmitClass(IndentedWriter w, ModelOptions options, SignatureInfo sig, List<Member> inputs, List<Member> outputs)
-    {
-        string cls = options.ClassName;
-        bool hasOptionalInputs = inputs.Any(m => m.IsOptional);
-        bool canPreallocate = outputs.Count > 0 && outputs.All(m => m.Access is Access.Tensor or Access.Scalar && m.Info.Type.IsFullyKnown);
-        bool convenience = inputs.Count > 0 && inputs.All(m => m.Access != Access.OrtValueOnly);
-
-        string source = options.SourcePath.Length > 0 ? options.SourcePath : options.SignaturePath;
+        ModelOptions options = plan.Options;
+        SignatureInfo sig = plan.Signature;
+        string cls = plan.Class;
         w.Line("/// <summary>");
-        w.Line("/// Typed wrapper for the ONNX model <c>" + Xml(source) + "</c>" +
+        w.Line("/// Typed wrapper for the ONNX model <c>" + Xml(SourceName(options)) + "</c>" +
                (options.Compression.Length > 0 ? " (compression: " + Xml(options.Compression) + ")" : "") + ".");
-        w.Line("/// Inputs: " + Xml(string.Join(", ", inputs.Select(i => i.Info.Name))) + ". Outputs: " + Xml(string.Join(", ", outputs.Select(o => o.Info.Name))) + ".");
+        w.Line("/// Inputs: " + Xml(string.Join(", ", plan.Inputs.Select(i => i.Info.Name))) + ". Outputs: " + Xml(string.Join(", ", plan.Outputs.Select(o => o.Info.Name))) + ".");
         w.Line("/// </summary>");
         w.Line("/// <remarks>");
-        DocText(w, sig.Doc, trailingPara: true);
-        w.Line("/// <para>Producer: " + Xml(Join(" ", sig.ProducerName, sig.ProducerVersion)) + "; IR version " + Xml(sig.IrVersion) +
+        DocText(w, sig.Doc);
+        w.Line("/// <para>Producer: " + Xml(string.Join(" ", new[] { sig.ProducerName, sig.ProducerVersion }.Where(p => p.Length > 0))) + "; IR version " + Xml(sig.IrVersion) +
                "; opsets: " + Xml(string.Join(", ", sig.Opsets.Select(o => (o.Domain.Length == 0 ? "ai.onnx" : o.Domain) + " " + o.Version.ToString(CultureInfo.InvariantCulture)))) + ".</para>");
         w.Line("/// <para>One instance holds one ONNX Runtime session; runs may be issued from several threads at once. Dispose it to free the session.</para>");
         w.Line("/// </remarks>");
-        w.Line("[global::System.CodeDom.Compiler.GeneratedCode(\"OnnxBuildTools.Generator\", \"" + typeof(WrapperEmitter).Assembly.GetName().Version + "\")]");
+        w.Line(GeneratedCode);
         w.Open("public sealed partial class " + cls + " : global::System.IDisposable");
 
         // Constants and static metadata.
@@ -204,11 +82,11 @@ internal static class WrapperEmitter
         w.Line("/// <summary>The compression applied to the model at build time (empty when none).</summary>");
         w.Line("public const string Compression = " + Literal(options.Compression) + ";");
         w.Line();
-        w.Line("private static readonly string[] InputNameArray = " + StringArray(inputs.Select(i => i.Info.Name)) + ";");
-        w.Line("private static readonly string[] OutputNameArray = " + StringArray(outputs.Select(o => o.Info.Name)) + ";");
-        foreach (Member m in inputs.Concat(outputs).Where(m => m.DeclaredField.Length > 0))
+        w.Line("private static readonly string[] InputNameArray = " + StringArray(plan.Inputs.Select(i => i.Info.Name)) + ";");
+        w.Line("private static readonly string[] OutputNameArray = " + StringArray(plan.Outputs.Select(o => o.Info.Name)) + ";");
+        foreach (Member m in plan.Inputs.Concat(plan.Outputs).Where(m => m.DeclaredField.Length > 0))
         {
-            w.Line("private static readonly long[]? " + m.DeclaredField + " = " + DeclaredShape(m.Info.Type) + ";");
+            w.Line("private static readonly long[]? " + m.DeclaredField + " = " + (m.Info.Type.HasShape ? LongArray(m.Info.Type.Shape) : "null") + ";");
         }
         w.Line();
         w.Line("/// <summary>The ONNX names of the inputs, in the order the model declares them.</summary>");
@@ -217,12 +95,8 @@ internal static class WrapperEmitter
         w.Line("/// <summary>The ONNX names of the outputs, in the order the model declares them.</summary>");
         w.Line("public static global::System.Collections.Generic.IReadOnlyList<string> OutputNames { get; } = global::System.Array.AsReadOnly(OutputNameArray);");
         w.Line();
-        w.Line("/// <summary>Name, type and shape of every input.</summary>");
-        w.Line("public static global::System.Collections.Generic.IReadOnlyList<TensorDescription> InputDescriptions { get; } = new TensorDescription[]");
-        Descriptions(w, inputs);
-        w.Line("/// <summary>Name, type and shape of every output.</summary>");
-        w.Line("public static global::System.Collections.Generic.IReadOnlyList<TensorDescription> OutputDescriptions { get; } = new TensorDescription[]");
-        Descriptions(w, outputs);
+        Descriptions(w, plan, "input", plan.Inputs);
+        Descriptions(w, plan, "output", plan.Outputs);
         w.Line("/// <summary>The model's <c>metadata_props</c>, by key.</summary>");
         w.Line("public static global::System.Collections.Generic.IReadOnlyDictionary<string, string> Metadata { get; } = new global::System.Collections.Generic.Dictionary<string, string>");
         w.Line("{");
@@ -252,24 +126,17 @@ internal static class WrapperEmitter
             w.Line("}");
             w.Line();
         }
-        w.Line("/// <summary>Loads the model from a file.</summary>");
-        w.Line("/// <param name=\"modelPath\">Path of the <c>.onnx</c> file.</param>");
-        w.Line("/// <param name=\"options\">Session options passed to ONNX Runtime; null for the defaults.</param>");
-        w.Line("public " + cls + "(string modelPath, " + Ort + "SessionOptions? options = null)");
-        w.Line("{");
-        w.Line("    if (modelPath is null) throw new global::System.ArgumentNullException(nameof(modelPath));");
-        w.Line("    _session = options is null ? new " + Ort + "InferenceSession(modelPath) : new " + Ort + "InferenceSession(modelPath, options);");
-        w.Line("}");
-        w.Line();
-        w.Line("/// <summary>Loads the model from its bytes.</summary>");
-        w.Line("/// <param name=\"model\">The <c>.onnx</c> file's content.</param>");
-        w.Line("/// <param name=\"options\">Session options passed to ONNX Runtime; null for the defaults.</param>");
-        w.Line("public " + cls + "(byte[] model, " + Ort + "SessionOptions? options = null)");
-        w.Line("{");
-        w.Line("    if (model is null) throw new global::System.ArgumentNullException(nameof(model));");
-        w.Line("    _session = options is null ? new " + Ort + "InferenceSession(model) : new " + Ort + "InferenceSession(model, options);");
-        w.Line("}");
-        w.Line();
+        foreach (var (parameter, type, what) in new[] { ("modelPath", "string", "Path of the <c>.onnx</c> file"), ("model", "byte[]", "The <c>.onnx</c> file's content") })
+        {
+            w.Line("/// <summary>Loads the model from " + (type == "string" ? "a file" : "its bytes") + ".</summary>");
+            w.Line("/// <param name=\"" + parameter + "\">" + what + ".</param>");
+            w.Line("/// <param name=\"options\">Session options passed to ONNX Runtime; null for the defaults.</param>");
+            w.Open("public " + cls + "(" + type + " " + parameter + ", " + Ort + "SessionOptions? options = null)");
+            w.Line("if (" + parameter + " is null) throw new global::System.ArgumentNullException(nameof(" + parameter + "));");
+            w.Line("_session = options is null ? new " + Ort + "InferenceSession(" + parameter + ") : new " + Ort + "InferenceSession(" + parameter + ", options);");
+            w.Close();
+            w.Line();
+        }
         if (options.ResourceName.Length > 0)
         {
             w.Line("/// <summary>Loads the model embedded in this assembly as resource <c>" + Xml(options.ResourceName) + "</c>.</summary>");
@@ -287,383 +154,8 @@ internal static class WrapperEmitter
         w.Line("public " + Ort + "InferenceSession Session => _session;");
         w.Line();
 
-        EmitRun(w, cls, inputs, outputs, hasOptionalInputs, canPreallocate, convenience);
-        EmitHelpers(w, cls, inputs.Any(m => m.IsHalf && m.Access == Access.Tensor));
-        EmitTensorDescription(w);
-        w.Close();
-        w.Line();
-        EmitInput(w, cls, inputs);
-        EmitOutput(w, cls, outputs, canPreallocate);
-    }
+        RunEmitter.EmitRunFamily(w, plan);
 
-    private static void EmitRun(IndentedWriter w, string cls, List<Member> inputs, List<Member> outputs, bool hasOptionalInputs, bool canPreallocate, bool convenience)
-    {
-        string inputType = cls + "Input", outputType = cls + "Output";
-        // Run(Input): the core path.
-        w.Line("/// <summary>Runs the model. Input data is pinned in place, not copied; the result owns the output tensors.</summary>");
-        w.Line("/// <param name=\"input\">The inputs; shapes and element counts are checked before ONNX Runtime is called.</param>");
-        w.Line("/// <param name=\"runOptions\">Per-run options (log level, termination); null for the defaults.</param>");
-        w.Line("/// <returns>The outputs. Dispose the result to free their native memory.</returns>");
-        w.Line("/// <exception cref=\"global::System.ArgumentException\">An input is missing, or its shape or length does not match the model.</exception>");
-        w.Open("public " + outputType + " Run(" + inputType + " input, " + Ort + "RunOptions? runOptions = null)");
-        w.Line("if (input is null) throw new global::System.ArgumentNullException(nameof(input));");
-        w.Line("ThrowIfDisposed();");
-        BeginBinding(w, inputs);
-        if (!hasOptionalInputs)
-        {
-            w.Line("var results = _session.Run(runOptions ?? _runOptions, InputNameArray, values!, OutputNameArray);");
-        }
-        else
-        {
-            w.Line("Present(values, out string[] names, out " + Ort + "OrtValue[] present);");
-            w.Line("var results = _session.Run(runOptions ?? _runOptions, names, present, OutputNameArray);");
-        }
-        w.Line("// Ownership of the values moves to the Output (the collection itself holds nothing else).");
-        w.Line("var owned = new " + Ort + "OrtValue[" + outputs.Count + "];");
-        w.Open("if (results is global::System.Collections.Generic.IReadOnlyList<" + Ort + "OrtValue> list)");
-        w.Line("for (int i = 0; i < owned.Length; i++) owned[i] = list[i];");
-        w.Close();
-        w.Open("else");
-        w.Line("int i = 0;");
-        w.Line("foreach (var value in results) owned[i++] = value;");
-        w.Close();
-        w.Line("return new " + outputType + "(owned);");
-        w.Close();
-        EndBinding(w, inputs);
-        w.Close();
-        w.Line();
-
-        if (canPreallocate)
-        {
-            w.Line("/// <summary>Creates output buffers for <see cref=\"Run(" + inputType + ", " + outputType + ", " + Ort + "RunOptions?)\"/>: every output's shape is fully known, so they are allocated once and reused.</summary>");
-            w.Line("/// <returns>Reusable outputs; dispose them when done.</returns>");
-            w.Open("public " + outputType + " CreateOutput()");
-            w.Line("var values = new " + Ort + "OrtValue[" + outputs.Count + "];");
-            foreach (Member m in outputs)
-            {
-                string shape = m.Access == Access.Scalar ? "global::System.Array.Empty<long>()" : m.DeclaredField + "!";
-                w.Line("var buffer" + m.Index + " = new " + m.StorageType + "[" + ElementCount(m.Info.Type) + "];");
-                w.Line("values[" + m.Index + "] = " + Ort + "OrtValue.CreateTensorValueFromMemory(buffer" + m.Index + ", " + shape + ");");
-            }
-            w.Line("return new " + outputType + "(values, " + string.Join(", ", outputs.Select(m => "buffer" + m.Index)) + ");");
-            w.Close();
-            w.Line();
-            w.Line("/// <summary>Runs the model into preallocated outputs from <see cref=\"CreateOutput\"/>: no output allocation per call.</summary>");
-            w.Line("/// <param name=\"input\">The inputs.</param>");
-            w.Line("/// <param name=\"output\">Outputs from <see cref=\"CreateOutput\"/>; overwritten by this run.</param>");
-            w.Line("/// <param name=\"runOptions\">Per-run options; null for the defaults.</param>");
-            w.Open("public void Run(" + inputType + " input, " + outputType + " output, " + Ort + "RunOptions? runOptions = null)");
-            w.Line("if (input is null) throw new global::System.ArgumentNullException(nameof(input));");
-            w.Line("if (output is null) throw new global::System.ArgumentNullException(nameof(output));");
-            w.Line("ThrowIfDisposed();");
-            BeginBinding(w, inputs);
-            if (!hasOptionalInputs)
-            {
-                w.Line("_session.Run(runOptions ?? _runOptions, InputNameArray, values!, OutputNameArray, output.Values);");
-            }
-            else
-            {
-                w.Line("Present(values, out string[] names, out " + Ort + "OrtValue[] present);");
-                w.Line("_session.Run(runOptions ?? _runOptions, names, present, OutputNameArray, output.Values);");
-            }
-            w.Close();
-            EndBinding(w, inputs);
-            w.Close();
-            w.Line();
-        }
-
-        if (convenience)
-        {
-            w.Line("/// <summary>Runs the model with each input as a parameter; shapes are the declared ones, with one unknown dimension inferred from the length.</summary>");
-            foreach (Member m in inputs)
-            {
-                w.Line("/// <param name=\"" + m.ParamName.TrimStart('@') + "\">" + Summary(m, "Input") + "</param>");
-                if (m.NeedsShapeParameter)
-                {
-                    w.Line("/// <param name=\"" + m.ParamShapeName + "\">Shape of <paramref name=\"" + m.ParamName.TrimStart('@') + "\"/>.</param>");
-                }
-            }
-            w.Line("/// <returns>The outputs. Dispose the result to free their native memory.</returns>");
-            var parameters = new List<string>();
-            var assignments = new List<string>();
-            foreach (Member m in inputs)
-            {
-                parameters.Add(InputPropertyType(m) + " " + m.ParamName);
-                assignments.Add(m.Id + " = " + m.ParamName + ",");
-                if (m.NeedsShapeParameter)
-                {
-                    parameters.Add("long[] " + m.ParamShapeName);
-                    assignments.Add(m.ShapeId + " = " + m.ParamShapeName + ",");
-                }
-            }
-            w.Open("public " + outputType + " Run(" + string.Join(", ", parameters) + ")");
-            w.Line("return Run(new " + inputType);
-            w.Line("{");
-            foreach (string a in assignments) w.Line("    " + a);
-            w.Line("});");
-            w.Close();
-            w.Line();
-        }
-
-        w.Line("/// <summary>Runs the model on the thread pool. Cancelling asks ONNX Runtime to stop the run.</summary>");
-        w.Line("/// <param name=\"input\">The inputs; keep their memory alive and unchanged until the task completes.</param>");
-        w.Line("/// <param name=\"cancellationToken\">Cancels the run.</param>");
-        w.Line("/// <returns>The outputs. Dispose the result to free their native memory.</returns>");
-        w.Line("/// <exception cref=\"global::System.OperationCanceledException\">The token was cancelled before or during the run.</exception>");
-        w.Open("public async global::System.Threading.Tasks.Task<" + outputType + "> RunAsync(" + inputType + " input, global::System.Threading.CancellationToken cancellationToken = default)");
-        w.Line("if (input is null) throw new global::System.ArgumentNullException(nameof(input));");
-        w.Line("cancellationToken.ThrowIfCancellationRequested();");
-        w.Line("using var runOptions = new " + Ort + "RunOptions();");
-        w.Line("using var registration = cancellationToken.Register(static state => ((" + Ort + "RunOptions)state!).Terminate = true, runOptions);");
-        w.Open("try");
-        w.Line("return await global::System.Threading.Tasks.Task.Run(() => Run(input, runOptions), cancellationToken).ConfigureAwait(false);");
-        w.Close();
-        w.Open("catch (" + Ort + "OnnxRuntimeException) when (cancellationToken.IsCancellationRequested)");
-        w.Line("// ONNX Runtime stopped the run because it was asked to.");
-        w.Line("throw new global::System.OperationCanceledException(cancellationToken);");
-        w.Close();
-        w.Close();
-        w.Line();
-        string? batchSymbol = BatchSymbol(inputs, outputs);
-        if (batchSymbol is not null)
-        {
-            EmitRunBatched(w, inputType, outputType, inputs, outputs, batchSymbol);
-        }
-        w.Line("/// <summary>Runs the model once per input, in order. If one run fails, the outputs already produced are disposed.</summary>");
-        w.Line("/// <param name=\"inputs\">One <see cref=\"" + inputType + "\"/> per item.</param>");
-        w.Line("/// <param name=\"runOptions\">Per-run options; null for the defaults.</param>");
-        w.Line("/// <returns>One output per input, in the same order; dispose each.</returns>");
-        w.Open("public " + outputType + "[] RunBatch(global::System.Collections.Generic.IReadOnlyList<" + inputType + "> inputs, " + Ort + "RunOptions? runOptions = null)");
-        w.Line("if (inputs is null) throw new global::System.ArgumentNullException(nameof(inputs));");
-        w.Line("var results = new " + outputType + "[inputs.Count];");
-        w.Open("try");
-        w.Line("for (int i = 0; i < results.Length; i++) results[i] = Run(inputs[i], runOptions);");
-        w.Line("return results;");
-        w.Close();
-        w.Open("catch");
-        w.Line("foreach (var result in results) result?.Dispose();");
-        w.Line("throw;");
-        w.Close();
-        w.Close();
-        w.Line();
-
-        if (hasOptionalInputs)
-        {
-            w.Line("/// <summary>Leaves out optional inputs that were not given.</summary>");
-            w.Open("private static void Present(" + Ort + "OrtValue?[] values, out string[] names, out " + Ort + "OrtValue[] present)");
-            w.Line("var nameList = new global::System.Collections.Generic.List<string>(values.Length);");
-            w.Line("var valueList = new global::System.Collections.Generic.List<" + Ort + "OrtValue>(values.Length);");
-            w.Open("for (int i = 0; i < values.Length; i++)");
-            w.Line("if (values[i] is { } value) { nameList.Add(InputNameArray[i]); valueList.Add(value); }");
-            w.Close();
-            w.Line("names = nameList.ToArray();");
-            w.Line("present = valueList.ToArray();");
-            w.Close();
-            w.Line();
-        }
-    }
-
-    /// <summary>Declares a local per input value the run creates, opens the try block and builds the value array in place.</summary>
-    private static void BeginBinding(IndentedWriter w, List<Member> inputs)
-    {
-        foreach (Member m in inputs.Where(m => m.Access != Access.OrtValueOnly))
-        {
-            w.Line(Ort + "OrtValue? created" + m.Index.ToString(CultureInfo.InvariantCulture) + " = null;");
-        }
-        foreach (Member m in inputs.Where(m => m.IsHalf && m.Access == Access.Tensor))
-        {
-            w.Line("var pin" + m.Index.ToString(CultureInfo.InvariantCulture) + " = default(global::System.Runtime.InteropServices.GCHandle);");
-        }
-        w.Open("try");
-        w.Line("var values = new " + Ort + "OrtValue?[]");
-        w.Line("{");
-        foreach (Member m in inputs)
-        {
-            w.Line("    " + BindExpression(m) + ",");
-        }
-        w.Line("};");
-    }
-
-    private static void EndBinding(IndentedWriter w, List<Member> inputs)
-    {
-        w.Open("finally");
-        foreach (Member m in inputs.Where(m => m.Access != Access.OrtValueOnly))
-        {
-            w.Line("created" + m.Index.ToString(CultureInfo.InvariantCulture) + "?.Dispose();");
-        }
-        foreach (Member m in inputs.Where(m => m.IsHalf && m.Access == Access.Tensor))
-        {
-            w.Line("if (pin" + m.Index.ToString(CultureInfo.InvariantCulture) + ".IsAllocated) pin" + m.Index.ToString(CultureInfo.InvariantCulture) + ".Free();");
-        }
-        w.Close();
-    }
-
-    /// <summary>The expression giving one input's OrtValue: the caller's own, or one created over its data (pinned, not copied).</summary>
-    private static string BindExpression(Member m)
-    {
-        string created = "created" + m.Index.ToString(CultureInfo.InvariantCulture);
-        string name = Literal(m.Info.Name);
-        string expects = Literal(m.Expects);
-        switch (m.Access)
-        {
-            case Access.Tensor:
-                string resolve = "ResolveShape(input." + m.ShapeId + ", " + m.DeclaredField + ", input." + m.Id + ".Length, " + name + ", " + expects + ", " + Literal(m.ShapeId) + ")";
-                if (m.Info.Type.IsFullyKnown)
-                {
-                    // Fast path: no shape given and the length matches the fixed shape.
-                    resolve = "(input." + m.ShapeId + " is null && input." + m.Id + ".Length == " + ElementCount(m.Info.Type) + " ? " + m.DeclaredField + "! : " + resolve + ")";
-                }
-                if (m.IsHalf)
-                {
-                    return "input." + m.ValueId + " ?? (" + created + " = CreateHalfTensor(input." + m.Id + ", " + resolve + ", ref pin" + m.Index.ToString(CultureInfo.InvariantCulture) + "))";
-                }
-                return "input." + m.ValueId + " ?? (" + created + " = " + Ort + "OrtValue.CreateTensorValueFromMemory(" + Ort + "OrtMemoryInfo.DefaultInstance, input." + m.Id + ", " + resolve + "))";
-            case Access.Scalar:
-                string scalar = m.IsHalf ? "new " + m.StorageType + "(global::System.BitConverter.HalfToUInt16Bits(input." + m.Id + "))" : "input." + m.Id;
-                return "input." + m.ValueId + " ?? (" + created + " = " + Ort + "OrtValue.CreateTensorValueFromMemory(new " + m.StorageType + "[] { " + scalar + " }, global::System.Array.Empty<long>()))";
-            case Access.StringTensor:
-                return "input." + m.ValueId + " ?? (" + created + " = CreateStringTensor(input." + m.Id + " ?? throw Missing(" + name + "), ResolveShape(input." + m.ShapeId + ", " + m.DeclaredField + ", input." + m.Id + ".Length, " + name + ", " + expects + ", " + Literal(m.ShapeId) + ")))";
-            case Access.StringScalar:
-                return "input." + m.ValueId + " ?? (" + created + " = CreateStringTensor(new string[] { input." + m.Id + " ?? throw Missing(" + name + ") }, global::System.Array.Empty<long>()))";
-            default:
-                return m.IsOptional ? "input." + m.Id : "input." + m.Id + " ?? throw Missing(" + name + ")";
-        }
-    }
-
-    /// <summary>
-    /// The symbolic leading dimension every input and output shares (e.g. <c>batch</c>), when all of
-    /// them are numeric tensors: then items can be stacked along it and run in one call.
-    /// </summary>
-    private static string? BatchSymbol(List<Member> inputs, List<Member> outputs)
-    {
-        if (inputs.Count == 0 || outputs.Count == 0) return null;
-        string? symbol = null;
-        foreach (Member m in inputs.Concat(outputs))
-        {
-            OnnxType t = m.Info.Type;
-            if (m.Access != Access.Tensor || !t.HasShape || t.Shape.Count == 0 || t.Shape[0].Symbol is not { } s) return null;
-            if (symbol is null) symbol = s;
-            else if (symbol != s) return null;
-        }
-        return symbol;
-    }
-
-    private static void EmitRunBatched(IndentedWriter w, string inputType, string outputType, List<Member> inputs, List<Member> outputs, string symbol)
-    {
-        string ortValue = Ort + "OrtValue";
-        w.Line("/// <summary>");
-        w.Line("/// Runs a batch in one model call: stacks the items along the leading dimension <c>" + Xml(symbol) + "</c> that every input and");
-        w.Line("/// output shares, runs the model once and splits each output back per item. Use it for models whose items are");
-        w.Line("/// independent along that dimension (as exported with a dynamic batch size); it copies inputs into one buffer and");
-        w.Line("/// outputs into one array per item. Items may differ only in the leading dimension.");
-        w.Line("/// </summary>");
-        w.Line("/// <param name=\"inputs\">The items; tensors given as <c>...Value</c> OrtValues are not supported here.</param>");
-        w.Line("/// <param name=\"runOptions\">Per-run options; null for the defaults.</param>");
-        w.Line("/// <returns>One output per item, in the same order; dispose each.</returns>");
-        w.Open("public " + outputType + "[] RunBatched(global::System.Collections.Generic.IReadOnlyList<" + inputType + "> inputs, " + Ort + "RunOptions? runOptions = null)");
-        w.Line("if (inputs is null) throw new global::System.ArgumentNullException(nameof(inputs));");
-        w.Line("int count = inputs.Count;");
-        w.Line("if (count == 0) return global::System.Array.Empty<" + outputType + ">();");
-        w.Line("var rows = new long[count];");
-        w.Line("long total = 0;");
-        w.Line("var stacked = new " + inputType + "();");
-        foreach (Member m in inputs)
-        {
-            string name = Literal(m.Info.Name);
-            w.Open("");
-            w.Line("var shapes = new long[count][];");
-            w.Line("long length = 0;");
-            w.Open("for (int i = 0; i < count; i++)");
-            w.Line("var item = inputs[i] ?? throw new global::System.ArgumentException(\"item \" + i + \" is null\", nameof(inputs));");
-            w.Line("if (item." + m.ValueId + " is not null) throw new global::System.ArgumentException(\"RunBatched stacks managed data; item \" + i + \" gives input '\" + " + name + " + \"' as an OrtValue\", nameof(inputs));");
-            w.Line("shapes[i] = ResolveShape(item." + m.ShapeId + ", " + m.DeclaredField + ", item." + m.Id + ".Length, " + name + ", " + Literal(m.Expects) + ", " + Literal(m.ShapeId) + ");");
-            if (m.Index == 0)
-            {
-                w.Line("rows[i] = shapes[i][0];");
-                w.Line("total += rows[i];");
-            }
-            else
-            {
-                w.Line("if (shapes[i][0] != rows[i]) throw new global::System.ArgumentException(\"item \" + i + \": input '\" + " + name + " + \"' has \" + shapes[i][0] + \" rows but the first input has \" + rows[i], nameof(inputs));");
-            }
-            w.Line("if (!SameTrailingDimensions(shapes[i], shapes[0])) throw new global::System.ArgumentException(\"item \" + i + \": input '\" + " + name + " + \"' has shape [\" + string.Join(\", \", shapes[i]) + \"] but item 0 has [\" + string.Join(\", \", shapes[0]) + \"]; only the leading dimension may differ\", nameof(inputs));");
-            w.Line("length += item." + m.Id + ".Length;");
-            w.Close();
-            w.Line("var data = new " + m.CsType + "[length];");
-            w.Line("long offset = 0;");
-            w.Open("for (int i = 0; i < count; i++)");
-            w.Line("inputs[i]." + m.Id + ".Span.CopyTo(global::System.MemoryExtensions.AsSpan(data, (int)offset));");
-            w.Line("offset += inputs[i]." + m.Id + ".Length;");
-            w.Close();
-            w.Line("var shape = (long[])shapes[0].Clone();");
-            w.Line("shape[0] = total;");
-            w.Line("stacked." + m.Id + " = data;");
-            w.Line("stacked." + m.ShapeId + " = shape;");
-            w.Close();
-        }
-        w.Line("var values = new " + ortValue + "[count][];");
-        w.Line("for (int i = 0; i < count; i++) values[i] = new " + ortValue + "[" + outputs.Count + "];");
-        w.Line("using var all = Run(stacked, runOptions);");
-        w.Open("try");
-        foreach (Member m in outputs)
-        {
-            string j = m.Index.ToString(CultureInfo.InvariantCulture);
-            string name = Literal(m.Info.Name);
-            string span = m.IsHalf
-                ? "global::System.Runtime.InteropServices.MemoryMarshal.Cast<" + m.CsType + ", " + m.StorageType + ">(all." + m.Id + ")"
-                : "all." + m.Id;
-            w.Open("");
-            w.Line("var span = " + span + ";");
-            w.Line("long[] shape = all." + m.ShapeId + ";");
-            w.Line("if (shape.Length == 0 || shape[0] != total) throw new global::System.InvalidOperationException(\"output '\" + " + name + " + \"' has shape [\" + string.Join(\", \", shape) + \"], not \" + total + \" rows; the model does not batch along '\" + " + Literal(symbol) + " + \"'\");");
-            w.Line("long rowSize = 1;");
-            w.Line("for (int d = 1; d < shape.Length; d++) rowSize *= shape[d];");
-            w.Line("int at = 0;");
-            w.Open("for (int i = 0; i < count; i++)");
-            w.Line("var part = new " + m.StorageType + "[rows[i] * rowSize];");
-            w.Line("span.Slice(at, part.Length).CopyTo(part);");
-            w.Line("at += part.Length;");
-            w.Line("var itemShape = (long[])shape.Clone();");
-            w.Line("itemShape[0] = rows[i];");
-            w.Line("values[i][" + j + "] = " + ortValue + ".CreateTensorValueFromMemory(part, itemShape);");
-            w.Close();
-            w.Close();
-        }
-        w.Line("var results = new " + outputType + "[count];");
-        w.Line("for (int i = 0; i < count; i++) results[i] = new " + outputType + "(values[i]);");
-        w.Line("return results;");
-        w.Close();
-        w.Open("catch");
-        w.Line("foreach (var item in values) foreach (var value in item) value?.Dispose();");
-        w.Line("throw;");
-        w.Close();
-        w.Close();
-        w.Line();
-        w.Open("private static bool SameTrailingDimensions(long[] a, long[] b)");
-        w.Line("if (a.Length != b.Length) return false;");
-        w.Line("for (int d = 1; d < a.Length; d++) if (a[d] != b[d]) return false;");
-        w.Line("return true;");
-        w.Close();
-        w.Line();
-    }
-
-    private static void EmitHelpers(IndentedWriter w, string cls, bool halfInputs)
-    {
-        if (halfInputs)
-        {
-            w.Line("/// <summary>Pins an array-backed <c>Half</c> buffer for the run (ONNX Runtime reads it as Float16, same bits); other memory is copied.</summary>");
-            w.Open("private static " + Ort + "OrtValue CreateHalfTensor(global::System.Memory<global::System.Half> data, long[] shape, ref global::System.Runtime.InteropServices.GCHandle pin)");
-            w.Open("if (global::System.Runtime.InteropServices.MemoryMarshal.TryGetArray<global::System.Half>(data, out var segment) && segment.Array is not null)");
-            w.Line("pin = global::System.Runtime.InteropServices.GCHandle.Alloc(segment.Array, global::System.Runtime.InteropServices.GCHandleType.Pinned);");
-            w.Line("var address = global::System.IntPtr.Add(pin.AddrOfPinnedObject(), segment.Offset * 2);");
-            w.Line("return " + Ort + "OrtValue.CreateTensorValueWithData(" + Ort + "OrtMemoryInfo.DefaultInstance, " + Ort + "Tensors.TensorElementType.Float16, shape, address, segment.Count * 2L);");
-            w.Close();
-            w.Line("var copy = new " + Ort + "Float16[data.Length];");
-            w.Line("global::System.Runtime.InteropServices.MemoryMarshal.Cast<global::System.Half, " + Ort + "Float16>(data.Span).CopyTo(copy);");
-            w.Line("return " + Ort + "OrtValue.CreateTensorValueFromMemory(copy, shape);");
-            w.Close();
-            w.Line();
-        }
         w.Line("/// <summary>Frees the ONNX Runtime session.</summary>");
         w.Open("public void Dispose()");
         w.Line("if (global::System.Threading.Interlocked.Exchange(ref _disposed, 1) != 0) return;");
@@ -674,271 +166,31 @@ internal static class WrapperEmitter
         w.Open("private void ThrowIfDisposed()");
         w.Line("if (global::System.Threading.Volatile.Read(ref _disposed) != 0) throw new global::System.ObjectDisposedException(nameof(" + cls + "));");
         w.Close();
-        w.Line();
-        w.Line("private static global::System.ArgumentException Missing(string name) => new global::System.ArgumentException(\"input '\" + name + \"' was not set\");");
-        w.Line();
-        w.Line("/// <summary>Checks a given shape against the declared one, or derives it from the declared shape and the data length.</summary>");
-        w.Open("private static long[] ResolveShape(long[]? shape, long[]? declared, long length, string name, string expects, string shapeMember)");
-        w.Open("if (shape is null)");
-        w.Line("if (length == 0 && (declared is null || global::System.Array.IndexOf(declared, 0L) < 0)) throw new global::System.ArgumentException(\"input '\" + name + \"' was not set (to pass an empty tensor, set \" + shapeMember + \")\");");
-        w.Line("if (declared is null) return new long[] { length };");
-        w.Line("int unknown = -1;");
-        w.Line("long known = 1;");
-        w.Open("for (int d = 0; d < declared.Length; d++)");
-        w.Open("if (declared[d] < 0)");
-        w.Line("if (unknown >= 0) throw new global::System.ArgumentException(\"input '\" + name + \"' expects \" + expects + \"; more than one dimension is unknown, so set \" + shapeMember);");
-        w.Line("unknown = d;");
-        w.Close();
-        w.Line("else known *= declared[d];");
-        w.Close();
-        w.Open("if (unknown < 0)");
-        w.Line("if (known != length) throw new global::System.ArgumentException(\"input '\" + name + \"' expects \" + expects + \" (\" + known + \" elements); got \" + length + \" elements\");");
-        w.Line("return declared;");
-        w.Close();
-        w.Line("if (known == 0 || length % known != 0) throw new global::System.ArgumentException(\"input '\" + name + \"' expects \" + expects + \"; \" + length + \" elements do not fill whole rows of \" + known + \"; set \" + shapeMember);");
-        w.Line("var inferred = (long[])declared.Clone();");
-        w.Line("inferred[unknown] = length / known;");
-        w.Line("return inferred;");
-        w.Close();
-        w.Open("if (declared is not null)");
-        w.Line("if (shape.Length != declared.Length) throw new global::System.ArgumentException(\"input '\" + name + \"' expects \" + expects + \"; got rank \" + shape.Length);");
-        w.Open("for (int d = 0; d < declared.Length; d++)");
-        w.Line("if (declared[d] >= 0 && shape[d] != declared[d]) throw new global::System.ArgumentException(\"input '\" + name + \"' expects \" + expects + \"; got \" + shape[d] + \" at dimension \" + d);");
-        w.Close();
-        w.Close();
-        w.Line("long count = 1;");
-        w.Open("foreach (long size in shape)");
-        w.Line("if (size < 0) throw new global::System.ArgumentException(\"input '\" + name + \"': shape has a negative dimension \" + size);");
-        w.Line("count *= size;");
-        w.Close();
-        w.Line("if (count != length) throw new global::System.ArgumentException(\"input '\" + name + \"' expects \" + expects + \"; the shape holds \" + count + \" elements but \" + length + \" were given\");");
-        w.Line("return shape;");
-        w.Close();
-        w.Line();
-        w.Open("private static " + Ort + "OrtValue CreateStringTensor(string[] strings, long[] shape)");
-        w.Line("var value = " + Ort + "OrtValue.CreateTensorWithEmptyStrings(" + Ort + "OrtAllocator.DefaultInstance, shape);");
-        w.Open("try");
-        w.Line("for (int i = 0; i < strings.Length; i++) value.StringTensorSetElementAt(global::System.MemoryExtensions.AsSpan(strings[i] ?? string.Empty), i);");
-        w.Line("return value;");
-        w.Close();
-        w.Open("catch");
-        w.Line("value.Dispose();");
-        w.Line("throw;");
-        w.Close();
         w.Close();
         w.Line();
     }
 
-    private static void EmitTensorDescription(IndentedWriter w)
+    private static void Descriptions(IndentedWriter w, WrapperPlan plan, string role, List<Member> members)
     {
-        w.Line("/// <summary>Static description of one model input or output.</summary>");
-        w.Open("public sealed class TensorDescription");
-        w.Open("internal TensorDescription(string name, string type, string elementType, long[]? shape, string?[]? dimensionNames, string description)");
-        w.Line("Name = name;");
-        w.Line("Type = type;");
-        w.Line("ElementType = elementType;");
-        w.Line("Shape = shape is null ? null : global::System.Array.AsReadOnly(shape);");
-        w.Line("DimensionNames = dimensionNames is null ? null : global::System.Array.AsReadOnly(dimensionNames);");
-        w.Line("Description = description;");
-        w.Close();
-        w.Line();
-        w.Line("/// <summary>The ONNX name, used for the runtime call.</summary>");
-        w.Line("public string Name { get; }");
-        w.Line();
-        w.Line("/// <summary>The full type, e.g. <c>tensor(float)[batch, 3]</c>, <c>seq(tensor(int64))</c>.</summary>");
-        w.Line("public string Type { get; }");
-        w.Line();
-        w.Line("/// <summary>The ONNX element type of a tensor (<c>float</c>, <c>int64</c>, ...); empty for other kinds.</summary>");
-        w.Line("public string ElementType { get; }");
-        w.Line();
-        w.Line("/// <summary>Dimensions, -1 where unknown or symbolic; null when the rank is unknown or the value is not a tensor.</summary>");
-        w.Line("public global::System.Collections.Generic.IReadOnlyList<long>? Shape { get; }");
-        w.Line();
-        w.Line("/// <summary>Symbolic dimension names (null entries for fixed or unnamed dimensions); null when the rank is unknown.</summary>");
-        w.Line("public global::System.Collections.Generic.IReadOnlyList<string?>? DimensionNames { get; }");
-        w.Line();
-        w.Line("/// <summary>The model's doc string for this value (empty when none).</summary>");
-        w.Line("public string Description { get; }");
-        w.Line();
-        w.Line("/// <summary>Name and type, e.g. <c>input_ids: tensor(int64)[batch, sequence]</c>.</summary>");
-        w.Line("/// <returns>The description as text.</returns>");
-        w.Line("public override string ToString() => Name + \": \" + Type;");
-        w.Close();
-        w.Line();
-    }
-
-    private static void EmitInput(IndentedWriter w, string cls, List<Member> inputs)
-    {
-        string inputType = cls + "Input";
-        w.Line("/// <summary>The inputs of <see cref=\"" + cls + "\"/>, one property per ONNX input.</summary>");
-        w.Line("[global::System.CodeDom.Compiler.GeneratedCode(\"OnnxBuildTools.Generator\", \"" + typeof(WrapperEmitter).Assembly.GetName().Version + "\")]");
-        w.Open("public sealed class " + inputType);
-        bool first = true;
-        foreach (Member m in inputs)
-        {
-            if (!first) w.Line();
-            first = false;
-            string summary = Summary(m, "Input");
-            switch (m.Access)
-            {
-                case Access.Tensor:
-                    w.Line("/// <summary>" + summary + "</summary>");
-                    w.Line("/// <remarks>Pinned in place for the duration of a run, not copied. Its shape is <see cref=\"" + m.ShapeId + "\"/>, or the declared one.</remarks>");
-                    w.Line("public global::System.Memory<" + m.CsType + "> " + m.Id + " { get; set; }");
-                    break;
-                case Access.Scalar:
-                    w.Line("/// <summary>" + summary + "</summary>");
-                    w.Line("public " + m.CsType + " " + m.Id + " { get; set; }");
-                    break;
-                case Access.StringTensor:
-                    w.Line("/// <summary>" + summary + "</summary>");
-                    w.Line("/// <remarks>Its shape is <see cref=\"" + m.ShapeId + "\"/>, or the declared one.</remarks>");
-                    w.Line("public string[]? " + m.Id + " { get; set; }");
-                    break;
-                case Access.StringScalar:
-                    w.Line("/// <summary>" + summary + "</summary>");
-                    w.Line("public string? " + m.Id + " { get; set; }");
-                    break;
-                default:
-                    w.Line("/// <summary>" + summary + "</summary>");
-                    w.Line("/// <remarks>Passed as an <see cref=\"" + Ort + "OrtValue\"/>" + (m.IsOptional ? "; leave null to omit this optional input" : "") + ". The caller keeps ownership.</remarks>");
-                    w.Line("public " + Ort + "OrtValue? " + m.Id + " { get; set; }");
-                    break;
-            }
-            if (m.ShapeId.Length > 0)
-            {
-                w.Line();
-                string fallback = !m.Info.Type.HasShape ? "a 1-D shape of the data's length is used"
-                    : m.Info.Type.IsFullyKnown ? "the declared shape " + Xml(m.Info.Type.ShapeDisplay) + " is used"
-                    : "the declared shape " + Xml(m.Info.Type.ShapeDisplay) + " is used, with one unknown dimension inferred from the length";
-                w.Line("/// <summary>Shape of <see cref=\"" + m.Id + "\"/>. When null, " + fallback + ".</summary>");
-                w.Line("public long[]? " + m.ShapeId + " { get; set; }");
-            }
-            if (m.ValueId.Length > 0)
-            {
-                w.Line();
-                w.Line("/// <summary>A ready ONNX Runtime value for <c>" + Xml(m.Info.Name) + "</c>, used instead of <see cref=\"" + m.Id + "\"/> when set. The caller keeps ownership.</summary>");
-                w.Line("public " + Ort + "OrtValue? " + m.ValueId + " { get; set; }");
-            }
-        }
-        w.Close();
-        w.Line();
-    }
-
-    private static void EmitOutput(IndentedWriter w, string cls, List<Member> outputs, bool canPreallocate)
-    {
-        string outputType = cls + "Output";
-        w.Line("/// <summary>The outputs of <see cref=\"" + cls + "\"/>, one property per ONNX output. Owns their native memory: dispose it when done; spans read from it are valid until then.</summary>");
-        w.Line("[global::System.CodeDom.Compiler.GeneratedCode(\"OnnxBuildTools.Generator\", \"" + typeof(WrapperEmitter).Assembly.GetName().Version + "\")]");
-        w.Open("public sealed class " + outputType + " : global::System.IDisposable");
-        w.Line("private readonly " + Ort + "OrtValue[] _values;");
-        w.Line("private bool _disposed;");
-        w.Line();
-        w.Line("internal " + outputType + "(" + Ort + "OrtValue[] values) => _values = values;");
-        w.Line();
-        if (canPreallocate)
-        {
-            // Preallocated outputs keep their managed buffers, so reading them needs no native call.
-            foreach (Member m in outputs)
-            {
-                w.Line("private readonly " + m.StorageType + "[]? _buffer" + m.Index + ";");
-            }
-            w.Line();
-            w.Open("internal " + outputType + "(" + Ort + "OrtValue[] values, " + string.Join(", ", outputs.Select(m => m.StorageType + "[] buffer" + m.Index)) + ")");
-            w.Line("_values = values;");
-            foreach (Member m in outputs)
-            {
-                w.Line("_buffer" + m.Index + " = buffer" + m.Index + ";");
-            }
-            w.Close();
-            w.Line();
-        }
-        w.Line("internal " + Ort + "OrtValue[] Values => _values;");
-        w.Line();
-        foreach (Member m in outputs)
-        {
-            string i = m.Index.ToString(CultureInfo.InvariantCulture);
-            string summary = Summary(m, "Output");
-            switch (m.Access)
-            {
-                case Access.Tensor:
-                    w.Line("/// <summary>" + summary + "</summary>");
-                    w.Line("/// <remarks>A view of the native buffer, no copy; shape in <see cref=\"" + m.ShapeId + "\"/>.</remarks>");
-                    string span = "Get(" + i + ").GetTensorDataAsSpan<" + m.StorageType + ">()";
-                    if (canPreallocate) span = "(_buffer" + i + " is { } buffer && !_disposed ? buffer : " + span + ")";
-                    if (m.IsHalf) span = "global::System.Runtime.InteropServices.MemoryMarshal.Cast<" + m.StorageType + ", " + m.CsType + ">(" + span + ")";
-                    w.Line("public global::System.ReadOnlySpan<" + m.CsType + "> " + m.Id + " => " + span + ";");
-                    break;
-                case Access.Scalar:
-                    w.Line("/// <summary>" + summary + "</summary>");
-                    string value = "Get(" + i + ").GetTensorDataAsSpan<" + m.StorageType + ">()[0]";
-                    if (canPreallocate) value = "(_buffer" + i + " is { } buffer && !_disposed ? buffer[0] : " + value + ")";
-                    if (m.IsHalf) value = "global::System.BitConverter.UInt16BitsToHalf(" + value + ".value)";
-                    w.Line("public " + m.CsType + " " + m.Id + " => " + value + ";");
-                    break;
-                case Access.StringTensor:
-                    w.Line("/// <summary>" + summary + "</summary>");
-                    w.Line("/// <remarks>Copied into a new array on each access; shape in <see cref=\"" + m.ShapeId + "\"/>.</remarks>");
-                    w.Line("public string[] " + m.Id + " => Get(" + i + ").GetStringTensorAsArray();");
-                    break;
-                case Access.StringScalar:
-                    w.Line("/// <summary>" + summary + "</summary>");
-                    w.Line("public string " + m.Id + " => Get(" + i + ").GetStringElement(0);");
-                    break;
-                default:
-                    w.Line("/// <summary>" + summary + "</summary>");
-                    w.Line("/// <remarks>An <see cref=\"" + Ort + "OrtValue\"/> owned by this output.</remarks>");
-                    w.Line("public " + Ort + "OrtValue " + m.Id + " => Get(" + i + ");");
-                    break;
-            }
-            w.Line();
-            if (m.ShapeId.Length > 0)
-            {
-                w.Line("/// <summary>The actual shape of <see cref=\"" + m.Id + "\"/> (declared: " + Xml(m.Info.Type.HasShape ? m.Info.Type.ShapeDisplay : "unknown rank") + ").</summary>");
-                w.Line("public long[] " + m.ShapeId + " => Get(" + i + ").GetTensorTypeAndShape().Shape;");
-                w.Line();
-            }
-            if (m.ValueId.Length > 0)
-            {
-                w.Line("/// <summary>The ONNX Runtime value of <c>" + Xml(m.Info.Name) + "</c>, owned by this output.</summary>");
-                w.Line("public " + Ort + "OrtValue " + m.ValueId + " => Get(" + i + ");");
-                w.Line();
-            }
-        }
-        w.Open("private " + Ort + "OrtValue Get(int index)");
-        w.Line("if (_disposed) throw new global::System.ObjectDisposedException(nameof(" + outputType + "));");
-        w.Line("return _values[index];");
-        w.Close();
-        w.Line();
-        w.Line("/// <summary>Frees the outputs' native memory.</summary>");
-        w.Open("public void Dispose()");
-        w.Line("if (_disposed) return;");
-        w.Line("_disposed = true;");
-        w.Line("foreach (var value in _values) value?.Dispose();");
-        w.Close();
-        w.Close();
-    }
-
-    private static void Descriptions(IndentedWriter w, List<Member> members)
-    {
+        string property = (role == "input" ? "Input" : "Output") + "Descriptions";
+        w.Line("/// <summary>Name, type and shape of every " + role + ".</summary>");
+        w.Line("public static global::System.Collections.Generic.IReadOnlyList<" + plan.Description + "> " + property + " { get; } = new " + plan.Description + "[]");
         w.Line("{");
         foreach (Member m in members)
         {
             OnnxType t = m.Info.Type;
-            string shape = t.Kind == OnnxTypeKind.Tensor && t.HasShape ? "new long[] { " + string.Join(", ", t.Shape.Select(d => d.Value.ToString(CultureInfo.InvariantCulture))) + " }" : "null";
-            string names = t.Kind == OnnxTypeKind.Tensor && t.HasShape ? "new string?[] { " + string.Join(", ", t.Shape.Select(d => d.Symbol is null ? "null" : Literal(d.Symbol))) + " }" : "null";
-            if (t.HasShape && t.Shape.Count == 0)
-            {
-                shape = "global::System.Array.Empty<long>()";
-                names = "global::System.Array.Empty<string?>()";
-            }
-            w.Line("    new TensorDescription(" + Literal(m.Info.Name) + ", " + Literal(t.Display) + ", " + Literal(t.Kind == OnnxTypeKind.Tensor ? t.Element : "") + ", " + shape + ", " + names + ", " + Literal(m.Info.Doc) + "),");
+            bool shaped = t.Kind == OnnxTypeKind.Tensor && t.HasShape;
+            string shape = !shaped ? "null" : t.Shape.Count == 0 ? "global::System.Array.Empty<long>()" : LongArray(t.Shape);
+            string names = !shaped ? "null" : t.Shape.Count == 0 ? "global::System.Array.Empty<string?>()"
+                : "new string?[] { " + string.Join(", ", t.Shape.Select(d => d.Symbol is null ? "null" : Literal(d.Symbol))) + " }";
+            w.Line("    new " + plan.Description + "(" + Literal(m.Info.Name) + ", " + Literal(t.Display) + ", " + Literal(t.Kind == OnnxTypeKind.Tensor ? t.Element : "") + ", " + shape + ", " + names + ", " + Literal(m.Info.Doc) + "),");
         }
         w.Line("};");
         w.Line();
     }
 
-    private static string Summary(Member m, string role)
+    /// <summary>The one-line doc text of a value, e.g. <c>Input &lt;c&gt;ids&lt;/c&gt;: tensor of int64, shape [batch, seq].</c></summary>
+    internal static string Summary(Member m, string role)
     {
         var sb = new StringBuilder();
         sb.Append(role).Append(" <c>").Append(Xml(m.Info.Name)).Append("</c>: ");
@@ -960,29 +212,19 @@ internal static class WrapperEmitter
         return sb.ToString();
     }
 
-    private static string InputPropertyType(Member m) => m.Access switch
-    {
-        Access.Tensor => "global::System.Memory<" + m.CsType + ">",
-        Access.Scalar => m.CsType,
-        Access.StringTensor => "string[]",
-        Access.StringScalar => "string",
-        _ => Ort + "OrtValue",
-    };
+    internal static string LongArray(EquatableArray<Dim> shape) =>
+        "new long[] { " + string.Join(", ", shape.Select(d => d.Value.ToString(CultureInfo.InvariantCulture))) + " }";
 
-    private static string DeclaredShape(OnnxType t) =>
-        t.HasShape ? "new long[] { " + string.Join(", ", t.Shape.Select(d => d.Value.ToString(CultureInfo.InvariantCulture))) + " }" : "null";
-
-    private static string ElementCount(OnnxType t)
+    internal static string ElementCount(OnnxType t)
     {
         long n = 1;
         foreach (Dim d in t.Shape) n *= d.Value;
         return n.ToString(CultureInfo.InvariantCulture);
     }
 
-    private static void DocText(IndentedWriter w, string text, bool trailingPara)
+    private static void DocText(IndentedWriter w, string text)
     {
         if (text.Trim().Length == 0) return;
-        _ = trailingPara;
         w.Line("/// <para>");
         foreach (string line in text.Replace("\r\n", "\n").Split('\n'))
         {
@@ -990,8 +232,6 @@ internal static class WrapperEmitter
         }
         w.Line("/// </para>");
     }
-
-    private static string Join(string separator, params string[] parts) => string.Join(separator, parts.Where(p => p.Length > 0));
 
     private static string OneLine(string text) => text.Replace("\r", " ").Replace("\n", " ");
 

@@ -98,8 +98,31 @@ internal sealed record ModelOptions(
     string Compression,
     string SourcePath);
 
-/// <summary>A diagnostic without Roslyn objects, so it can live in a cached pipeline model.</summary>
-internal sealed record DiagnosticInfo(string Id, string FilePath, int Line, string Message);
+/// <summary>The generator's diagnostics, one per descriptor (see <c>DiagnosticDescriptors.For</c>).</summary>
+internal enum GeneratorDiagnostic
+{
+    MalformedSignature,
+    UnsupportedVersion,
+    UnsupportedElementType,
+    DuplicateClass,
+    InvalidName,
+    OnnxRuntimeNotReferenced,
+}
+
+/// <summary>
+/// A diagnostic without Roslyn objects, so it can live in a cached pipeline model: its kind, where it is
+/// (1-based line, 0 for the whole file) and the message arguments, one per placeholder.
+/// </summary>
+internal sealed record DiagnosticInfo(GeneratorDiagnostic Kind, string FilePath, int Line, EquatableArray<string> Arguments)
+{
+    public DiagnosticInfo(GeneratorDiagnostic kind, string filePath, int line, params string[] arguments)
+        : this(kind, filePath, line, EquatableArray.From(arguments))
+    {
+    }
+}
+
+/// <summary>One signature file as the pipeline caches it: its item metadata and its text (no Roslyn objects).</summary>
+internal sealed record SignatureSource(ModelOptions Options, string Text);
 
 /// <summary>What the pipeline caches per signature file: the model to emit (if any) and its diagnostics.</summary>
 internal sealed record ModelResult(ModelOptions Options, SignatureInfo? Signature, EquatableArray<DiagnosticInfo> Diagnostics);

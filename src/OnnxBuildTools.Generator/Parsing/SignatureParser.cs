@@ -11,10 +11,13 @@ internal static class SignatureParser
 {
     public const int SupportedVersion = 1;
 
-    /// <summary>Thrown for malformed text; carries the 1-based line.</summary>
-    internal sealed class SignatureFormatException(int line, string message) : Exception(message)
+    /// <summary>Thrown for text this generator cannot read; carries the 1-based line and what kind of problem it is.</summary>
+    internal sealed class SignatureFormatException(int line, string message, GeneratorDiagnostic kind = GeneratorDiagnostic.MalformedSignature) : Exception(message)
     {
         public int Line { get; } = line;
+
+        /// <summary><see cref="GeneratorDiagnostic.MalformedSignature"/> or <see cref="GeneratorDiagnostic.UnsupportedVersion"/>.</summary>
+        public GeneratorDiagnostic Kind { get; } = kind;
     }
 
     public static SignatureInfo Parse(string text)
@@ -47,7 +50,8 @@ internal static class SignatureParser
                 }
                 if (!int.TryParse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture, out int version) || version != SupportedVersion)
                 {
-                    throw new SignatureFormatException(lineNumber, $"signature format version '{fields[1]}' is not supported (this generator reads version {SupportedVersion}); update OnnxBuildTools");
+                    throw new SignatureFormatException(lineNumber, $"signature format version '{fields[1]}' is not supported (this generator reads version {SupportedVersion}); update OnnxBuildTools",
+                        GeneratorDiagnostic.UnsupportedVersion);
                 }
                 sawHeader = true;
                 continue;

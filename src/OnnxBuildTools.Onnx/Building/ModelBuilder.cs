@@ -87,7 +87,7 @@ public sealed class ModelBuilder
                 string s => new TensorShapeProto.Types.Dimension { DimParam = s },
                 int i => new TensorShapeProto.Types.Dimension { DimValue = i },
                 long l => new TensorShapeProto.Types.Dimension { DimValue = l },
-                _ => throw new ArgumentException($"A dimension is a long or a string, not {d?.GetType().Name ?? "null"}."),
+                _ => throw new ArgumentException($"A dimension is a long or a string, not {d.GetType().Name}."),
             });
         }
         return new ValueInfoProto

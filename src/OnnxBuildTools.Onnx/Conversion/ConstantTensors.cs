@@ -95,7 +95,7 @@ internal static class ConstantTensors
         };
         if (raw is null) return null;
         // Integer targets take only values they hold exactly.
-        if (!ElementTypes.IsFloatingPoint(elementType) && elementType != (int)DataType.Bool && (Math.Floor(value) != value)) return null;
+        if (!ElementTypes.IsFloatingPoint((DataType)elementType) && elementType != (int)DataType.Bool && (Math.Floor(value) != value)) return null;
         return new TensorProto { Name = name, DataType = elementType, RawData = ByteString.CopyFrom(raw) };
     }
 }

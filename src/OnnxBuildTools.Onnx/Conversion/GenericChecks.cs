@@ -54,7 +54,7 @@ internal static class GenericChecks
             var allowed = to.AllowedElementTypes(i, input);
             if (allowed is not null && !allowed.Contains(type))
             {
-                throw step.Impossible($"{(input ? "input" : "output")} '{names[i]}' is {ElementTypes.Name(type)}, which {to} does not accept");
+                throw step.Impossible($"{(input ? "input" : "output")} '{names[i]}' is {ElementTypes.Name((TensorProto.Types.DataType)type)}, which {to} does not accept");
             }
         }
     }

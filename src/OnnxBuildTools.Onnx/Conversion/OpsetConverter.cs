@@ -1,6 +1,7 @@
 using System.Globalization;
 using OnnxBuildTools.Onnx.Diagnostics;
 using OnnxBuildTools.Onnx.Protos;
+using OnnxBuildTools.Onnx.Weights;
 
 namespace OnnxBuildTools.Onnx.Conversion;
 
@@ -173,10 +174,9 @@ internal sealed class GraphConversion
         var converted = new List<NodeProto>(_graph.Node.Count);
         foreach (var node in _graph.Node)
         {
-            foreach (var attribute in node.Attribute)
+            foreach (var (subgraph, _) in WeightCatalog.Subgraphs(node))
             {
-                if (attribute.G is not null) Conversion.ConvertGraph(attribute.G, Scope, _sourceOpset, isMainGraph: false);
-                foreach (var g in attribute.Graphs) Conversion.ConvertGraph(g, Scope, _sourceOpset, isMainGraph: false);
+                Conversion.ConvertGraph(subgraph, Scope, _sourceOpset, isMainGraph: false);
             }
             if (node.Domain is "" or "ai.onnx") ConvertNode(node);
             converted.AddRange(_before);

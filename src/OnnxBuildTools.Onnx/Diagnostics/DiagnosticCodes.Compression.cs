@@ -11,4 +11,7 @@ public static partial class DiagnosticCodes
 
     /// <summary>The model cannot be compressed as given (no graph, a weight whose data cannot be read).</summary>
     public const string CompressionUnsupportedModel = "OBT2003";
+
+    /// <summary>Warning: an <c>Exclude</c> entry names no node and no op type of the model, so it keeps nothing in float.</summary>
+    public const string CompressionExcludeUnknown = "OBT2004";
 }

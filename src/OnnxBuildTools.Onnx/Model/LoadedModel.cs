@@ -21,5 +21,12 @@ public sealed class LoadedModel(ModelProto proto, string filePath) : IDisposable
     /// <summary>Size of the model file itself (not counting external data).</summary>
     public long FileLength => new FileInfo(FilePath).Length;
 
+    /// <summary>Every external data file the model's tensors point to, as full paths, sorted.</summary>
+    public IReadOnlyList<string> ExternalDataFiles() =>
+        [.. OnnxModelFile.ExternalTensors(Proto).Select(t => ExternalData.Describe(t).RealPath).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+
+    /// <summary>Bytes on disk: the model file and every external data file it refers to.</summary>
+    public long SizeOnDisk() => FileLength + ExternalDataFiles().Sum(f => new FileInfo(f).Length);
+
     public void Dispose() => ExternalData.Dispose();
 }

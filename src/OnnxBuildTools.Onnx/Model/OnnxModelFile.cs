@@ -18,6 +18,13 @@ public enum ExternalDataMode
     Never,
 }
 
+/// <summary>What <see cref="OnnxModelFile.Save"/> wrote.</summary>
+/// <param name="Model">The model as written: external references point at <paramref name="ExternalDataPath"/>.</param>
+/// <param name="Path">The model file's full path.</param>
+/// <param name="ExternalDataPath">The external data file written beside it, or null when every weight is inline.</param>
+/// <param name="Bytes">Bytes written: the model file plus its external data file.</param>
+public sealed record SavedModel(ModelProto Model, string Path, string? ExternalDataPath, long Bytes);
+
 public sealed record SaveOptions
 {
     public ExternalDataMode ExternalData { get; init; } = ExternalDataMode.Auto;
@@ -135,7 +142,7 @@ public static class OnnxModelFile
         {
             throw new DiagnosticException(DiagnosticCodes.TensorDataMismatch, path, $"Tensor '{tensor.Name}' declares a negative dimension [{string.Join(",", tensor.Dims)}].");
         }
-        long expected = ElementTypes.ByteLength(tensor.DataType, elements);
+        long expected = ElementTypes.ByteLength((TensorProto.Types.DataType)tensor.DataType, elements);
         long actual;
         if (ExternalDataStore.IsExternal(tensor))
         {
@@ -152,7 +159,7 @@ public static class OnnxModelFile
         if (expected >= 0 && actual != expected)
         {
             throw new DiagnosticException(DiagnosticCodes.TensorDataMismatch, path,
-                $"Tensor '{tensor.Name}' declares dims [{string.Join(",", tensor.Dims)}] of {ElementTypes.Name(tensor.DataType)} ({expected:N0} bytes) but holds {actual:N0} bytes.");
+                $"Tensor '{tensor.Name}' declares dims [{string.Join(",", tensor.Dims)}] of {ElementTypes.Name((TensorProto.Types.DataType)tensor.DataType)} ({expected:N0} bytes) but holds {actual:N0} bytes.");
         }
     }
 
@@ -162,7 +169,7 @@ public static class OnnxModelFile
     /// <paramref name="source"/> are read from there (memory-mapped), so nothing large is copied twice.
     /// The model passed in is not modified.
     /// </summary>
-    public static void Save(ModelProto model, string path, SaveOptions? options = null, ExternalDataStore? source = null)
+    public static SavedModel Save(ModelProto model, string path, SaveOptions? options = null, ExternalDataStore? source = null)
     {
         options ??= new SaveOptions();
         string fullPath = Path.GetFullPath(path);
@@ -176,13 +183,14 @@ public static class OnnxModelFile
             _ => WeightCatalog.TotalBytes(weights, source) > options.AutoExternalThresholdBytes,
         };
         var temps = new List<(string Temp, string Final)>();
+        string? dataPath = null;
         try
         {
             Directory.CreateDirectory(directory);
             if (external)
             {
                 string dataName = options.ExternalDataFileName ?? Path.GetFileName(fullPath) + ".data";
-                string dataPath = Path.Combine(directory, dataName);
+                dataPath = Path.Combine(directory, dataName);
                 string dataTemp = AtomicFile.TempPathFor(dataPath);
                 temps.Add((dataTemp, dataPath));
                 WriteExternalData(weights, dataTemp, dataName, options, source, fullPath);
@@ -198,8 +206,10 @@ public static class OnnxModelFile
                 copy.WriteTo(stream);
                 stream.Flush(flushToDisk: false);
             }
+            long bytes = temps.Sum(t => new FileInfo(t.Temp).Length);
             foreach (var (temp, final) in temps) File.Move(temp, final, overwrite: true);
             temps.Clear();
+            return new SavedModel(copy, fullPath, dataPath, bytes);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -213,9 +223,6 @@ public static class OnnxModelFile
             }
         }
     }
-
-    /// <summary>Serializes a model that has no external tensors to bytes.</summary>
-    public static byte[] ToBytes(ModelProto model) => model.ToByteArray();
 
     /// <summary>Every tensor of the model (weights, sparse indices) whose data lives in an external file.</summary>
     public static IEnumerable<TensorProto> ExternalTensors(ModelProto model) =>

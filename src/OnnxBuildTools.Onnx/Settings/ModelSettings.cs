@@ -133,6 +133,9 @@ public static class ModelSettings
     public static readonly ModelSetting AccuracyCheck = new("AccuracyCheck", SettingKind.Choice, "accuracy-check", stamped: true,
         "After compressing, run both models in ONNX Runtime and fail (Error) or warn (Warn) when the compressed one misses its accuracy budget, or skip the check (Off).",
         "Error", ["Error", "Warn", "Off"]);
+    public static readonly ModelSetting AccuracyLocalization = new("AccuracyLocalization", SettingKind.Choice, "accuracy-localization", stamped: true,
+        "When the accuracy check measures each layer's error for its report: on a missed budget (WhenFailed), for a passing model too (Always), or never (Never).",
+        "WhenFailed", ["WhenFailed", "Always", "Never"]);
     public static readonly ModelSetting ValidationData = new("ValidationData", SettingKind.Folder, "validation-data", stamped: true,
         "Inputs for the accuracy check: <input>.npy files or test_data_set_N folders (default: synthesized from the model's input types).");
     public static readonly ModelSetting MinCosine = new("MinCosine", SettingKind.Text, "min-cosine", stamped: true,
@@ -170,7 +173,7 @@ public static class ModelSettings
     /// <summary>Every setting, in the order the stamp, the job file and the help list them.</summary>
     public static readonly IReadOnlyList<ModelSetting> All =
     [
-        Compression, Exclude, AccuracyCheck, ValidationData, MinCosine, MaxRelativeError, MinTop1Agreement,
+        Compression, Exclude, AccuracyCheck, AccuracyLocalization, ValidationData, MinCosine, MaxRelativeError, MinTop1Agreement,
         IntegerInputRanges, InputShapes, DimensionSizes, TargetOpset, Format, OptimizationLevel, Embed, OutputPath, Link, ClassName, Namespace,
     ];
 

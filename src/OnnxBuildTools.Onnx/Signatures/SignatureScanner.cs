@@ -1,6 +1,7 @@
-using System.Globalization;
 using System.Text;
+using Google.Protobuf;
 using OnnxBuildTools.Onnx.Diagnostics;
+using OnnxBuildTools.Onnx.Protos;
 
 namespace OnnxBuildTools.Onnx.Signatures;
 
@@ -12,9 +13,6 @@ namespace OnnxBuildTools.Onnx.Signatures;
 /// </summary>
 internal static class SignatureScanner
 {
-    /// <summary>Deeper type nesting (seq of seq of ...) is refused, so a crafted file cannot exhaust the stack.</summary>
-    private const int MaxTypeDepth = 64;
-
     // Wire types.
     private const int Varint = 0, Fixed64 = 1, LengthDelimited = 2, StartGroup = 3, EndGroup = 4, Fixed32 = 5;
 
@@ -183,132 +181,20 @@ internal static class SignatureScanner
         return new(key, value);
     }
 
+    /// <summary>A graph input or output is small, so it is parsed whole and its type written by <see cref="SignatureText.TypeText"/>.</summary>
     private static ValueSignature ReadValueInfo(WireReader r, long end)
     {
-        string name = "", doc = "", type = "unknown";
-        while (r.Position < end)
+        ValueInfoProto info;
+        try
         {
-            (int field, int wire) = r.ReadTag(end);
-            if (field == 1 && wire == LengthDelimited) name = r.ReadString(end);
-            else if (field == 2 && wire == LengthDelimited) type = ReadType(r, r.ReadEnd(end), 0);
-            else if (field == 3 && wire == LengthDelimited) doc = r.ReadString(end);
-            else r.Skip(wire, end);
+            info = ValueInfoProto.Parser.ParseFrom(r.ReadBytes(end));
         }
-        return new ValueSignature(name, type, doc);
+        catch (InvalidProtocolBufferException e)
+        {
+            throw r.Corrupt($"a graph input or output does not parse ({e.Message.TrimEnd('.')})", e);
+        }
+        return new ValueSignature(info.Name, SignatureText.TypeText(info.Type), info.DocString);
     }
-
-    /// <summary>A <c>TypeProto</c> in the signature grammar; kinds the grammar lacks become <c>unknown</c>.</summary>
-    private static string ReadType(WireReader r, long end, int depth)
-    {
-        if (depth > MaxTypeDepth)
-        {
-            throw r.Corrupt($"types are nested more than {MaxTypeDepth} deep");
-        }
-        string type = "unknown";
-        while (r.Position < end)
-        {
-            (int field, int wire) = r.ReadTag(end);
-            if (wire != LengthDelimited)
-            {
-                r.Skip(wire, end);
-                continue;
-            }
-            long inner = r.ReadEnd(end);
-            switch (field)
-            {
-                case 1: type = ReadTensorType(r, inner); break;
-                case 4: type = "seq(" + ReadSingleType(r, inner, depth + 1) + ")"; break;
-                case 5: type = ReadMapType(r, inner, depth + 1); break;
-                case 9: type = "optional(" + ReadSingleType(r, inner, depth + 1) + ")"; break;
-                default: r.SkipTo(inner); break; // sparse tensors, opaque: not in the grammar
-            }
-        }
-        return type;
-    }
-
-    /// <summary>The element type (field 1) of a sequence or optional type.</summary>
-    private static string ReadSingleType(WireReader r, long end, int depth)
-    {
-        string type = "unknown";
-        while (r.Position < end)
-        {
-            (int field, int wire) = r.ReadTag(end);
-            if (field == 1 && wire == LengthDelimited) type = ReadType(r, r.ReadEnd(end), depth);
-            else r.Skip(wire, end);
-        }
-        return type;
-    }
-
-    private static string ReadMapType(WireReader r, long end, int depth)
-    {
-        int key = 0;
-        string value = "unknown";
-        while (r.Position < end)
-        {
-            (int field, int wire) = r.ReadTag(end);
-            if (field == 1 && wire == Varint) key = (int)r.ReadVarint(end);
-            else if (field == 2 && wire == LengthDelimited) value = ReadType(r, r.ReadEnd(end), depth);
-            else r.Skip(wire, end);
-        }
-        return "map(" + ElementTypeName(key) + "," + value + ")";
-    }
-
-    private static string ReadTensorType(WireReader r, long end)
-    {
-        int elem = 0;
-        string? shape = null;
-        while (r.Position < end)
-        {
-            (int field, int wire) = r.ReadTag(end);
-            if (field == 1 && wire == Varint) elem = (int)r.ReadVarint(end);
-            else if (field == 2 && wire == LengthDelimited) shape = ReadShape(r, r.ReadEnd(end));
-            else r.Skip(wire, end);
-        }
-        return "tensor(" + ElementTypeName(elem) + ")" + shape;
-    }
-
-    private static string ReadShape(WireReader r, long end)
-    {
-        var dims = new List<string>();
-        while (r.Position < end)
-        {
-            (int field, int wire) = r.ReadTag(end);
-            if (field == 1 && wire == LengthDelimited) dims.Add(ReadDim(r, r.ReadEnd(end)));
-            else r.Skip(wire, end);
-        }
-        return "[" + string.Join(",", dims) + "]";
-    }
-
-    private static string ReadDim(WireReader r, long end)
-    {
-        string dim = "?";
-        while (r.Position < end)
-        {
-            (int field, int wire) = r.ReadTag(end);
-            if (field == 1 && wire == Varint)
-            {
-                long value = (long)r.ReadVarint(end);
-                dim = value >= 0 ? value.ToString(CultureInfo.InvariantCulture) : "?";
-            }
-            else if (field == 2 && wire == LengthDelimited)
-            {
-                string param = r.ReadString(end);
-                dim = param.Length == 0 ? "?" : "$" + SignatureText.EscapeDimName(param);
-            }
-            else r.Skip(wire, end);
-        }
-        return dim;
-    }
-
-    /// <summary><c>TensorProto.DataType</c> numbers to the grammar's names.</summary>
-    internal static string ElementTypeName(int dataType) => dataType switch
-    {
-        1 => "float", 2 => "uint8", 3 => "int8", 4 => "uint16", 5 => "int16", 6 => "int32", 7 => "int64",
-        8 => "string", 9 => "bool", 10 => "float16", 11 => "double", 12 => "uint32", 13 => "uint64",
-        14 => "complex64", 15 => "complex128", 16 => "bfloat16", 17 => "float8e4m3fn", 18 => "float8e4m3fnuz",
-        19 => "float8e5m2", 20 => "float8e5m2fnuz", 21 => "uint4", 22 => "int4", 23 => "float4e2m1",
-        _ => "undefined",
-    };
 
     /// <summary>Bounded, seeking reader of protobuf wire data.</summary>
     private sealed class WireReader(Stream stream, long length, string path)
@@ -366,17 +252,14 @@ internal static class SignatureScanner
             return fieldEnd;
         }
 
-        public string ReadString(long end)
+        public string ReadString(long end) => Encoding.UTF8.GetString(ReadBytes(ReadEnd(end)));
+
+        /// <summary>The bytes from here to <paramref name="fieldEnd"/> (a length-delimited field's end).</summary>
+        public byte[] ReadBytes(long fieldEnd)
         {
-            long fieldEnd = ReadEnd(end);
-            int size = checked((int)(fieldEnd - stream.Position));
-            if (size == 0)
-            {
-                return "";
-            }
-            byte[] bytes = new byte[size];
+            byte[] bytes = new byte[checked((int)(fieldEnd - stream.Position))];
             stream.ReadExactly(bytes);
-            return Encoding.UTF8.GetString(bytes);
+            return bytes;
         }
 
         public void SkipTo(long position) => stream.Position = position;

@@ -35,7 +35,7 @@ public static class TensorData
                 .Select(e => long.TryParse(e.Value, out long n) ? n : -1).DefaultIfEmpty(-1).First();
         }
         if (tensor.HasRawData) return tensor.RawData.Length;
-        return ElementTypes.ByteLength(tensor.DataType, ElementCount(tensor));
+        return ElementTypes.ByteLength((DataType)tensor.DataType, ElementCount(tensor));
     }
 
     /// <summary>
@@ -44,8 +44,8 @@ public static class TensorData
     /// </summary>
     public static ReadOnlyMemory<byte> GetBytes(TensorProto tensor, ExternalDataStore? external = null, string? filePath = null)
     {
-        int dataType = tensor.DataType;
-        if (dataType == (int)DataType.String)
+        var dataType = (DataType)tensor.DataType;
+        if (dataType == DataType.String)
         {
             throw new DiagnosticException(DiagnosticCodes.TensorTypeUnsupported, filePath, $"Tensor '{tensor.Name}' holds strings, which have no byte layout.");
         }
@@ -53,7 +53,7 @@ public static class TensorData
         long expected = ElementTypes.ByteLength(dataType, elements);
         if (expected < 0)
         {
-            throw new DiagnosticException(DiagnosticCodes.TensorTypeUnsupported, filePath, $"Tensor '{tensor.Name}' has the unknown data type {dataType}.");
+            throw new DiagnosticException(DiagnosticCodes.TensorTypeUnsupported, filePath, $"Tensor '{tensor.Name}' has the unknown data type {(int)dataType}.");
         }
         ReadOnlyMemory<byte> bytes;
         if (ExternalDataStore.IsExternal(tensor))
@@ -70,7 +70,7 @@ public static class TensorData
         }
         else
         {
-            bytes = FromTypedFields(tensor, (DataType)dataType, elements, filePath);
+            bytes = FromTypedFields(tensor, dataType, elements, filePath);
         }
         if (bytes.Length != expected)
         {
@@ -115,7 +115,7 @@ public static class TensorData
                 for (int i = 0; i < doubles.Length; i++) destination[i] = (float)doubles[i];
                 break;
             default:
-                throw new DiagnosticException(DiagnosticCodes.TensorTypeUnsupported, filePath, $"Tensor '{tensor.Name}' is {ElementTypes.Name(tensor.DataType)}, not a floating-point type.");
+                throw new DiagnosticException(DiagnosticCodes.TensorTypeUnsupported, filePath, $"Tensor '{tensor.Name}' is {ElementTypes.Name(type)}, not a floating-point type.");
         }
     }
 
@@ -182,7 +182,7 @@ public static class TensorData
         }
         // The remaining fixed-size types store one element per int32_data entry.
         CheckCount(tensor, tensor.Int32Data.Count, filePath);
-        int size = ElementTypes.BitsPerElement((int)type) / 8;
+        int size = ElementTypes.BitsPerElement(type) / 8;
         var result = new byte[tensor.Int32Data.Count * size];
         for (int i = 0; i < tensor.Int32Data.Count; i++)
         {

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using OnnxBuildTools.Onnx.Protos;
+using OnnxBuildTools.Onnx.Tensors;
 
 namespace OnnxBuildTools.Verification.Data;
 
@@ -11,7 +12,7 @@ public sealed class HostTensor
 {
     public HostTensor(TensorProto.Types.DataType elementType, long[] shape, byte[] data)
     {
-        int size = ElementSize(elementType);
+        int size = ElementTypes.NumericByteSize(elementType);
         if (size == 0)
         {
             throw new ArgumentException($"Element type {elementType} is not a fixed-size numeric type.", nameof(elementType));
@@ -45,45 +46,6 @@ public sealed class HostTensor
         return count;
     }
 
-    /// <summary>Bytes per element for the fixed-size types the gate handles; 0 for anything else.</summary>
-    public static int ElementSize(TensorProto.Types.DataType type) => type switch
-    {
-        TensorProto.Types.DataType.Float or TensorProto.Types.DataType.Int32 or TensorProto.Types.DataType.Uint32 => 4,
-        TensorProto.Types.DataType.Double or TensorProto.Types.DataType.Int64 or TensorProto.Types.DataType.Uint64 => 8,
-        TensorProto.Types.DataType.Float16 or TensorProto.Types.DataType.Bfloat16 or TensorProto.Types.DataType.Int16 or TensorProto.Types.DataType.Uint16 => 2,
-        TensorProto.Types.DataType.Int8 or TensorProto.Types.DataType.Uint8 or TensorProto.Types.DataType.Bool => 1,
-        _ => 0,
-    };
-
-    /// <summary>The ONNX type name as the signature format writes it (float, int64, bool, ...).</summary>
-    public static string TypeName(TensorProto.Types.DataType type) => type switch
-    {
-        TensorProto.Types.DataType.Float => "float",
-        TensorProto.Types.DataType.Double => "double",
-        TensorProto.Types.DataType.Float16 => "float16",
-        TensorProto.Types.DataType.Bfloat16 => "bfloat16",
-        TensorProto.Types.DataType.Int8 => "int8",
-        TensorProto.Types.DataType.Int16 => "int16",
-        TensorProto.Types.DataType.Int32 => "int32",
-        TensorProto.Types.DataType.Int64 => "int64",
-        TensorProto.Types.DataType.Uint8 => "uint8",
-        TensorProto.Types.DataType.Uint16 => "uint16",
-        TensorProto.Types.DataType.Uint32 => "uint32",
-        TensorProto.Types.DataType.Uint64 => "uint64",
-        TensorProto.Types.DataType.Bool => "bool",
-        TensorProto.Types.DataType.String => "string",
-        _ => type.ToString().ToLowerInvariant(),
-    };
-
-    public static bool IsFloatingPoint(TensorProto.Types.DataType type) =>
-        type is TensorProto.Types.DataType.Float or TensorProto.Types.DataType.Double
-            or TensorProto.Types.DataType.Float16 or TensorProto.Types.DataType.Bfloat16;
-
-    public static bool IsInteger(TensorProto.Types.DataType type) =>
-        type is TensorProto.Types.DataType.Int8 or TensorProto.Types.DataType.Int16 or TensorProto.Types.DataType.Int32
-            or TensorProto.Types.DataType.Int64 or TensorProto.Types.DataType.Uint8 or TensorProto.Types.DataType.Uint16
-            or TensorProto.Types.DataType.Uint32 or TensorProto.Types.DataType.Uint64;
-
     /// <summary>Element <paramref name="index"/> widened to double (bool as 0/1).</summary>
     public double GetDouble(long index) => ReadDouble(ElementType, Data, index);
 
@@ -92,7 +54,7 @@ public sealed class HostTensor
 
     public static double[] ToDoubleArray(TensorProto.Types.DataType type, ReadOnlySpan<byte> data)
     {
-        int size = ElementSize(type);
+        int size = ElementTypes.NumericByteSize(type);
         var result = new double[data.Length / size];
         switch (type)
         {
@@ -118,7 +80,7 @@ public sealed class HostTensor
 
     private static double ReadDouble(TensorProto.Types.DataType type, ReadOnlySpan<byte> data, long index)
     {
-        int size = ElementSize(type);
+        int size = ElementTypes.NumericByteSize(type);
         ReadOnlySpan<byte> e = data.Slice(checked((int)(index * size)), size);
         return type switch
         {
@@ -147,7 +109,7 @@ public sealed class HostTensor
             throw new InvalidOperationException("A scalar has no first axis.");
         }
         long rest = ElementCountOf(Shape.AsSpan(1).ToArray());
-        int size = ElementSize(ElementType);
+        int size = ElementTypes.NumericByteSize(ElementType);
         long start = index * rest * size;
         var bytes = new byte[rest * size];
         Array.Copy(Data, start, bytes, 0, bytes.LongLength);

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using OnnxBuildTools.Onnx.Protos;
 using OnnxBuildTools.Onnx.Diagnostics;
+using OnnxBuildTools.Onnx.Tensors;
 
 namespace OnnxBuildTools.Verification.Data;
 
@@ -41,13 +42,13 @@ public static class InputSynthesizer
 
     public static InputPlan Plan(ModelProto model, ModelInput input, VerificationOptions options)
     {
-        if (!input.IsTensor || HostTensor.ElementSize(input.ElementType) == 0)
+        if (!input.IsTensor || ElementTypes.NumericByteSize(input.ElementType) == 0)
         {
             throw new DiagnosticException(DiagnosticCodes.InputNotSynthesizable, null,
-                $"Input '{input.Name}' is {(input.IsTensor ? HostTensor.TypeName(input.ElementType) : "not a tensor")}, which cannot be synthesized; give validation data (ValidationData) or set AccuracyCheck=Off.");
+                $"Input '{input.Name}' is {(input.IsTensor ? ElementTypes.Name(input.ElementType) : "not a tensor")}, which cannot be synthesized; give validation data (ValidationData) or set AccuracyCheck=Off.");
         }
         long[] shape = ShapeFor(model, input, options);
-        if (HostTensor.IsFloatingPoint(input.ElementType))
+        if (ElementTypes.IsFloatingPoint(input.ElementType))
         {
             return new InputPlan(input, shape, 0, 0, "normal(0,1)");
         }
@@ -67,7 +68,7 @@ public static class InputSynthesizer
             if (range.Min < typeMin || range.Max > typeMax)
             {
                 throw new DiagnosticException(DiagnosticCodes.AccuracyOptionInvalid, null,
-                    $"The integer range {range.Min}..{range.Max} for input '{input.Name}' does not fit its type {HostTensor.TypeName(input.ElementType)}.");
+                    $"The integer range {range.Min}..{range.Max} for input '{input.Name}' does not fit its type {ElementTypes.Name(input.ElementType)}.");
             }
             return new InputPlan(input, shape, range.Min, range.Max, $"uniform[{range.Min},{range.Max}] (option)");
         }
@@ -113,7 +114,7 @@ public static class InputSynthesizer
     private static HostTensor Generate(InputPlan plan, int seed, int sampleIndex)
     {
         var type = plan.Input.ElementType;
-        int size = HostTensor.ElementSize(type);
+        int size = ElementTypes.NumericByteSize(type);
         long count = HostTensor.ElementCountOf(plan.Shape);
         var data = new byte[count * size];
         var rng = new SplitMix64(StableHash(plan.Input.Name) ^ ((ulong)(uint)seed << 32) ^ (ulong)(uint)sampleIndex * 0x9E3779B97F4A7C15UL);

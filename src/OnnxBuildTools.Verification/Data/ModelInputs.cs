@@ -1,4 +1,5 @@
 using OnnxBuildTools.Onnx.Protos;
+using OnnxBuildTools.Onnx.Tensors;
 
 namespace OnnxBuildTools.Verification.Data;
 
@@ -12,7 +13,7 @@ public readonly record struct DimensionSpec(long? Size, string? Symbol)
 public sealed record ModelInput(string Name, bool IsTensor, TensorProto.Types.DataType ElementType, IReadOnlyList<DimensionSpec>? Dimensions)
 {
     public string TypeText => !IsTensor ? "non-tensor"
-        : HostTensor.TypeName(ElementType) + (Dimensions is null ? "" : "[" + string.Join(",", Dimensions) + "]");
+        : ElementTypes.Name(ElementType) + (Dimensions is null ? "" : "[" + string.Join(",", Dimensions) + "]");
 
     /// <summary>The real inputs of a model's main graph, in order.</summary>
     public static IReadOnlyList<ModelInput> Of(ModelProto model)

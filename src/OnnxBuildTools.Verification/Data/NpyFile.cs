@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text;
 using OnnxBuildTools.Onnx.Protos;
 using OnnxBuildTools.Onnx.Diagnostics;
+using OnnxBuildTools.Onnx.Tensors;
 
 namespace OnnxBuildTools.Verification.Data;
 
@@ -72,7 +73,7 @@ public static class NpyFile
             throw Corrupt(path, "it is stored in Fortran order; save it in C order (numpy.ascontiguousarray) and retry");
         }
         var (type, bigEndian) = ParseDescr(descr, path);
-        int size = HostTensor.ElementSize(type);
+        int size = ElementTypes.NumericByteSize(type);
         long count;
         try
         {

@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using Google.Protobuf;
 using OnnxBuildTools.Onnx.Protos;
 using OnnxBuildTools.Onnx.Diagnostics;
+using OnnxBuildTools.Onnx.Tensors;
 
 namespace OnnxBuildTools.Verification.Data;
 
@@ -36,11 +37,11 @@ public static class TensorProtoFile
     public static HostTensor ToHostTensor(TensorProto proto, string? path)
     {
         var type = (TensorProto.Types.DataType)proto.DataType;
-        int size = HostTensor.ElementSize(type);
+        int size = ElementTypes.NumericByteSize(type);
         if (size == 0)
         {
             throw new DiagnosticException(DiagnosticCodes.TensorProtoFileInvalid, path,
-                $"Tensor '{proto.Name}' has element type {HostTensor.TypeName(type)}; validation data must be numeric or bool.");
+                $"Tensor '{proto.Name}' has element type {ElementTypes.Name(type)}; validation data must be numeric or bool.");
         }
         if (proto.DataLocation == TensorProto.Types.DataLocation.External)
         {
@@ -107,7 +108,7 @@ public static class TensorProtoFile
         if (data.LongLength != count * size)
         {
             throw new DiagnosticException(DiagnosticCodes.TensorProtoFileInvalid, path,
-                $"Tensor '{proto.Name}' has shape [{string.Join(",", shape)}] ({count * size} bytes of {HostTensor.TypeName(type)}) but holds {data.LongLength} raw bytes.");
+                $"Tensor '{proto.Name}' has shape [{string.Join(",", shape)}] ({count * size} bytes of {ElementTypes.Name(type)}) but holds {data.LongLength} raw bytes.");
         }
         return new HostTensor(type, shape, data);
     }

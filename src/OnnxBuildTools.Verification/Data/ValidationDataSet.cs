@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using OnnxBuildTools.Onnx.Diagnostics;
+using OnnxBuildTools.Onnx.Tensors;
 
 namespace OnnxBuildTools.Verification.Data;
 
@@ -195,7 +196,7 @@ public static partial class ValidationDataSet
         if (tensor.ElementType != input.ElementType)
         {
             throw new DiagnosticException(DiagnosticCodes.ValidationDataElementType, file,
-                $"The data is {HostTensor.TypeName(tensor.ElementType)} but input '{input.Name}' is {input.TypeText}; convert it (e.g. numpy's astype).");
+                $"The data is {ElementTypes.Name(tensor.ElementType)} but input '{input.Name}' is {input.TypeText}; convert it (e.g. numpy's astype).");
         }
     }
 

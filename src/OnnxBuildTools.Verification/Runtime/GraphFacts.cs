@@ -1,9 +1,11 @@
 using OnnxBuildTools.Onnx.Protos;
+using OnnxBuildTools.Onnx.Tensors;
+using OnnxBuildTools.Onnx.Weights;
 
 namespace OnnxBuildTools.Verification.Runtime;
 
 /// <summary>
-/// What the gate needs to know about a main graph: its weights (initializers and <c>Constant</c> nodes),
+/// What the gate needs to know about a main graph: its weights (from <see cref="WeightCatalog"/>),
 /// which tensors derive from weights only, and who produces each tensor.
 /// </summary>
 internal sealed class GraphFacts
@@ -11,19 +13,9 @@ internal sealed class GraphFacts
     public GraphFacts(ModelProto model)
     {
         Graph = model.Graph;
-        foreach (var init in Graph.Initializer)
+        foreach (var weight in WeightCatalog.Enumerate(model).Where(w => ReferenceEquals(w.Graph, Graph)))
         {
-            Weights[init.Name] = init;
-        }
-        var graphInputs = new HashSet<string>(Graph.Input.Select(i => i.Name), StringComparer.Ordinal);
-        graphInputs.ExceptWith(Weights.Keys);
-        foreach (var node in Graph.Node)
-        {
-            if (node.OpType == "Constant" && node.Domain is "" or "ai.onnx" && node.Output.Count == 1
-                && node.Attribute.FirstOrDefault(a => a.Name == "value")?.T is { } value)
-            {
-                Weights[node.Output[0]] = value;
-            }
+            Weights[weight.Name] = weight.Tensor;
         }
         WeightDerived.UnionWith(Weights.Keys);
         foreach (var node in Graph.Node)
@@ -37,7 +29,7 @@ internal sealed class GraphFacts
             }
             // A node fed only by weights (Cast, Transpose, DequantizeLinear of a weight) computes a weight.
             bool fromWeights = node.Input.Count > 0 && node.Input.All(i => i.Length == 0 || WeightDerived.Contains(i))
-                && node.Attribute.All(a => a.G is null && a.Graphs.Count == 0);
+                && !WeightCatalog.Subgraphs(node).Any();
             if (fromWeights || node.OpType == "Constant")
             {
                 WeightDerived.UnionWith(node.Output.Where(o => o.Length > 0));
@@ -79,19 +71,6 @@ internal sealed class GraphFacts
         }
     }
 
-    /// <summary>Stored bytes of a tensor: raw data, typed fields, or its external data length.</summary>
-    public static long StoredBytes(TensorProto tensor)
-    {
-        if (tensor.DataLocation == TensorProto.Types.DataLocation.External)
-        {
-            string? length = tensor.ExternalData.FirstOrDefault(e => e.Key == "length")?.Value;
-            return long.TryParse(length, out long l) ? l : 0;
-        }
-        if (!tensor.RawData.IsEmpty)
-        {
-            return tensor.RawData.Length;
-        }
-        return (long)tensor.FloatData.Count * 4 + (long)tensor.Int32Data.Count * 4 + (long)tensor.Int64Data.Count * 8
-            + (long)tensor.DoubleData.Count * 8 + (long)tensor.Uint64Data.Count * 8 + tensor.StringData.Sum(s => (long)s.Length);
-    }
+    /// <summary>Bytes of a weight's data (external data by its recorded length); 0 when unknown (strings).</summary>
+    public static long DataBytes(TensorProto tensor) => Math.Max(0, TensorData.ByteLength(tensor));
 }

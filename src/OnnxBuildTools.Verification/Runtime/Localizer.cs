@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using OnnxBuildTools.Onnx.Model;
 using OnnxBuildTools.Onnx.Protos;
 using OnnxBuildTools.Verification.Data;
 
@@ -16,11 +17,10 @@ internal static class Localizer
 {
     public const string MethodDescription = "intermediate outputs of both models compared by tensor name; a layer's added error is its output's relative error minus the largest of its inputs'";
 
-    public static LocalizationResult Run(
-        ModelProto original, string originalPath, ModelProto compressed, string compressedPath,
+    public static LocalizationResult Run(LoadedModel originalModel, LoadedModel compressedModel,
         IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> samples, VerificationOptions options)
     {
-        long largest = Math.Max(InlinedBytes(original), InlinedBytes(compressed));
+        long largest = Math.Max(InlinedBytes(originalModel.Proto), InlinedBytes(compressedModel.Proto));
         if (largest > MaxInstrumentedBytes)
         {
             return new LocalizationResult
@@ -32,8 +32,7 @@ internal static class Localizer
             };
         }
         // With external data inline, weights compare by their bytes and the copies can go to ONNX Runtime as bytes.
-        original = Inlined(original, originalPath);
-        compressed = Inlined(compressed, compressedPath);
+        ModelProto original = Inlined(originalModel), compressed = Inlined(compressedModel);
         var before = new GraphFacts(original);
         var after = new GraphFacts(compressed);
         var changedWeights = before.Weights
@@ -52,7 +51,7 @@ internal static class Localizer
             .ToList();
         var extra = compared.Where(t => !graphOutputs.Contains(t)).ToList();
 
-        var errors = MeasureTensorErrors(original, originalPath, compressed, compressedPath, compared, extra, samples, options);
+        var errors = MeasureTensorErrors(original, originalModel.FilePath, compressed, compressedModel.FilePath, compared, extra, samples, options);
 
         var graphInputs = new HashSet<string>(ModelInput.Of(original).Select(i => i.Name), StringComparer.Ordinal);
         var consumers = original.Graph.Node.SelectMany(n => n.Input.Where(i => i.Length > 0).Distinct(StringComparer.Ordinal).Select(i => (Tensor: i, Node: n)))
@@ -100,7 +99,7 @@ internal static class Localizer
                 AddedError = double.IsNaN(outputError) ? double.PositiveInfinity
                     : double.IsPositiveInfinity(inputError) ? 0 : outputError - inputError,
                 Weights = changed,
-                WeightBytesBefore = changed.Sum(w => GraphFacts.StoredBytes(before.Weights[w])),
+                WeightBytesBefore = changed.Sum(w => GraphFacts.DataBytes(before.Weights[w])),
                 WeightBytesAfter = WeightBytesAfter(after, output),
             });
         }
@@ -179,19 +178,19 @@ internal static class Localizer
     /// <summary>The instrumented copies go to ONNX Runtime as one serialized message, so they must stay under 2 GiB.</summary>
     private const long MaxInstrumentedBytes = 1_900_000_000;
 
-    private static ModelProto Inlined(ModelProto model, string path)
+    private static ModelProto Inlined(LoadedModel model)
     {
-        if (!ModelFiles.ExternalTensors(model).Any())
+        if (!OnnxModelFile.ExternalTensors(model.Proto).Any())
         {
-            return model;
+            return model.Proto;
         }
-        var copy = model.Clone();
-        ModelFiles.InlineExternalData(copy, path);
+        var copy = model.Proto.Clone();
+        OnnxModelFile.InlineExternalData(copy, model.ExternalData);
         return copy;
     }
 
     private static long InlinedBytes(ModelProto model) =>
-        model.CalculateSize() + ModelFiles.ExternalTensors(model).Sum(GraphFacts.StoredBytes);
+        model.CalculateSize() + OnnxModelFile.ExternalTensors(model).Sum(GraphFacts.DataBytes);
 
     /// <summary>A copy of the model with extra graph outputs (name only; ONNX Runtime infers their types).</summary>
     private static byte[] WithOutputs(ModelProto model, List<string> extra)
@@ -217,6 +216,6 @@ internal static class Localizer
         }
         return node.Input.Where(i => i.Length > 0 && after.WeightDerived.Contains(i))
             .SelectMany(after.WeightSources).Distinct(StringComparer.Ordinal)
-            .Sum(w => GraphFacts.StoredBytes(after.Weights[w]));
+            .Sum(w => GraphFacts.DataBytes(after.Weights[w]));
     }
 }

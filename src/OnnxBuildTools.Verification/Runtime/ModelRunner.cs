@@ -3,6 +3,7 @@ using Microsoft.ML.OnnxRuntime.Tensors;
 using OnnxBuildTools.Onnx.Protos;
 using OnnxBuildTools.Onnx.Diagnostics;
 using OnnxBuildTools.Verification.Data;
+using OnnxBuildTools.Onnx.Tensors;
 
 namespace OnnxBuildTools.Verification.Runtime;
 
@@ -96,9 +97,9 @@ internal sealed class ModelRunner : IDisposable
         }
         var info = value.GetTensorTypeAndShape();
         var type = (TensorProto.Types.DataType)(int)info.ElementDataType;
-        if (HostTensor.ElementSize(type) == 0)
+        if (ElementTypes.NumericByteSize(type) == 0)
         {
-            return new RunOutput(type, info.Shape, null, $"a {HostTensor.TypeName(type)} output is not compared");
+            return new RunOutput(type, info.Shape, null, $"a {ElementTypes.Name(type)} output is not compared");
         }
         return new RunOutput(type, info.Shape, HostTensor.ToDoubleArray(type, value.GetTensorMutableRawData()), null);
     }

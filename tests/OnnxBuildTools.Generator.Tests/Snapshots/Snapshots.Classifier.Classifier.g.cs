@@ -41,17 +41,17 @@ namespace Snapshots.Classifier
         public static global::System.Collections.Generic.IReadOnlyList<string> OutputNames { get; } = global::System.Array.AsReadOnly(OutputNameArray);
 
         /// <summary>Name, type and shape of every input.</summary>
-        public static global::System.Collections.Generic.IReadOnlyList<TensorDescription> InputDescriptions { get; } = new TensorDescription[]
+        public static global::System.Collections.Generic.IReadOnlyList<global::OnnxBuildTools.Generated.Consumer.TensorDescription> InputDescriptions { get; } = new global::OnnxBuildTools.Generated.Consumer.TensorDescription[]
         {
-            new TensorDescription("input_ids", "tensor(int64)[1, 16]", "int64", new long[] { 1, 16 }, new string?[] { null, null }, "token ids"),
-            new TensorDescription("attention_mask", "tensor(int64)[1, 16]", "int64", new long[] { 1, 16 }, new string?[] { null, null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("input_ids", "tensor(int64)[1, 16]", "int64", new long[] { 1, 16 }, new string?[] { null, null }, "token ids"),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("attention_mask", "tensor(int64)[1, 16]", "int64", new long[] { 1, 16 }, new string?[] { null, null }, ""),
         };
 
         /// <summary>Name, type and shape of every output.</summary>
-        public static global::System.Collections.Generic.IReadOnlyList<TensorDescription> OutputDescriptions { get; } = new TensorDescription[]
+        public static global::System.Collections.Generic.IReadOnlyList<global::OnnxBuildTools.Generated.Consumer.TensorDescription> OutputDescriptions { get; } = new global::OnnxBuildTools.Generated.Consumer.TensorDescription[]
         {
-            new TensorDescription("logits", "tensor(float)[1, 3]", "float", new long[] { 1, 3 }, new string?[] { null, null }, "class scores"),
-            new TensorDescription("embedding", "tensor(float)[1, 8]", "float", new long[] { 1, 8 }, new string?[] { null, null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("logits", "tensor(float)[1, 3]", "float", new long[] { 1, 3 }, new string?[] { null, null }, "class scores"),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("embedding", "tensor(float)[1, 8]", "float", new long[] { 1, 8 }, new string?[] { null, null }, ""),
         };
 
         /// <summary>The model's <c>metadata_props</c>, by key.</summary>
@@ -122,22 +122,11 @@ namespace Snapshots.Classifier
             {
                 var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[]
                 {
-                    input.InputIdsValue ?? (created0 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InputIds, (input.InputIdsShape is null && input.InputIds.Length == 16 ? DeclaredInputIdsInputShape! : ResolveShape(input.InputIdsShape, DeclaredInputIdsInputShape, input.InputIds.Length, "input_ids", "[1, 16] of Int64", "InputIdsShape")))),
-                    input.AttentionMaskValue ?? (created1 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AttentionMask, (input.AttentionMaskShape is null && input.AttentionMask.Length == 16 ? DeclaredAttentionMaskInputShape! : ResolveShape(input.AttentionMaskShape, DeclaredAttentionMaskInputShape, input.AttentionMask.Length, "attention_mask", "[1, 16] of Int64", "AttentionMaskShape")))),
+                    input.InputIdsValue ?? (created0 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InputIds, (input.InputIdsShape is null && input.InputIds.Length == 16 ? DeclaredInputIdsInputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.InputIdsShape, DeclaredInputIdsInputShape, input.InputIds.Length, "input_ids", "[1, 16] of Int64", "InputIdsShape")))),
+                    input.AttentionMaskValue ?? (created1 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AttentionMask, (input.AttentionMaskShape is null && input.AttentionMask.Length == 16 ? DeclaredAttentionMaskInputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.AttentionMaskShape, DeclaredAttentionMaskInputShape, input.AttentionMask.Length, "attention_mask", "[1, 16] of Int64", "AttentionMaskShape")))),
                 };
                 var results = _session.Run(runOptions ?? _runOptions, InputNameArray, values!, OutputNameArray);
-                // Ownership of the values moves to the Output (the collection itself holds nothing else).
-                var owned = new global::Microsoft.ML.OnnxRuntime.OrtValue[2];
-                if (results is global::System.Collections.Generic.IReadOnlyList<global::Microsoft.ML.OnnxRuntime.OrtValue> list)
-                {
-                    for (int i = 0; i < owned.Length; i++) owned[i] = list[i];
-                }
-                else
-                {
-                    int i = 0;
-                    foreach (var value in results) owned[i++] = value;
-                }
-                return new ClassifierOutput(owned);
+                return new ClassifierOutput(global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.TakeAll(results, 2));
             }
             finally
             {
@@ -173,8 +162,8 @@ namespace Snapshots.Classifier
             {
                 var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[]
                 {
-                    input.InputIdsValue ?? (created0 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InputIds, (input.InputIdsShape is null && input.InputIds.Length == 16 ? DeclaredInputIdsInputShape! : ResolveShape(input.InputIdsShape, DeclaredInputIdsInputShape, input.InputIds.Length, "input_ids", "[1, 16] of Int64", "InputIdsShape")))),
-                    input.AttentionMaskValue ?? (created1 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AttentionMask, (input.AttentionMaskShape is null && input.AttentionMask.Length == 16 ? DeclaredAttentionMaskInputShape! : ResolveShape(input.AttentionMaskShape, DeclaredAttentionMaskInputShape, input.AttentionMask.Length, "attention_mask", "[1, 16] of Int64", "AttentionMaskShape")))),
+                    input.InputIdsValue ?? (created0 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InputIds, (input.InputIdsShape is null && input.InputIds.Length == 16 ? DeclaredInputIdsInputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.InputIdsShape, DeclaredInputIdsInputShape, input.InputIds.Length, "input_ids", "[1, 16] of Int64", "InputIdsShape")))),
+                    input.AttentionMaskValue ?? (created1 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AttentionMask, (input.AttentionMaskShape is null && input.AttentionMask.Length == 16 ? DeclaredAttentionMaskInputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.AttentionMaskShape, DeclaredAttentionMaskInputShape, input.AttentionMask.Length, "attention_mask", "[1, 16] of Int64", "AttentionMaskShape")))),
                 };
                 _session.Run(runOptions ?? _runOptions, InputNameArray, values!, OutputNameArray, output.Values);
             }
@@ -203,42 +192,18 @@ namespace Snapshots.Classifier
         /// <param name="cancellationToken">Cancels the run.</param>
         /// <returns>The outputs. Dispose the result to free their native memory.</returns>
         /// <exception cref="global::System.OperationCanceledException">The token was cancelled before or during the run.</exception>
-        public async global::System.Threading.Tasks.Task<ClassifierOutput> RunAsync(ClassifierInput input, global::System.Threading.CancellationToken cancellationToken = default)
+        public global::System.Threading.Tasks.Task<ClassifierOutput> RunAsync(ClassifierInput input, global::System.Threading.CancellationToken cancellationToken = default)
         {
             if (input is null) throw new global::System.ArgumentNullException(nameof(input));
-            cancellationToken.ThrowIfCancellationRequested();
-            using var runOptions = new global::Microsoft.ML.OnnxRuntime.RunOptions();
-            using var registration = cancellationToken.Register(static state => ((global::Microsoft.ML.OnnxRuntime.RunOptions)state!).Terminate = true, runOptions);
-            try
-            {
-                return await global::System.Threading.Tasks.Task.Run(() => Run(input, runOptions), cancellationToken).ConfigureAwait(false);
-            }
-            catch (global::Microsoft.ML.OnnxRuntime.OnnxRuntimeException) when (cancellationToken.IsCancellationRequested)
-            {
-                // ONNX Runtime stopped the run because it was asked to.
-                throw new global::System.OperationCanceledException(cancellationToken);
-            }
+            return global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.RunAsync(runOptions => Run(input, runOptions), cancellationToken);
         }
 
         /// <summary>Runs the model once per input, in order. If one run fails, the outputs already produced are disposed.</summary>
         /// <param name="inputs">One <see cref="ClassifierInput"/> per item.</param>
         /// <param name="runOptions">Per-run options; null for the defaults.</param>
         /// <returns>One output per input, in the same order; dispose each.</returns>
-        public ClassifierOutput[] RunBatch(global::System.Collections.Generic.IReadOnlyList<ClassifierInput> inputs, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
-        {
-            if (inputs is null) throw new global::System.ArgumentNullException(nameof(inputs));
-            var results = new ClassifierOutput[inputs.Count];
-            try
-            {
-                for (int i = 0; i < results.Length; i++) results[i] = Run(inputs[i], runOptions);
-                return results;
-            }
-            catch
-            {
-                foreach (var result in results) result?.Dispose();
-                throw;
-            }
-        }
+        public ClassifierOutput[] RunBatch(global::System.Collections.Generic.IReadOnlyList<ClassifierInput> inputs, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null) =>
+            global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.RunEach(inputs, input => Run(input, runOptions));
 
         /// <summary>Frees the ONNX Runtime session.</summary>
         public void Dispose()
@@ -252,106 +217,6 @@ namespace Snapshots.Classifier
         {
             if (global::System.Threading.Volatile.Read(ref _disposed) != 0) throw new global::System.ObjectDisposedException(nameof(Classifier));
         }
-
-        private static global::System.ArgumentException Missing(string name) => new global::System.ArgumentException("input '" + name + "' was not set");
-
-        /// <summary>Checks a given shape against the declared one, or derives it from the declared shape and the data length.</summary>
-        private static long[] ResolveShape(long[]? shape, long[]? declared, long length, string name, string expects, string shapeMember)
-        {
-            if (shape is null)
-            {
-                if (length == 0 && (declared is null || global::System.Array.IndexOf(declared, 0L) < 0)) throw new global::System.ArgumentException("input '" + name + "' was not set (to pass an empty tensor, set " + shapeMember + ")");
-                if (declared is null) return new long[] { length };
-                int unknown = -1;
-                long known = 1;
-                for (int d = 0; d < declared.Length; d++)
-                {
-                    if (declared[d] < 0)
-                    {
-                        if (unknown >= 0) throw new global::System.ArgumentException("input '" + name + "' expects " + expects + "; more than one dimension is unknown, so set " + shapeMember);
-                        unknown = d;
-                    }
-                    else known *= declared[d];
-                }
-                if (unknown < 0)
-                {
-                    if (known != length) throw new global::System.ArgumentException("input '" + name + "' expects " + expects + " (" + known + " elements); got " + length + " elements");
-                    return declared;
-                }
-                if (known == 0 || length % known != 0) throw new global::System.ArgumentException("input '" + name + "' expects " + expects + "; " + length + " elements do not fill whole rows of " + known + "; set " + shapeMember);
-                var inferred = (long[])declared.Clone();
-                inferred[unknown] = length / known;
-                return inferred;
-            }
-            if (declared is not null)
-            {
-                if (shape.Length != declared.Length) throw new global::System.ArgumentException("input '" + name + "' expects " + expects + "; got rank " + shape.Length);
-                for (int d = 0; d < declared.Length; d++)
-                {
-                    if (declared[d] >= 0 && shape[d] != declared[d]) throw new global::System.ArgumentException("input '" + name + "' expects " + expects + "; got " + shape[d] + " at dimension " + d);
-                }
-            }
-            long count = 1;
-            foreach (long size in shape)
-            {
-                if (size < 0) throw new global::System.ArgumentException("input '" + name + "': shape has a negative dimension " + size);
-                count *= size;
-            }
-            if (count != length) throw new global::System.ArgumentException("input '" + name + "' expects " + expects + "; the shape holds " + count + " elements but " + length + " were given");
-            return shape;
-        }
-
-        private static global::Microsoft.ML.OnnxRuntime.OrtValue CreateStringTensor(string[] strings, long[] shape)
-        {
-            var value = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorWithEmptyStrings(global::Microsoft.ML.OnnxRuntime.OrtAllocator.DefaultInstance, shape);
-            try
-            {
-                for (int i = 0; i < strings.Length; i++) value.StringTensorSetElementAt(global::System.MemoryExtensions.AsSpan(strings[i] ?? string.Empty), i);
-                return value;
-            }
-            catch
-            {
-                value.Dispose();
-                throw;
-            }
-        }
-
-        /// <summary>Static description of one model input or output.</summary>
-        public sealed class TensorDescription
-        {
-            internal TensorDescription(string name, string type, string elementType, long[]? shape, string?[]? dimensionNames, string description)
-            {
-                Name = name;
-                Type = type;
-                ElementType = elementType;
-                Shape = shape is null ? null : global::System.Array.AsReadOnly(shape);
-                DimensionNames = dimensionNames is null ? null : global::System.Array.AsReadOnly(dimensionNames);
-                Description = description;
-            }
-
-            /// <summary>The ONNX name, used for the runtime call.</summary>
-            public string Name { get; }
-
-            /// <summary>The full type, e.g. <c>tensor(float)[batch, 3]</c>, <c>seq(tensor(int64))</c>.</summary>
-            public string Type { get; }
-
-            /// <summary>The ONNX element type of a tensor (<c>float</c>, <c>int64</c>, ...); empty for other kinds.</summary>
-            public string ElementType { get; }
-
-            /// <summary>Dimensions, -1 where unknown or symbolic; null when the rank is unknown or the value is not a tensor.</summary>
-            public global::System.Collections.Generic.IReadOnlyList<long>? Shape { get; }
-
-            /// <summary>Symbolic dimension names (null entries for fixed or unnamed dimensions); null when the rank is unknown.</summary>
-            public global::System.Collections.Generic.IReadOnlyList<string?>? DimensionNames { get; }
-
-            /// <summary>The model's doc string for this value (empty when none).</summary>
-            public string Description { get; }
-
-            /// <summary>Name and type, e.g. <c>input_ids: tensor(int64)[batch, sequence]</c>.</summary>
-            /// <returns>The description as text.</returns>
-            public override string ToString() => Name + ": " + Type;
-        }
-
     }
 
     /// <summary>The inputs of <see cref="Classifier"/>, one property per ONNX input.</summary>

@@ -30,26 +30,26 @@ namespace Snapshots.Containers
         public static global::System.Collections.Generic.IReadOnlyList<string> OutputNames { get; } = global::System.Array.AsReadOnly(OutputNameArray);
 
         /// <summary>Name, type and shape of every input.</summary>
-        public static global::System.Collections.Generic.IReadOnlyList<TensorDescription> InputDescriptions { get; } = new TensorDescription[]
+        public static global::System.Collections.Generic.IReadOnlyList<global::OnnxBuildTools.Generated.Consumer.TensorDescription> InputDescriptions { get; } = new global::OnnxBuildTools.Generated.Consumer.TensorDescription[]
         {
-            new TensorDescription("scalar_sr", "tensor(int64)[]", "int64", global::System.Array.Empty<long>(), global::System.Array.Empty<string?>(), "sample rate"),
-            new TensorDescription("scalar_name", "tensor(string)[]", "string", global::System.Array.Empty<long>(), global::System.Array.Empty<string?>(), ""),
-            new TensorDescription("unknown_rank", "tensor(float)", "float", null, null, ""),
-            new TensorDescription("two_symbols", "tensor(float)[n, ?, 4]", "float", new long[] { -1, -1, 4 }, new string?[] { "n", null, null }, ""),
-            new TensorDescription("sequence", "seq(tensor(float)[n])", "", null, null, ""),
-            new TensorDescription("maybe", "optional(tensor(int32)[3])", "", null, null, ""),
-            new TensorDescription("lookup", "map(int64, tensor(float))", "", null, null, ""),
-            new TensorDescription("wave", "tensor(complex64)[2]", "complex64", new long[] { 2 }, new string?[] { null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("scalar_sr", "tensor(int64)[]", "int64", global::System.Array.Empty<long>(), global::System.Array.Empty<string?>(), "sample rate"),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("scalar_name", "tensor(string)[]", "string", global::System.Array.Empty<long>(), global::System.Array.Empty<string?>(), ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("unknown_rank", "tensor(float)", "float", null, null, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("two_symbols", "tensor(float)[n, ?, 4]", "float", new long[] { -1, -1, 4 }, new string?[] { "n", null, null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("sequence", "seq(tensor(float)[n])", "", null, null, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("maybe", "optional(tensor(int32)[3])", "", null, null, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("lookup", "map(int64, tensor(float))", "", null, null, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("wave", "tensor(complex64)[2]", "complex64", new long[] { 2 }, new string?[] { null }, ""),
         };
 
         /// <summary>Name, type and shape of every output.</summary>
-        public static global::System.Collections.Generic.IReadOnlyList<TensorDescription> OutputDescriptions { get; } = new TensorDescription[]
+        public static global::System.Collections.Generic.IReadOnlyList<global::OnnxBuildTools.Generated.Consumer.TensorDescription> OutputDescriptions { get; } = new global::OnnxBuildTools.Generated.Consumer.TensorDescription[]
         {
-            new TensorDescription("scalar_out", "tensor(float)[]", "float", global::System.Array.Empty<long>(), global::System.Array.Empty<string?>(), ""),
-            new TensorDescription("seq_out", "seq(tensor(int64))", "", null, null, ""),
-            new TensorDescription("opt_out", "optional(seq(tensor(float)))", "", null, null, ""),
-            new TensorDescription("map_out", "map(string, tensor(float))", "", null, null, ""),
-            new TensorDescription("unknown_out", "unknown", "", null, null, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("scalar_out", "tensor(float)[]", "float", global::System.Array.Empty<long>(), global::System.Array.Empty<string?>(), ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("seq_out", "seq(tensor(int64))", "", null, null, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("opt_out", "optional(seq(tensor(float)))", "", null, null, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("map_out", "map(string, tensor(float))", "", null, null, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("unknown_out", "unknown", "", null, null, ""),
         };
 
         /// <summary>The model's <c>metadata_props</c>, by key.</summary>
@@ -103,28 +103,16 @@ namespace Snapshots.Containers
                 var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[]
                 {
                     input.ScalarSrValue ?? (created0 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(new long[] { input.ScalarSr }, global::System.Array.Empty<long>())),
-                    input.ScalarNameValue ?? (created1 = CreateStringTensor(new string[] { input.ScalarName ?? throw Missing("scalar_name") }, global::System.Array.Empty<long>())),
-                    input.UnknownRankValue ?? (created2 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.UnknownRank, ResolveShape(input.UnknownRankShape, DeclaredUnknownRankInputShape, input.UnknownRank.Length, "unknown_rank", "any shape of Float", "UnknownRankShape"))),
-                    input.TwoSymbolsValue ?? (created3 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.TwoSymbols, ResolveShape(input.TwoSymbolsShape, DeclaredTwoSymbolsInputShape, input.TwoSymbols.Length, "two_symbols", "[n, ?, 4] of Float", "TwoSymbolsShape"))),
-                    input.Sequence ?? throw Missing("sequence"),
+                    input.ScalarNameValue ?? (created1 = global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.CreateStringTensor(new string[] { input.ScalarName ?? throw global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.Missing("scalar_name") }, global::System.Array.Empty<long>())),
+                    input.UnknownRankValue ?? (created2 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.UnknownRank, global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.UnknownRankShape, DeclaredUnknownRankInputShape, input.UnknownRank.Length, "unknown_rank", "any shape of Float", "UnknownRankShape"))),
+                    input.TwoSymbolsValue ?? (created3 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.TwoSymbols, global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.TwoSymbolsShape, DeclaredTwoSymbolsInputShape, input.TwoSymbols.Length, "two_symbols", "[n, ?, 4] of Float", "TwoSymbolsShape"))),
+                    input.Sequence ?? throw global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.Missing("sequence"),
                     input.Maybe,
-                    input.Lookup ?? throw Missing("lookup"),
-                    input.Wave ?? throw Missing("wave"),
+                    input.Lookup ?? throw global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.Missing("lookup"),
+                    input.Wave ?? throw global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.Missing("wave"),
                 };
-                Present(values, out string[] names, out global::Microsoft.ML.OnnxRuntime.OrtValue[] present);
-                var results = _session.Run(runOptions ?? _runOptions, names, present, OutputNameArray);
-                // Ownership of the values moves to the Output (the collection itself holds nothing else).
-                var owned = new global::Microsoft.ML.OnnxRuntime.OrtValue[5];
-                if (results is global::System.Collections.Generic.IReadOnlyList<global::Microsoft.ML.OnnxRuntime.OrtValue> list)
-                {
-                    for (int i = 0; i < owned.Length; i++) owned[i] = list[i];
-                }
-                else
-                {
-                    int i = 0;
-                    foreach (var value in results) owned[i++] = value;
-                }
-                return new ContainersOutput(owned);
+                var results = _session.Run(runOptions ?? _runOptions, global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.Given(InputNameArray, values), global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.GivenValues(values), OutputNameArray);
+                return new ContainersOutput(global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.TakeAll(results, 5));
             }
             finally
             {
@@ -140,55 +128,18 @@ namespace Snapshots.Containers
         /// <param name="cancellationToken">Cancels the run.</param>
         /// <returns>The outputs. Dispose the result to free their native memory.</returns>
         /// <exception cref="global::System.OperationCanceledException">The token was cancelled before or during the run.</exception>
-        public async global::System.Threading.Tasks.Task<ContainersOutput> RunAsync(ContainersInput input, global::System.Threading.CancellationToken cancellationToken = default)
+        public global::System.Threading.Tasks.Task<ContainersOutput> RunAsync(ContainersInput input, global::System.Threading.CancellationToken cancellationToken = default)
         {
             if (input is null) throw new global::System.ArgumentNullException(nameof(input));
-            cancellationToken.ThrowIfCancellationRequested();
-            using var runOptions = new global::Microsoft.ML.OnnxRuntime.RunOptions();
-            using var registration = cancellationToken.Register(static state => ((global::Microsoft.ML.OnnxRuntime.RunOptions)state!).Terminate = true, runOptions);
-            try
-            {
-                return await global::System.Threading.Tasks.Task.Run(() => Run(input, runOptions), cancellationToken).ConfigureAwait(false);
-            }
-            catch (global::Microsoft.ML.OnnxRuntime.OnnxRuntimeException) when (cancellationToken.IsCancellationRequested)
-            {
-                // ONNX Runtime stopped the run because it was asked to.
-                throw new global::System.OperationCanceledException(cancellationToken);
-            }
+            return global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.RunAsync(runOptions => Run(input, runOptions), cancellationToken);
         }
 
         /// <summary>Runs the model once per input, in order. If one run fails, the outputs already produced are disposed.</summary>
         /// <param name="inputs">One <see cref="ContainersInput"/> per item.</param>
         /// <param name="runOptions">Per-run options; null for the defaults.</param>
         /// <returns>One output per input, in the same order; dispose each.</returns>
-        public ContainersOutput[] RunBatch(global::System.Collections.Generic.IReadOnlyList<ContainersInput> inputs, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
-        {
-            if (inputs is null) throw new global::System.ArgumentNullException(nameof(inputs));
-            var results = new ContainersOutput[inputs.Count];
-            try
-            {
-                for (int i = 0; i < results.Length; i++) results[i] = Run(inputs[i], runOptions);
-                return results;
-            }
-            catch
-            {
-                foreach (var result in results) result?.Dispose();
-                throw;
-            }
-        }
-
-        /// <summary>Leaves out optional inputs that were not given.</summary>
-        private static void Present(global::Microsoft.ML.OnnxRuntime.OrtValue?[] values, out string[] names, out global::Microsoft.ML.OnnxRuntime.OrtValue[] present)
-        {
-            var nameList = new global::System.Collections.Generic.List<string>(values.Length);
-            var valueList = new global::System.Collections.Generic.List<global::Microsoft.ML.OnnxRuntime.OrtValue>(values.Length);
-            for (int i = 0; i < values.Length; i++)
-            {
-                if (values[i] is { } value) { nameList.Add(InputNameArray[i]); valueList.Add(value); }
-            }
-            names = nameList.ToArray();
-            present = valueList.ToArray();
-        }
+        public ContainersOutput[] RunBatch(global::System.Collections.Generic.IReadOnlyList<ContainersInput> inputs, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null) =>
+            global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.RunEach(inputs, input => Run(input, runOptions));
 
         /// <summary>Frees the ONNX Runtime session.</summary>
         public void Dispose()
@@ -202,106 +153,6 @@ namespace Snapshots.Containers
         {
             if (global::System.Threading.Volatile.Read(ref _disposed) != 0) throw new global::System.ObjectDisposedException(nameof(Containers));
         }
-
-        private static global::System.ArgumentException Missing(string name) => new global::System.ArgumentException("input '" + name + "' was not set");
-
-        /// <summary>Checks a given shape against the declared one, or derives it from the declared shape and the data length.</summary>
-        private static long[] ResolveShape(long[]? shape, long[]? declared, long length, string name, string expects, string shapeMember)
-        {
-            if (shape is null)
-            {
-                if (length == 0 && (declared is null || global::System.Array.IndexOf(declared, 0L) < 0)) throw new global::System.ArgumentException("input '" + name + "' was not set (to pass an empty tensor, set " + shapeMember + ")");
-                if (declared is null) return new long[] { length };
-                int unknown = -1;
-                long known = 1;
-                for (int d = 0; d < declared.Length; d++)
-                {
-                    if (declared[d] < 0)
-                    {
-                        if (unknown >= 0) throw new global::System.ArgumentException("input '" + name + "' expects " + expects + "; more than one dimension is unknown, so set " + shapeMember);
-                        unknown = d;
-                    }
-                    else known *= declared[d];
-                }
-                if (unknown < 0)
-                {
-                    if (known != length) throw new global::System.ArgumentException("input '" + name + "' expects " + expects + " (" + known + " elements); got " + length + " elements");
-                    return declared;
-                }
-                if (known == 0 || length % known != 0) throw new global::System.ArgumentException("input '" + name + "' expects " + expects + "; " + length + " elements do not fill whole rows of " + known + "; set " + shapeMember);
-                var inferred = (long[])declared.Clone();
-                inferred[unknown] = length / known;
-                return inferred;
-            }
-            if (declared is not null)
-            {
-                if (shape.Length != declared.Length) throw new global::System.ArgumentException("input '" + name + "' expects " + expects + "; got rank " + shape.Length);
-                for (int d = 0; d < declared.Length; d++)
-                {
-                    if (declared[d] >= 0 && shape[d] != declared[d]) throw new global::System.ArgumentException("input '" + name + "' expects " + expects + "; got " + shape[d] + " at dimension " + d);
-                }
-            }
-            long count = 1;
-            foreach (long size in shape)
-            {
-                if (size < 0) throw new global::System.ArgumentException("input '" + name + "': shape has a negative dimension " + size);
-                count *= size;
-            }
-            if (count != length) throw new global::System.ArgumentException("input '" + name + "' expects " + expects + "; the shape holds " + count + " elements but " + length + " were given");
-            return shape;
-        }
-
-        private static global::Microsoft.ML.OnnxRuntime.OrtValue CreateStringTensor(string[] strings, long[] shape)
-        {
-            var value = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorWithEmptyStrings(global::Microsoft.ML.OnnxRuntime.OrtAllocator.DefaultInstance, shape);
-            try
-            {
-                for (int i = 0; i < strings.Length; i++) value.StringTensorSetElementAt(global::System.MemoryExtensions.AsSpan(strings[i] ?? string.Empty), i);
-                return value;
-            }
-            catch
-            {
-                value.Dispose();
-                throw;
-            }
-        }
-
-        /// <summary>Static description of one model input or output.</summary>
-        public sealed class TensorDescription
-        {
-            internal TensorDescription(string name, string type, string elementType, long[]? shape, string?[]? dimensionNames, string description)
-            {
-                Name = name;
-                Type = type;
-                ElementType = elementType;
-                Shape = shape is null ? null : global::System.Array.AsReadOnly(shape);
-                DimensionNames = dimensionNames is null ? null : global::System.Array.AsReadOnly(dimensionNames);
-                Description = description;
-            }
-
-            /// <summary>The ONNX name, used for the runtime call.</summary>
-            public string Name { get; }
-
-            /// <summary>The full type, e.g. <c>tensor(float)[batch, 3]</c>, <c>seq(tensor(int64))</c>.</summary>
-            public string Type { get; }
-
-            /// <summary>The ONNX element type of a tensor (<c>float</c>, <c>int64</c>, ...); empty for other kinds.</summary>
-            public string ElementType { get; }
-
-            /// <summary>Dimensions, -1 where unknown or symbolic; null when the rank is unknown or the value is not a tensor.</summary>
-            public global::System.Collections.Generic.IReadOnlyList<long>? Shape { get; }
-
-            /// <summary>Symbolic dimension names (null entries for fixed or unnamed dimensions); null when the rank is unknown.</summary>
-            public global::System.Collections.Generic.IReadOnlyList<string?>? DimensionNames { get; }
-
-            /// <summary>The model's doc string for this value (empty when none).</summary>
-            public string Description { get; }
-
-            /// <summary>Name and type, e.g. <c>input_ids: tensor(int64)[batch, sequence]</c>.</summary>
-            /// <returns>The description as text.</returns>
-            public override string ToString() => Name + ": " + Type;
-        }
-
     }
 
     /// <summary>The inputs of <see cref="Containers"/>, one property per ONNX input.</summary>

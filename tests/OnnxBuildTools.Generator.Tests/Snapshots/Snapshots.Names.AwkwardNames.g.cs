@@ -51,29 +51,29 @@ namespace Snapshots.Names
         public static global::System.Collections.Generic.IReadOnlyList<string> OutputNames { get; } = global::System.Array.AsReadOnly(OutputNameArray);
 
         /// <summary>Name, type and shape of every input.</summary>
-        public static global::System.Collections.Generic.IReadOnlyList<TensorDescription> InputDescriptions { get; } = new TensorDescription[]
+        public static global::System.Collections.Generic.IReadOnlyList<global::OnnxBuildTools.Generated.Consumer.TensorDescription> InputDescriptions { get; } = new global::OnnxBuildTools.Generated.Consumer.TensorDescription[]
         {
-            new TensorDescription("x.1", "tensor(float)[p2o.DynamicDimension.0, 3]", "float", new long[] { -1, 3 }, new string?[] { "p2o.DynamicDimension.0", null }, ""),
-            new TensorDescription("onnx::Flatten_0", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
-            new TensorDescription("39", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
-            new TensorDescription("sigmoid_0.tmp_0", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
-            new TensorDescription("{\"key\": \"va\\\\lue\", \"n\": [1,2]}", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
-            new TensorDescription("class", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
-            new TensorDescription("int", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
-            new TensorDescription("a.b", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
-            new TensorDescription("a_b", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
-            new TensorDescription("Input", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
-            new TensorDescription("x_shape", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
-            new TensorDescription("ToString", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
-            new TensorDescription("名字", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("x.1", "tensor(float)[p2o.DynamicDimension.0, 3]", "float", new long[] { -1, 3 }, new string?[] { "p2o.DynamicDimension.0", null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("onnx::Flatten_0", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("39", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("sigmoid_0.tmp_0", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("{\"key\": \"va\\\\lue\", \"n\": [1,2]}", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("class", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("int", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("a.b", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("a_b", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("Input", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("x_shape", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("ToString", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("名字", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
         };
 
         /// <summary>Name, type and shape of every output.</summary>
-        public static global::System.Collections.Generic.IReadOnlyList<TensorDescription> OutputDescriptions { get; } = new TensorDescription[]
+        public static global::System.Collections.Generic.IReadOnlyList<global::OnnxBuildTools.Generated.Consumer.TensorDescription> OutputDescriptions { get; } = new global::OnnxBuildTools.Generated.Consumer.TensorDescription[]
         {
-            new TensorDescription("Output", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
-            new TensorDescription("Dispose", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
-            new TensorDescription("39", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("Output", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("Dispose", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("39", "tensor(float)[1]", "float", new long[] { 1 }, new string?[] { null }, ""),
         };
 
         /// <summary>The model's <c>metadata_props</c>, by key.</summary>
@@ -146,33 +146,22 @@ namespace Snapshots.Names
             {
                 var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[]
                 {
-                    input.X1Value ?? (created0 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.X1, ResolveShape(input.X1Shape, DeclaredX1InputShape, input.X1.Length, "x.1", "[p2o.DynamicDimension.0, 3] of Float", "X1Shape"))),
-                    input.OnnxFlatten0Value ?? (created1 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.OnnxFlatten0, (input.OnnxFlatten0Shape is null && input.OnnxFlatten0.Length == 1 ? DeclaredOnnxFlatten0InputShape! : ResolveShape(input.OnnxFlatten0Shape, DeclaredOnnxFlatten0InputShape, input.OnnxFlatten0.Length, "onnx::Flatten_0", "[1] of Float", "OnnxFlatten0Shape")))),
-                    input.Value39Value ?? (created2 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Value39, (input.Value39Shape is null && input.Value39.Length == 1 ? DeclaredValue39InputShape! : ResolveShape(input.Value39Shape, DeclaredValue39InputShape, input.Value39.Length, "39", "[1] of Float", "Value39Shape")))),
-                    input.Sigmoid0Tmp0Value ?? (created3 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Sigmoid0Tmp0, (input.Sigmoid0Tmp0Shape is null && input.Sigmoid0Tmp0.Length == 1 ? DeclaredSigmoid0Tmp0InputShape! : ResolveShape(input.Sigmoid0Tmp0Shape, DeclaredSigmoid0Tmp0InputShape, input.Sigmoid0Tmp0.Length, "sigmoid_0.tmp_0", "[1] of Float", "Sigmoid0Tmp0Shape")))),
-                    input.KeyVaLueN12Value ?? (created4 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.KeyVaLueN12, (input.KeyVaLueN12Shape is null && input.KeyVaLueN12.Length == 1 ? DeclaredKeyVaLueN12InputShape! : ResolveShape(input.KeyVaLueN12Shape, DeclaredKeyVaLueN12InputShape, input.KeyVaLueN12.Length, "{\"key\": \"va\\\\lue\", \"n\": [1,2]}", "[1] of Float", "KeyVaLueN12Shape")))),
-                    input.ClassValue ?? (created5 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Class, (input.ClassShape is null && input.Class.Length == 1 ? DeclaredClassInputShape! : ResolveShape(input.ClassShape, DeclaredClassInputShape, input.Class.Length, "class", "[1] of Float", "ClassShape")))),
-                    input.IntValue ?? (created6 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Int, (input.IntShape is null && input.Int.Length == 1 ? DeclaredIntInputShape! : ResolveShape(input.IntShape, DeclaredIntInputShape, input.Int.Length, "int", "[1] of Float", "IntShape")))),
-                    input.ABValue ?? (created7 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AB, (input.ABShape is null && input.AB.Length == 1 ? DeclaredABInputShape! : ResolveShape(input.ABShape, DeclaredABInputShape, input.AB.Length, "a.b", "[1] of Float", "ABShape")))),
-                    input.AB_2Value ?? (created8 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AB_2, (input.AB_2Shape is null && input.AB_2.Length == 1 ? DeclaredAB_2InputShape! : ResolveShape(input.AB_2Shape, DeclaredAB_2InputShape, input.AB_2.Length, "a_b", "[1] of Float", "AB_2Shape")))),
-                    input.InputValue ?? (created9 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Input, (input.InputShape is null && input.Input.Length == 1 ? DeclaredInputInputShape! : ResolveShape(input.InputShape, DeclaredInputInputShape, input.Input.Length, "Input", "[1] of Float", "InputShape")))),
-                    input.XShapeValue ?? (created10 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.XShape, (input.XShapeShape is null && input.XShape.Length == 1 ? DeclaredXShapeInputShape! : ResolveShape(input.XShapeShape, DeclaredXShapeInputShape, input.XShape.Length, "x_shape", "[1] of Float", "XShapeShape")))),
-                    input.ToString_2Value ?? (created11 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.ToString_2, (input.ToString_2Shape is null && input.ToString_2.Length == 1 ? DeclaredToString_2InputShape! : ResolveShape(input.ToString_2Shape, DeclaredToString_2InputShape, input.ToString_2.Length, "ToString", "[1] of Float", "ToString_2Shape")))),
-                    input.名字Value ?? (created12 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.名字, (input.名字Shape is null && input.名字.Length == 1 ? Declared名字InputShape! : ResolveShape(input.名字Shape, Declared名字InputShape, input.名字.Length, "名字", "[1] of Float", "名字Shape")))),
+                    input.X1Value ?? (created0 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.X1, global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.X1Shape, DeclaredX1InputShape, input.X1.Length, "x.1", "[p2o.DynamicDimension.0, 3] of Float", "X1Shape"))),
+                    input.OnnxFlatten0Value ?? (created1 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.OnnxFlatten0, (input.OnnxFlatten0Shape is null && input.OnnxFlatten0.Length == 1 ? DeclaredOnnxFlatten0InputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.OnnxFlatten0Shape, DeclaredOnnxFlatten0InputShape, input.OnnxFlatten0.Length, "onnx::Flatten_0", "[1] of Float", "OnnxFlatten0Shape")))),
+                    input.Value39Value ?? (created2 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Value39, (input.Value39Shape is null && input.Value39.Length == 1 ? DeclaredValue39InputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.Value39Shape, DeclaredValue39InputShape, input.Value39.Length, "39", "[1] of Float", "Value39Shape")))),
+                    input.Sigmoid0Tmp0Value ?? (created3 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Sigmoid0Tmp0, (input.Sigmoid0Tmp0Shape is null && input.Sigmoid0Tmp0.Length == 1 ? DeclaredSigmoid0Tmp0InputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.Sigmoid0Tmp0Shape, DeclaredSigmoid0Tmp0InputShape, input.Sigmoid0Tmp0.Length, "sigmoid_0.tmp_0", "[1] of Float", "Sigmoid0Tmp0Shape")))),
+                    input.KeyVaLueN12Value ?? (created4 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.KeyVaLueN12, (input.KeyVaLueN12Shape is null && input.KeyVaLueN12.Length == 1 ? DeclaredKeyVaLueN12InputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.KeyVaLueN12Shape, DeclaredKeyVaLueN12InputShape, input.KeyVaLueN12.Length, "{\"key\": \"va\\\\lue\", \"n\": [1,2]}", "[1] of Float", "KeyVaLueN12Shape")))),
+                    input.ClassValue ?? (created5 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Class, (input.ClassShape is null && input.Class.Length == 1 ? DeclaredClassInputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.ClassShape, DeclaredClassInputShape, input.Class.Length, "class", "[1] of Float", "ClassShape")))),
+                    input.IntValue ?? (created6 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Int, (input.IntShape is null && input.Int.Length == 1 ? DeclaredIntInputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.IntShape, DeclaredIntInputShape, input.Int.Length, "int", "[1] of Float", "IntShape")))),
+                    input.ABValue ?? (created7 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AB, (input.ABShape is null && input.AB.Length == 1 ? DeclaredABInputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.ABShape, DeclaredABInputShape, input.AB.Length, "a.b", "[1] of Float", "ABShape")))),
+                    input.AB_2Value ?? (created8 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AB_2, (input.AB_2Shape is null && input.AB_2.Length == 1 ? DeclaredAB_2InputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.AB_2Shape, DeclaredAB_2InputShape, input.AB_2.Length, "a_b", "[1] of Float", "AB_2Shape")))),
+                    input.InputValue ?? (created9 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Input, (input.InputShape is null && input.Input.Length == 1 ? DeclaredInputInputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.InputShape, DeclaredInputInputShape, input.Input.Length, "Input", "[1] of Float", "InputShape")))),
+                    input.XShapeValue ?? (created10 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.XShape, (input.XShapeShape is null && input.XShape.Length == 1 ? DeclaredXShapeInputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.XShapeShape, DeclaredXShapeInputShape, input.XShape.Length, "x_shape", "[1] of Float", "XShapeShape")))),
+                    input.ToString_2Value ?? (created11 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.ToString_2, (input.ToString_2Shape is null && input.ToString_2.Length == 1 ? DeclaredToString_2InputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.ToString_2Shape, DeclaredToString_2InputShape, input.ToString_2.Length, "ToString", "[1] of Float", "ToString_2Shape")))),
+                    input.名字Value ?? (created12 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.名字, (input.名字Shape is null && input.名字.Length == 1 ? Declared名字InputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.名字Shape, Declared名字InputShape, input.名字.Length, "名字", "[1] of Float", "名字Shape")))),
                 };
                 var results = _session.Run(runOptions ?? _runOptions, InputNameArray, values!, OutputNameArray);
-                // Ownership of the values moves to the Output (the collection itself holds nothing else).
-                var owned = new global::Microsoft.ML.OnnxRuntime.OrtValue[3];
-                if (results is global::System.Collections.Generic.IReadOnlyList<global::Microsoft.ML.OnnxRuntime.OrtValue> list)
-                {
-                    for (int i = 0; i < owned.Length; i++) owned[i] = list[i];
-                }
-                else
-                {
-                    int i = 0;
-                    foreach (var value in results) owned[i++] = value;
-                }
-                return new AwkwardNamesOutput(owned);
+                return new AwkwardNamesOutput(global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.TakeAll(results, 3));
             }
             finally
             {
@@ -232,19 +221,19 @@ namespace Snapshots.Names
             {
                 var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[]
                 {
-                    input.X1Value ?? (created0 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.X1, ResolveShape(input.X1Shape, DeclaredX1InputShape, input.X1.Length, "x.1", "[p2o.DynamicDimension.0, 3] of Float", "X1Shape"))),
-                    input.OnnxFlatten0Value ?? (created1 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.OnnxFlatten0, (input.OnnxFlatten0Shape is null && input.OnnxFlatten0.Length == 1 ? DeclaredOnnxFlatten0InputShape! : ResolveShape(input.OnnxFlatten0Shape, DeclaredOnnxFlatten0InputShape, input.OnnxFlatten0.Length, "onnx::Flatten_0", "[1] of Float", "OnnxFlatten0Shape")))),
-                    input.Value39Value ?? (created2 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Value39, (input.Value39Shape is null && input.Value39.Length == 1 ? DeclaredValue39InputShape! : ResolveShape(input.Value39Shape, DeclaredValue39InputShape, input.Value39.Length, "39", "[1] of Float", "Value39Shape")))),
-                    input.Sigmoid0Tmp0Value ?? (created3 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Sigmoid0Tmp0, (input.Sigmoid0Tmp0Shape is null && input.Sigmoid0Tmp0.Length == 1 ? DeclaredSigmoid0Tmp0InputShape! : ResolveShape(input.Sigmoid0Tmp0Shape, DeclaredSigmoid0Tmp0InputShape, input.Sigmoid0Tmp0.Length, "sigmoid_0.tmp_0", "[1] of Float", "Sigmoid0Tmp0Shape")))),
-                    input.KeyVaLueN12Value ?? (created4 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.KeyVaLueN12, (input.KeyVaLueN12Shape is null && input.KeyVaLueN12.Length == 1 ? DeclaredKeyVaLueN12InputShape! : ResolveShape(input.KeyVaLueN12Shape, DeclaredKeyVaLueN12InputShape, input.KeyVaLueN12.Length, "{\"key\": \"va\\\\lue\", \"n\": [1,2]}", "[1] of Float", "KeyVaLueN12Shape")))),
-                    input.ClassValue ?? (created5 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Class, (input.ClassShape is null && input.Class.Length == 1 ? DeclaredClassInputShape! : ResolveShape(input.ClassShape, DeclaredClassInputShape, input.Class.Length, "class", "[1] of Float", "ClassShape")))),
-                    input.IntValue ?? (created6 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Int, (input.IntShape is null && input.Int.Length == 1 ? DeclaredIntInputShape! : ResolveShape(input.IntShape, DeclaredIntInputShape, input.Int.Length, "int", "[1] of Float", "IntShape")))),
-                    input.ABValue ?? (created7 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AB, (input.ABShape is null && input.AB.Length == 1 ? DeclaredABInputShape! : ResolveShape(input.ABShape, DeclaredABInputShape, input.AB.Length, "a.b", "[1] of Float", "ABShape")))),
-                    input.AB_2Value ?? (created8 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AB_2, (input.AB_2Shape is null && input.AB_2.Length == 1 ? DeclaredAB_2InputShape! : ResolveShape(input.AB_2Shape, DeclaredAB_2InputShape, input.AB_2.Length, "a_b", "[1] of Float", "AB_2Shape")))),
-                    input.InputValue ?? (created9 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Input, (input.InputShape is null && input.Input.Length == 1 ? DeclaredInputInputShape! : ResolveShape(input.InputShape, DeclaredInputInputShape, input.Input.Length, "Input", "[1] of Float", "InputShape")))),
-                    input.XShapeValue ?? (created10 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.XShape, (input.XShapeShape is null && input.XShape.Length == 1 ? DeclaredXShapeInputShape! : ResolveShape(input.XShapeShape, DeclaredXShapeInputShape, input.XShape.Length, "x_shape", "[1] of Float", "XShapeShape")))),
-                    input.ToString_2Value ?? (created11 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.ToString_2, (input.ToString_2Shape is null && input.ToString_2.Length == 1 ? DeclaredToString_2InputShape! : ResolveShape(input.ToString_2Shape, DeclaredToString_2InputShape, input.ToString_2.Length, "ToString", "[1] of Float", "ToString_2Shape")))),
-                    input.名字Value ?? (created12 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.名字, (input.名字Shape is null && input.名字.Length == 1 ? Declared名字InputShape! : ResolveShape(input.名字Shape, Declared名字InputShape, input.名字.Length, "名字", "[1] of Float", "名字Shape")))),
+                    input.X1Value ?? (created0 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.X1, global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.X1Shape, DeclaredX1InputShape, input.X1.Length, "x.1", "[p2o.DynamicDimension.0, 3] of Float", "X1Shape"))),
+                    input.OnnxFlatten0Value ?? (created1 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.OnnxFlatten0, (input.OnnxFlatten0Shape is null && input.OnnxFlatten0.Length == 1 ? DeclaredOnnxFlatten0InputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.OnnxFlatten0Shape, DeclaredOnnxFlatten0InputShape, input.OnnxFlatten0.Length, "onnx::Flatten_0", "[1] of Float", "OnnxFlatten0Shape")))),
+                    input.Value39Value ?? (created2 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Value39, (input.Value39Shape is null && input.Value39.Length == 1 ? DeclaredValue39InputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.Value39Shape, DeclaredValue39InputShape, input.Value39.Length, "39", "[1] of Float", "Value39Shape")))),
+                    input.Sigmoid0Tmp0Value ?? (created3 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Sigmoid0Tmp0, (input.Sigmoid0Tmp0Shape is null && input.Sigmoid0Tmp0.Length == 1 ? DeclaredSigmoid0Tmp0InputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.Sigmoid0Tmp0Shape, DeclaredSigmoid0Tmp0InputShape, input.Sigmoid0Tmp0.Length, "sigmoid_0.tmp_0", "[1] of Float", "Sigmoid0Tmp0Shape")))),
+                    input.KeyVaLueN12Value ?? (created4 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.KeyVaLueN12, (input.KeyVaLueN12Shape is null && input.KeyVaLueN12.Length == 1 ? DeclaredKeyVaLueN12InputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.KeyVaLueN12Shape, DeclaredKeyVaLueN12InputShape, input.KeyVaLueN12.Length, "{\"key\": \"va\\\\lue\", \"n\": [1,2]}", "[1] of Float", "KeyVaLueN12Shape")))),
+                    input.ClassValue ?? (created5 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Class, (input.ClassShape is null && input.Class.Length == 1 ? DeclaredClassInputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.ClassShape, DeclaredClassInputShape, input.Class.Length, "class", "[1] of Float", "ClassShape")))),
+                    input.IntValue ?? (created6 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Int, (input.IntShape is null && input.Int.Length == 1 ? DeclaredIntInputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.IntShape, DeclaredIntInputShape, input.Int.Length, "int", "[1] of Float", "IntShape")))),
+                    input.ABValue ?? (created7 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AB, (input.ABShape is null && input.AB.Length == 1 ? DeclaredABInputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.ABShape, DeclaredABInputShape, input.AB.Length, "a.b", "[1] of Float", "ABShape")))),
+                    input.AB_2Value ?? (created8 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.AB_2, (input.AB_2Shape is null && input.AB_2.Length == 1 ? DeclaredAB_2InputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.AB_2Shape, DeclaredAB_2InputShape, input.AB_2.Length, "a_b", "[1] of Float", "AB_2Shape")))),
+                    input.InputValue ?? (created9 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.Input, (input.InputShape is null && input.Input.Length == 1 ? DeclaredInputInputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.InputShape, DeclaredInputInputShape, input.Input.Length, "Input", "[1] of Float", "InputShape")))),
+                    input.XShapeValue ?? (created10 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.XShape, (input.XShapeShape is null && input.XShape.Length == 1 ? DeclaredXShapeInputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.XShapeShape, DeclaredXShapeInputShape, input.XShape.Length, "x_shape", "[1] of Float", "XShapeShape")))),
+                    input.ToString_2Value ?? (created11 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.ToString_2, (input.ToString_2Shape is null && input.ToString_2.Length == 1 ? DeclaredToString_2InputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.ToString_2Shape, DeclaredToString_2InputShape, input.ToString_2.Length, "ToString", "[1] of Float", "ToString_2Shape")))),
+                    input.名字Value ?? (created12 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.名字, (input.名字Shape is null && input.名字.Length == 1 ? Declared名字InputShape! : global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.名字Shape, Declared名字InputShape, input.名字.Length, "名字", "[1] of Float", "名字Shape")))),
                 };
                 _session.Run(runOptions ?? _runOptions, InputNameArray, values!, OutputNameArray, output.Values);
             }
@@ -306,42 +295,18 @@ namespace Snapshots.Names
         /// <param name="cancellationToken">Cancels the run.</param>
         /// <returns>The outputs. Dispose the result to free their native memory.</returns>
         /// <exception cref="global::System.OperationCanceledException">The token was cancelled before or during the run.</exception>
-        public async global::System.Threading.Tasks.Task<AwkwardNamesOutput> RunAsync(AwkwardNamesInput input, global::System.Threading.CancellationToken cancellationToken = default)
+        public global::System.Threading.Tasks.Task<AwkwardNamesOutput> RunAsync(AwkwardNamesInput input, global::System.Threading.CancellationToken cancellationToken = default)
         {
             if (input is null) throw new global::System.ArgumentNullException(nameof(input));
-            cancellationToken.ThrowIfCancellationRequested();
-            using var runOptions = new global::Microsoft.ML.OnnxRuntime.RunOptions();
-            using var registration = cancellationToken.Register(static state => ((global::Microsoft.ML.OnnxRuntime.RunOptions)state!).Terminate = true, runOptions);
-            try
-            {
-                return await global::System.Threading.Tasks.Task.Run(() => Run(input, runOptions), cancellationToken).ConfigureAwait(false);
-            }
-            catch (global::Microsoft.ML.OnnxRuntime.OnnxRuntimeException) when (cancellationToken.IsCancellationRequested)
-            {
-                // ONNX Runtime stopped the run because it was asked to.
-                throw new global::System.OperationCanceledException(cancellationToken);
-            }
+            return global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.RunAsync(runOptions => Run(input, runOptions), cancellationToken);
         }
 
         /// <summary>Runs the model once per input, in order. If one run fails, the outputs already produced are disposed.</summary>
         /// <param name="inputs">One <see cref="AwkwardNamesInput"/> per item.</param>
         /// <param name="runOptions">Per-run options; null for the defaults.</param>
         /// <returns>One output per input, in the same order; dispose each.</returns>
-        public AwkwardNamesOutput[] RunBatch(global::System.Collections.Generic.IReadOnlyList<AwkwardNamesInput> inputs, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
-        {
-            if (inputs is null) throw new global::System.ArgumentNullException(nameof(inputs));
-            var results = new AwkwardNamesOutput[inputs.Count];
-            try
-            {
-                for (int i = 0; i < results.Length; i++) results[i] = Run(inputs[i], runOptions);
-                return results;
-            }
-            catch
-            {
-                foreach (var result in results) result?.Dispose();
-                throw;
-            }
-        }
+        public AwkwardNamesOutput[] RunBatch(global::System.Collections.Generic.IReadOnlyList<AwkwardNamesInput> inputs, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null) =>
+            global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.RunEach(inputs, input => Run(input, runOptions));
 
         /// <summary>Frees the ONNX Runtime session.</summary>
         public void Dispose()
@@ -355,106 +320,6 @@ namespace Snapshots.Names
         {
             if (global::System.Threading.Volatile.Read(ref _disposed) != 0) throw new global::System.ObjectDisposedException(nameof(AwkwardNames));
         }
-
-        private static global::System.ArgumentException Missing(string name) => new global::System.ArgumentException("input '" + name + "' was not set");
-
-        /// <summary>Checks a given shape against the declared one, or derives it from the declared shape and the data length.</summary>
-        private static long[] ResolveShape(long[]? shape, long[]? declared, long length, string name, string expects, string shapeMember)
-        {
-            if (shape is null)
-            {
-                if (length == 0 && (declared is null || global::System.Array.IndexOf(declared, 0L) < 0)) throw new global::System.ArgumentException("input '" + name + "' was not set (to pass an empty tensor, set " + shapeMember + ")");
-                if (declared is null) return new long[] { length };
-                int unknown = -1;
-                long known = 1;
-                for (int d = 0; d < declared.Length; d++)
-                {
-                    if (declared[d] < 0)
-                    {
-                        if (unknown >= 0) throw new global::System.ArgumentException("input '" + name + "' expects " + expects + "; more than one dimension is unknown, so set " + shapeMember);
-                        unknown = d;
-                    }
-                    else known *= declared[d];
-                }
-                if (unknown < 0)
-                {
-                    if (known != length) throw new global::System.ArgumentException("input '" + name + "' expects " + expects + " (" + known + " elements); got " + length + " elements");
-                    return declared;
-                }
-                if (known == 0 || length % known != 0) throw new global::System.ArgumentException("input '" + name + "' expects " + expects + "; " + length + " elements do not fill whole rows of " + known + "; set " + shapeMember);
-                var inferred = (long[])declared.Clone();
-                inferred[unknown] = length / known;
-                return inferred;
-            }
-            if (declared is not null)
-            {
-                if (shape.Length != declared.Length) throw new global::System.ArgumentException("input '" + name + "' expects " + expects + "; got rank " + shape.Length);
-                for (int d = 0; d < declared.Length; d++)
-                {
-                    if (declared[d] >= 0 && shape[d] != declared[d]) throw new global::System.ArgumentException("input '" + name + "' expects " + expects + "; got " + shape[d] + " at dimension " + d);
-                }
-            }
-            long count = 1;
-            foreach (long size in shape)
-            {
-                if (size < 0) throw new global::System.ArgumentException("input '" + name + "': shape has a negative dimension " + size);
-                count *= size;
-            }
-            if (count != length) throw new global::System.ArgumentException("input '" + name + "' expects " + expects + "; the shape holds " + count + " elements but " + length + " were given");
-            return shape;
-        }
-
-        private static global::Microsoft.ML.OnnxRuntime.OrtValue CreateStringTensor(string[] strings, long[] shape)
-        {
-            var value = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorWithEmptyStrings(global::Microsoft.ML.OnnxRuntime.OrtAllocator.DefaultInstance, shape);
-            try
-            {
-                for (int i = 0; i < strings.Length; i++) value.StringTensorSetElementAt(global::System.MemoryExtensions.AsSpan(strings[i] ?? string.Empty), i);
-                return value;
-            }
-            catch
-            {
-                value.Dispose();
-                throw;
-            }
-        }
-
-        /// <summary>Static description of one model input or output.</summary>
-        public sealed class TensorDescription
-        {
-            internal TensorDescription(string name, string type, string elementType, long[]? shape, string?[]? dimensionNames, string description)
-            {
-                Name = name;
-                Type = type;
-                ElementType = elementType;
-                Shape = shape is null ? null : global::System.Array.AsReadOnly(shape);
-                DimensionNames = dimensionNames is null ? null : global::System.Array.AsReadOnly(dimensionNames);
-                Description = description;
-            }
-
-            /// <summary>The ONNX name, used for the runtime call.</summary>
-            public string Name { get; }
-
-            /// <summary>The full type, e.g. <c>tensor(float)[batch, 3]</c>, <c>seq(tensor(int64))</c>.</summary>
-            public string Type { get; }
-
-            /// <summary>The ONNX element type of a tensor (<c>float</c>, <c>int64</c>, ...); empty for other kinds.</summary>
-            public string ElementType { get; }
-
-            /// <summary>Dimensions, -1 where unknown or symbolic; null when the rank is unknown or the value is not a tensor.</summary>
-            public global::System.Collections.Generic.IReadOnlyList<long>? Shape { get; }
-
-            /// <summary>Symbolic dimension names (null entries for fixed or unnamed dimensions); null when the rank is unknown.</summary>
-            public global::System.Collections.Generic.IReadOnlyList<string?>? DimensionNames { get; }
-
-            /// <summary>The model's doc string for this value (empty when none).</summary>
-            public string Description { get; }
-
-            /// <summary>Name and type, e.g. <c>input_ids: tensor(int64)[batch, sequence]</c>.</summary>
-            /// <returns>The description as text.</returns>
-            public override string ToString() => Name + ": " + Type;
-        }
-
     }
 
     /// <summary>The inputs of <see cref="AwkwardNames"/>, one property per ONNX input.</summary>

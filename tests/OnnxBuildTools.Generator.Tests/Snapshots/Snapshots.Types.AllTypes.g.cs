@@ -62,41 +62,41 @@ namespace Snapshots.Types
         public static global::System.Collections.Generic.IReadOnlyList<string> OutputNames { get; } = global::System.Array.AsReadOnly(OutputNameArray);
 
         /// <summary>Name, type and shape of every input.</summary>
-        public static global::System.Collections.Generic.IReadOnlyList<TensorDescription> InputDescriptions { get; } = new TensorDescription[]
+        public static global::System.Collections.Generic.IReadOnlyList<global::OnnxBuildTools.Generated.Consumer.TensorDescription> InputDescriptions { get; } = new global::OnnxBuildTools.Generated.Consumer.TensorDescription[]
         {
-            new TensorDescription("in_float", "tensor(float)[batch, 2]", "float", new long[] { -1, 2 }, new string?[] { "batch", null }, "float input"),
-            new TensorDescription("in_double", "tensor(double)[batch, 2]", "double", new long[] { -1, 2 }, new string?[] { "batch", null }, "double input"),
-            new TensorDescription("in_float16", "tensor(float16)[batch, 2]", "float16", new long[] { -1, 2 }, new string?[] { "batch", null }, "float16 input"),
-            new TensorDescription("in_bfloat16", "tensor(bfloat16)[batch, 2]", "bfloat16", new long[] { -1, 2 }, new string?[] { "batch", null }, "bfloat16 input"),
-            new TensorDescription("in_int8", "tensor(int8)[batch, 2]", "int8", new long[] { -1, 2 }, new string?[] { "batch", null }, "int8 input"),
-            new TensorDescription("in_int16", "tensor(int16)[batch, 2]", "int16", new long[] { -1, 2 }, new string?[] { "batch", null }, "int16 input"),
-            new TensorDescription("in_int32", "tensor(int32)[batch, 2]", "int32", new long[] { -1, 2 }, new string?[] { "batch", null }, "int32 input"),
-            new TensorDescription("in_int64", "tensor(int64)[batch, 2]", "int64", new long[] { -1, 2 }, new string?[] { "batch", null }, "int64 input"),
-            new TensorDescription("in_uint8", "tensor(uint8)[batch, 2]", "uint8", new long[] { -1, 2 }, new string?[] { "batch", null }, "uint8 input"),
-            new TensorDescription("in_uint16", "tensor(uint16)[batch, 2]", "uint16", new long[] { -1, 2 }, new string?[] { "batch", null }, "uint16 input"),
-            new TensorDescription("in_uint32", "tensor(uint32)[batch, 2]", "uint32", new long[] { -1, 2 }, new string?[] { "batch", null }, "uint32 input"),
-            new TensorDescription("in_uint64", "tensor(uint64)[batch, 2]", "uint64", new long[] { -1, 2 }, new string?[] { "batch", null }, "uint64 input"),
-            new TensorDescription("in_bool", "tensor(bool)[batch, 2]", "bool", new long[] { -1, 2 }, new string?[] { "batch", null }, "bool input"),
-            new TensorDescription("in_string", "tensor(string)[batch, 2]", "string", new long[] { -1, 2 }, new string?[] { "batch", null }, "string input"),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("in_float", "tensor(float)[batch, 2]", "float", new long[] { -1, 2 }, new string?[] { "batch", null }, "float input"),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("in_double", "tensor(double)[batch, 2]", "double", new long[] { -1, 2 }, new string?[] { "batch", null }, "double input"),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("in_float16", "tensor(float16)[batch, 2]", "float16", new long[] { -1, 2 }, new string?[] { "batch", null }, "float16 input"),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("in_bfloat16", "tensor(bfloat16)[batch, 2]", "bfloat16", new long[] { -1, 2 }, new string?[] { "batch", null }, "bfloat16 input"),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("in_int8", "tensor(int8)[batch, 2]", "int8", new long[] { -1, 2 }, new string?[] { "batch", null }, "int8 input"),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("in_int16", "tensor(int16)[batch, 2]", "int16", new long[] { -1, 2 }, new string?[] { "batch", null }, "int16 input"),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("in_int32", "tensor(int32)[batch, 2]", "int32", new long[] { -1, 2 }, new string?[] { "batch", null }, "int32 input"),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("in_int64", "tensor(int64)[batch, 2]", "int64", new long[] { -1, 2 }, new string?[] { "batch", null }, "int64 input"),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("in_uint8", "tensor(uint8)[batch, 2]", "uint8", new long[] { -1, 2 }, new string?[] { "batch", null }, "uint8 input"),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("in_uint16", "tensor(uint16)[batch, 2]", "uint16", new long[] { -1, 2 }, new string?[] { "batch", null }, "uint16 input"),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("in_uint32", "tensor(uint32)[batch, 2]", "uint32", new long[] { -1, 2 }, new string?[] { "batch", null }, "uint32 input"),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("in_uint64", "tensor(uint64)[batch, 2]", "uint64", new long[] { -1, 2 }, new string?[] { "batch", null }, "uint64 input"),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("in_bool", "tensor(bool)[batch, 2]", "bool", new long[] { -1, 2 }, new string?[] { "batch", null }, "bool input"),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("in_string", "tensor(string)[batch, 2]", "string", new long[] { -1, 2 }, new string?[] { "batch", null }, "string input"),
         };
 
         /// <summary>Name, type and shape of every output.</summary>
-        public static global::System.Collections.Generic.IReadOnlyList<TensorDescription> OutputDescriptions { get; } = new TensorDescription[]
+        public static global::System.Collections.Generic.IReadOnlyList<global::OnnxBuildTools.Generated.Consumer.TensorDescription> OutputDescriptions { get; } = new global::OnnxBuildTools.Generated.Consumer.TensorDescription[]
         {
-            new TensorDescription("out_float", "tensor(float)[batch, 2]", "float", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
-            new TensorDescription("out_double", "tensor(double)[batch, 2]", "double", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
-            new TensorDescription("out_float16", "tensor(float16)[batch, 2]", "float16", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
-            new TensorDescription("out_bfloat16", "tensor(bfloat16)[batch, 2]", "bfloat16", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
-            new TensorDescription("out_int8", "tensor(int8)[batch, 2]", "int8", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
-            new TensorDescription("out_int16", "tensor(int16)[batch, 2]", "int16", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
-            new TensorDescription("out_int32", "tensor(int32)[batch, 2]", "int32", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
-            new TensorDescription("out_int64", "tensor(int64)[batch, 2]", "int64", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
-            new TensorDescription("out_uint8", "tensor(uint8)[batch, 2]", "uint8", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
-            new TensorDescription("out_uint16", "tensor(uint16)[batch, 2]", "uint16", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
-            new TensorDescription("out_uint32", "tensor(uint32)[batch, 2]", "uint32", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
-            new TensorDescription("out_uint64", "tensor(uint64)[batch, 2]", "uint64", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
-            new TensorDescription("out_bool", "tensor(bool)[batch, 2]", "bool", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
-            new TensorDescription("out_string", "tensor(string)[batch, 2]", "string", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("out_float", "tensor(float)[batch, 2]", "float", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("out_double", "tensor(double)[batch, 2]", "double", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("out_float16", "tensor(float16)[batch, 2]", "float16", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("out_bfloat16", "tensor(bfloat16)[batch, 2]", "bfloat16", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("out_int8", "tensor(int8)[batch, 2]", "int8", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("out_int16", "tensor(int16)[batch, 2]", "int16", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("out_int32", "tensor(int32)[batch, 2]", "int32", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("out_int64", "tensor(int64)[batch, 2]", "int64", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("out_uint8", "tensor(uint8)[batch, 2]", "uint8", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("out_uint16", "tensor(uint16)[batch, 2]", "uint16", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("out_uint32", "tensor(uint32)[batch, 2]", "uint32", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("out_uint64", "tensor(uint64)[batch, 2]", "uint64", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("out_bool", "tensor(bool)[batch, 2]", "bool", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
+            new global::OnnxBuildTools.Generated.Consumer.TensorDescription("out_string", "tensor(string)[batch, 2]", "string", new long[] { -1, 2 }, new string?[] { "batch", null }, ""),
         };
 
         /// <summary>The model's <c>metadata_props</c>, by key.</summary>
@@ -167,34 +167,23 @@ namespace Snapshots.Types
             {
                 var values = new global::Microsoft.ML.OnnxRuntime.OrtValue?[]
                 {
-                    input.InFloatValue ?? (created0 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InFloat, ResolveShape(input.InFloatShape, DeclaredInFloatInputShape, input.InFloat.Length, "in_float", "[batch, 2] of Float", "InFloatShape"))),
-                    input.InDoubleValue ?? (created1 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InDouble, ResolveShape(input.InDoubleShape, DeclaredInDoubleInputShape, input.InDouble.Length, "in_double", "[batch, 2] of Double", "InDoubleShape"))),
-                    input.InFloat16Value ?? (created2 = CreateHalfTensor(input.InFloat16, ResolveShape(input.InFloat16Shape, DeclaredInFloat16InputShape, input.InFloat16.Length, "in_float16", "[batch, 2] of Float16", "InFloat16Shape"), ref pin2)),
-                    input.InBfloat16Value ?? (created3 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InBfloat16, ResolveShape(input.InBfloat16Shape, DeclaredInBfloat16InputShape, input.InBfloat16.Length, "in_bfloat16", "[batch, 2] of BFloat16", "InBfloat16Shape"))),
-                    input.InInt8Value ?? (created4 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InInt8, ResolveShape(input.InInt8Shape, DeclaredInInt8InputShape, input.InInt8.Length, "in_int8", "[batch, 2] of Int8", "InInt8Shape"))),
-                    input.InInt16Value ?? (created5 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InInt16, ResolveShape(input.InInt16Shape, DeclaredInInt16InputShape, input.InInt16.Length, "in_int16", "[batch, 2] of Int16", "InInt16Shape"))),
-                    input.InInt32Value ?? (created6 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InInt32, ResolveShape(input.InInt32Shape, DeclaredInInt32InputShape, input.InInt32.Length, "in_int32", "[batch, 2] of Int32", "InInt32Shape"))),
-                    input.InInt64Value ?? (created7 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InInt64, ResolveShape(input.InInt64Shape, DeclaredInInt64InputShape, input.InInt64.Length, "in_int64", "[batch, 2] of Int64", "InInt64Shape"))),
-                    input.InUint8Value ?? (created8 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InUint8, ResolveShape(input.InUint8Shape, DeclaredInUint8InputShape, input.InUint8.Length, "in_uint8", "[batch, 2] of UInt8", "InUint8Shape"))),
-                    input.InUint16Value ?? (created9 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InUint16, ResolveShape(input.InUint16Shape, DeclaredInUint16InputShape, input.InUint16.Length, "in_uint16", "[batch, 2] of UInt16", "InUint16Shape"))),
-                    input.InUint32Value ?? (created10 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InUint32, ResolveShape(input.InUint32Shape, DeclaredInUint32InputShape, input.InUint32.Length, "in_uint32", "[batch, 2] of UInt32", "InUint32Shape"))),
-                    input.InUint64Value ?? (created11 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InUint64, ResolveShape(input.InUint64Shape, DeclaredInUint64InputShape, input.InUint64.Length, "in_uint64", "[batch, 2] of UInt64", "InUint64Shape"))),
-                    input.InBoolValue ?? (created12 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InBool, ResolveShape(input.InBoolShape, DeclaredInBoolInputShape, input.InBool.Length, "in_bool", "[batch, 2] of Bool", "InBoolShape"))),
-                    input.InStringValue ?? (created13 = CreateStringTensor(input.InString ?? throw Missing("in_string"), ResolveShape(input.InStringShape, DeclaredInStringInputShape, input.InString.Length, "in_string", "[batch, 2] of String", "InStringShape"))),
+                    input.InFloatValue ?? (created0 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InFloat, global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.InFloatShape, DeclaredInFloatInputShape, input.InFloat.Length, "in_float", "[batch, 2] of Float", "InFloatShape"))),
+                    input.InDoubleValue ?? (created1 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InDouble, global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.InDoubleShape, DeclaredInDoubleInputShape, input.InDouble.Length, "in_double", "[batch, 2] of Double", "InDoubleShape"))),
+                    input.InFloat16Value ?? (created2 = global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.CreateHalfTensor(input.InFloat16, global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.InFloat16Shape, DeclaredInFloat16InputShape, input.InFloat16.Length, "in_float16", "[batch, 2] of Float16", "InFloat16Shape"), ref pin2)),
+                    input.InBfloat16Value ?? (created3 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InBfloat16, global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.InBfloat16Shape, DeclaredInBfloat16InputShape, input.InBfloat16.Length, "in_bfloat16", "[batch, 2] of BFloat16", "InBfloat16Shape"))),
+                    input.InInt8Value ?? (created4 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InInt8, global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.InInt8Shape, DeclaredInInt8InputShape, input.InInt8.Length, "in_int8", "[batch, 2] of Int8", "InInt8Shape"))),
+                    input.InInt16Value ?? (created5 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InInt16, global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.InInt16Shape, DeclaredInInt16InputShape, input.InInt16.Length, "in_int16", "[batch, 2] of Int16", "InInt16Shape"))),
+                    input.InInt32Value ?? (created6 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InInt32, global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.InInt32Shape, DeclaredInInt32InputShape, input.InInt32.Length, "in_int32", "[batch, 2] of Int32", "InInt32Shape"))),
+                    input.InInt64Value ?? (created7 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InInt64, global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.InInt64Shape, DeclaredInInt64InputShape, input.InInt64.Length, "in_int64", "[batch, 2] of Int64", "InInt64Shape"))),
+                    input.InUint8Value ?? (created8 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InUint8, global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.InUint8Shape, DeclaredInUint8InputShape, input.InUint8.Length, "in_uint8", "[batch, 2] of UInt8", "InUint8Shape"))),
+                    input.InUint16Value ?? (created9 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InUint16, global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.InUint16Shape, DeclaredInUint16InputShape, input.InUint16.Length, "in_uint16", "[batch, 2] of UInt16", "InUint16Shape"))),
+                    input.InUint32Value ?? (created10 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InUint32, global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.InUint32Shape, DeclaredInUint32InputShape, input.InUint32.Length, "in_uint32", "[batch, 2] of UInt32", "InUint32Shape"))),
+                    input.InUint64Value ?? (created11 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InUint64, global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.InUint64Shape, DeclaredInUint64InputShape, input.InUint64.Length, "in_uint64", "[batch, 2] of UInt64", "InUint64Shape"))),
+                    input.InBoolValue ?? (created12 = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, input.InBool, global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.InBoolShape, DeclaredInBoolInputShape, input.InBool.Length, "in_bool", "[batch, 2] of Bool", "InBoolShape"))),
+                    input.InStringValue ?? (created13 = global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.CreateStringTensor(input.InString ?? throw global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.Missing("in_string"), global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.ResolveShape(input.InStringShape, DeclaredInStringInputShape, input.InString.Length, "in_string", "[batch, 2] of String", "InStringShape"))),
                 };
                 var results = _session.Run(runOptions ?? _runOptions, InputNameArray, values!, OutputNameArray);
-                // Ownership of the values moves to the Output (the collection itself holds nothing else).
-                var owned = new global::Microsoft.ML.OnnxRuntime.OrtValue[14];
-                if (results is global::System.Collections.Generic.IReadOnlyList<global::Microsoft.ML.OnnxRuntime.OrtValue> list)
-                {
-                    for (int i = 0; i < owned.Length; i++) owned[i] = list[i];
-                }
-                else
-                {
-                    int i = 0;
-                    foreach (var value in results) owned[i++] = value;
-                }
-                return new AllTypesOutput(owned);
+                return new AllTypesOutput(global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.TakeAll(results, 14));
             }
             finally
             {
@@ -258,56 +247,18 @@ namespace Snapshots.Types
         /// <param name="cancellationToken">Cancels the run.</param>
         /// <returns>The outputs. Dispose the result to free their native memory.</returns>
         /// <exception cref="global::System.OperationCanceledException">The token was cancelled before or during the run.</exception>
-        public async global::System.Threading.Tasks.Task<AllTypesOutput> RunAsync(AllTypesInput input, global::System.Threading.CancellationToken cancellationToken = default)
+        public global::System.Threading.Tasks.Task<AllTypesOutput> RunAsync(AllTypesInput input, global::System.Threading.CancellationToken cancellationToken = default)
         {
             if (input is null) throw new global::System.ArgumentNullException(nameof(input));
-            cancellationToken.ThrowIfCancellationRequested();
-            using var runOptions = new global::Microsoft.ML.OnnxRuntime.RunOptions();
-            using var registration = cancellationToken.Register(static state => ((global::Microsoft.ML.OnnxRuntime.RunOptions)state!).Terminate = true, runOptions);
-            try
-            {
-                return await global::System.Threading.Tasks.Task.Run(() => Run(input, runOptions), cancellationToken).ConfigureAwait(false);
-            }
-            catch (global::Microsoft.ML.OnnxRuntime.OnnxRuntimeException) when (cancellationToken.IsCancellationRequested)
-            {
-                // ONNX Runtime stopped the run because it was asked to.
-                throw new global::System.OperationCanceledException(cancellationToken);
-            }
+            return global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.RunAsync(runOptions => Run(input, runOptions), cancellationToken);
         }
 
         /// <summary>Runs the model once per input, in order. If one run fails, the outputs already produced are disposed.</summary>
         /// <param name="inputs">One <see cref="AllTypesInput"/> per item.</param>
         /// <param name="runOptions">Per-run options; null for the defaults.</param>
         /// <returns>One output per input, in the same order; dispose each.</returns>
-        public AllTypesOutput[] RunBatch(global::System.Collections.Generic.IReadOnlyList<AllTypesInput> inputs, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null)
-        {
-            if (inputs is null) throw new global::System.ArgumentNullException(nameof(inputs));
-            var results = new AllTypesOutput[inputs.Count];
-            try
-            {
-                for (int i = 0; i < results.Length; i++) results[i] = Run(inputs[i], runOptions);
-                return results;
-            }
-            catch
-            {
-                foreach (var result in results) result?.Dispose();
-                throw;
-            }
-        }
-
-        /// <summary>Pins an array-backed <c>Half</c> buffer for the run (ONNX Runtime reads it as Float16, same bits); other memory is copied.</summary>
-        private static global::Microsoft.ML.OnnxRuntime.OrtValue CreateHalfTensor(global::System.Memory<global::System.Half> data, long[] shape, ref global::System.Runtime.InteropServices.GCHandle pin)
-        {
-            if (global::System.Runtime.InteropServices.MemoryMarshal.TryGetArray<global::System.Half>(data, out var segment) && segment.Array is not null)
-            {
-                pin = global::System.Runtime.InteropServices.GCHandle.Alloc(segment.Array, global::System.Runtime.InteropServices.GCHandleType.Pinned);
-                var address = global::System.IntPtr.Add(pin.AddrOfPinnedObject(), segment.Offset * 2);
-                return global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueWithData(global::Microsoft.ML.OnnxRuntime.OrtMemoryInfo.DefaultInstance, global::Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float16, shape, address, segment.Count * 2L);
-            }
-            var copy = new global::Microsoft.ML.OnnxRuntime.Float16[data.Length];
-            global::System.Runtime.InteropServices.MemoryMarshal.Cast<global::System.Half, global::Microsoft.ML.OnnxRuntime.Float16>(data.Span).CopyTo(copy);
-            return global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(copy, shape);
-        }
+        public AllTypesOutput[] RunBatch(global::System.Collections.Generic.IReadOnlyList<AllTypesInput> inputs, global::Microsoft.ML.OnnxRuntime.RunOptions? runOptions = null) =>
+            global::OnnxBuildTools.Generated.Consumer.WrapperRuntime.RunEach(inputs, input => Run(input, runOptions));
 
         /// <summary>Frees the ONNX Runtime session.</summary>
         public void Dispose()
@@ -321,106 +272,6 @@ namespace Snapshots.Types
         {
             if (global::System.Threading.Volatile.Read(ref _disposed) != 0) throw new global::System.ObjectDisposedException(nameof(AllTypes));
         }
-
-        private static global::System.ArgumentException Missing(string name) => new global::System.ArgumentException("input '" + name + "' was not set");
-
-        /// <summary>Checks a given shape against the declared one, or derives it from the declared shape and the data length.</summary>
-        private static long[] ResolveShape(long[]? shape, long[]? declared, long length, string name, string expects, string shapeMember)
-        {
-            if (shape is null)
-            {
-                if (length == 0 && (declared is null || global::System.Array.IndexOf(declared, 0L) < 0)) throw new global::System.ArgumentException("input '" + name + "' was not set (to pass an empty tensor, set " + shapeMember + ")");
-                if (declared is null) return new long[] { length };
-                int unknown = -1;
-                long known = 1;
-                for (int d = 0; d < declared.Length; d++)
-                {
-                    if (declared[d] < 0)
-                    {
-                        if (unknown >= 0) throw new global::System.ArgumentException("input '" + name + "' expects " + expects + "; more than one dimension is unknown, so set " + shapeMember);
-                        unknown = d;
-                    }
-                    else known *= declared[d];
-                }
-                if (unknown < 0)
-                {
-                    if (known != length) throw new global::System.ArgumentException("input '" + name + "' expects " + expects + " (" + known + " elements); got " + length + " elements");
-                    return declared;
-                }
-                if (known == 0 || length % known != 0) throw new global::System.ArgumentException("input '" + name + "' expects " + expects + "; " + length + " elements do not fill whole rows of " + known + "; set " + shapeMember);
-                var inferred = (long[])declared.Clone();
-                inferred[unknown] = length / known;
-                return inferred;
-            }
-            if (declared is not null)
-            {
-                if (shape.Length != declared.Length) throw new global::System.ArgumentException("input '" + name + "' expects " + expects + "; got rank " + shape.Length);
-                for (int d = 0; d < declared.Length; d++)
-                {
-                    if (declared[d] >= 0 && shape[d] != declared[d]) throw new global::System.ArgumentException("input '" + name + "' expects " + expects + "; got " + shape[d] + " at dimension " + d);
-                }
-            }
-            long count = 1;
-            foreach (long size in shape)
-            {
-                if (size < 0) throw new global::System.ArgumentException("input '" + name + "': shape has a negative dimension " + size);
-                count *= size;
-            }
-            if (count != length) throw new global::System.ArgumentException("input '" + name + "' expects " + expects + "; the shape holds " + count + " elements but " + length + " were given");
-            return shape;
-        }
-
-        private static global::Microsoft.ML.OnnxRuntime.OrtValue CreateStringTensor(string[] strings, long[] shape)
-        {
-            var value = global::Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorWithEmptyStrings(global::Microsoft.ML.OnnxRuntime.OrtAllocator.DefaultInstance, shape);
-            try
-            {
-                for (int i = 0; i < strings.Length; i++) value.StringTensorSetElementAt(global::System.MemoryExtensions.AsSpan(strings[i] ?? string.Empty), i);
-                return value;
-            }
-            catch
-            {
-                value.Dispose();
-                throw;
-            }
-        }
-
-        /// <summary>Static description of one model input or output.</summary>
-        public sealed class TensorDescription
-        {
-            internal TensorDescription(string name, string type, string elementType, long[]? shape, string?[]? dimensionNames, string description)
-            {
-                Name = name;
-                Type = type;
-                ElementType = elementType;
-                Shape = shape is null ? null : global::System.Array.AsReadOnly(shape);
-                DimensionNames = dimensionNames is null ? null : global::System.Array.AsReadOnly(dimensionNames);
-                Description = description;
-            }
-
-            /// <summary>The ONNX name, used for the runtime call.</summary>
-            public string Name { get; }
-
-            /// <summary>The full type, e.g. <c>tensor(float)[batch, 3]</c>, <c>seq(tensor(int64))</c>.</summary>
-            public string Type { get; }
-
-            /// <summary>The ONNX element type of a tensor (<c>float</c>, <c>int64</c>, ...); empty for other kinds.</summary>
-            public string ElementType { get; }
-
-            /// <summary>Dimensions, -1 where unknown or symbolic; null when the rank is unknown or the value is not a tensor.</summary>
-            public global::System.Collections.Generic.IReadOnlyList<long>? Shape { get; }
-
-            /// <summary>Symbolic dimension names (null entries for fixed or unnamed dimensions); null when the rank is unknown.</summary>
-            public global::System.Collections.Generic.IReadOnlyList<string?>? DimensionNames { get; }
-
-            /// <summary>The model's doc string for this value (empty when none).</summary>
-            public string Description { get; }
-
-            /// <summary>Name and type, e.g. <c>input_ids: tensor(int64)[batch, sequence]</c>.</summary>
-            /// <returns>The description as text.</returns>
-            public override string ToString() => Name + ": " + Type;
-        }
-
     }
 
     /// <summary>The inputs of <see cref="AllTypes"/>, one property per ONNX input.</summary>
