@@ -7,6 +7,9 @@ public sealed record AccuracyReport
 {
     public int FormatVersion { get; init; } = 1;
 
+    /// <summary>The ONNX Runtime that ran both models (and writes <c>.ort</c> and offline-optimized outputs).</summary>
+    public string OnnxRuntimeVersion { get; init; } = Runtime.RuntimeFormatWriter.RuntimeVersion;
+
     public required string OriginalModel { get; init; }
 
     public required string CompressedModel { get; init; }

@@ -6,6 +6,8 @@ using OnnxBuildTools.Onnx.Diagnostics;
 using OnnxBuildTools.Onnx.Model;
 using OnnxBuildTools.Onnx.Protos;
 using OnnxBuildTools.Onnx.Signatures;
+using OnnxBuildTools.Onnx.Conversion;
+using OnnxBuildTools.Verification.Runtime;
 
 namespace OnnxBuildTools.Worker;
 
@@ -86,21 +88,11 @@ public static class ModelProcessor
 
     private static long WriteOutput(ModelJob job, LoadedModel model, string source, IReadOnlyList<string> externalFiles, string output, Action<string> report)
     {
-        if (job.Compression != CompressionMethod.None)
+        var format = Enum.Parse<ModelFormat>(job[ModelSettings.Format]);
+        string targetOpset = job[ModelSettings.TargetOpset];
+        if (job.Compression != CompressionMethod.None || targetOpset.Length > 0 || format != ModelFormat.Onnx)
         {
-            // Internal names are kept in memory for the accuracy gate, so it can match each layer's output with
-            // the source model's and name the layer to exclude; the file written has them compacted (losslessly).
-            var options = new CompressionOptions { Method = job.Compression, Exclude = job.Exclude, CompactNames = false };
-            CompressionResult result = ModelCompressor.Compress(model, options);
-            foreach (DiagnosticException warning in result.Warnings)
-            {
-                report(warning.ToCanonicalString("warning"));
-            }
-            ModelProto shipped = result.Model.Clone();
-            ModelCompressor.CompactNames(shipped);
-            SavedModel saved = OnnxModelFile.Save(shipped, output, source: model.ExternalData);
-            AccuracyCheck.Run(job, model, saved, result.Model, report);
-            return saved.Bytes;
+            return WriteProcessed(job, model, source, output, format, targetOpset, report);
         }
 
         // None: the model and its external data files, byte for byte, at the same relative locations.
@@ -115,5 +107,64 @@ public static class ModelProcessor
             bytes += new FileInfo(target).Length;
         }
         return bytes;
+    }
+
+    /// <summary>
+    /// Opset conversion, compression, the accuracy gate, then the format: the ONNX model is written and
+    /// checked first (beside the output, as a temporary file, when another format follows), and ONNX
+    /// Runtime converts it last.
+    /// </summary>
+    private static long WriteProcessed(ModelJob job, LoadedModel model, string source, string output, ModelFormat format, string targetOpset, Action<string> report)
+    {
+        using LoadedModel? converted = targetOpset.Length == 0 ? null
+            : new LoadedModel(OpsetConverter.Convert(model.Proto, int.Parse(targetOpset, CultureInfo.InvariantCulture), source), source);
+        LoadedModel input = converted ?? model;
+
+        // Internal names are kept in memory for the accuracy gate, so it can match each layer's output with
+        // the source model's and name the layer to exclude; the file written has them compacted (losslessly).
+        ModelProto named = input.Proto, shipped = input.Proto;
+        if (job.Compression != CompressionMethod.None)
+        {
+            var options = new CompressionOptions { Method = job.Compression, Exclude = job.Exclude, CompactNames = false };
+            CompressionResult result = ModelCompressor.Compress(input, options);
+            foreach (DiagnosticException warning in result.Warnings)
+            {
+                report(warning.ToCanonicalString("warning"));
+            }
+            named = result.Model;
+            shipped = result.Model.Clone();
+            ModelCompressor.CompactNames(shipped);
+        }
+
+        string onnxPath = format == ModelFormat.Onnx ? output : AtomicFile.TempPathFor(output) + ".onnx";
+        SavedModel saved = OnnxModelFile.Save(shipped, onnxPath, source: model.ExternalData);
+        try
+        {
+            // A converted opset is checked against the source like a compressed model (with the None budget).
+            if (job.Compression != CompressionMethod.None || converted is not null)
+            {
+                AccuracyCheck.Run(job, model, saved, named, report);
+            }
+            if (format == ModelFormat.Onnx)
+            {
+                return saved.Bytes;
+            }
+            var level = Enum.Parse<OfflineOptimizationLevel>(job[ModelSettings.OptimizationLevel]);
+            RuntimeFormatWriter.Write(onnxPath, saved.Bytes, output, format, level, source);
+            report(string.Create(CultureInfo.InvariantCulture,
+                $"{job.DisplayName}: written as {format} ({level} optimizations) by ONNX Runtime {RuntimeFormatWriter.RuntimeVersion}"));
+            return new FileInfo(output).Length;
+        }
+        finally
+        {
+            if (format != ModelFormat.Onnx)
+            {
+                File.Delete(onnxPath);
+                if (saved.ExternalDataPath is { } data)
+                {
+                    File.Delete(data);
+                }
+            }
+        }
     }
 }
