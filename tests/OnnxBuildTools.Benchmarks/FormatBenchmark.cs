@@ -24,8 +24,8 @@ internal static class FormatBenchmark
         string work = Path.Combine(Path.GetTempPath(), "obt-format-bench-" + Environment.ProcessId);
         Directory.CreateDirectory(work);
         Console.WriteLine($"ONNX Runtime {RuntimeFormatWriter.RuntimeVersion}, {method}; session creation best (median) of 15 interleaved rounds, 1 thread");
-        Console.WriteLine("| model | format | size | size ratio | session creation ms | ratio best (median) | outputs |");
-        Console.WriteLine("|---|---|---|---|---|---|---|");
+        Console.WriteLine("| model | format | size | size ratio | session creation ms | ratio best (median) | run latency ratio best (median) | outputs |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|");
         try
         {
             foreach (var (name, path) in TestCorpus.RealModels().Where(m => m.Key.Contains(filter, StringComparison.Ordinal)))
@@ -67,13 +67,14 @@ internal static class FormatBenchmark
 
                 var workload = Workload.For(name);
                 RunOutputs reference = Evaluate(workload, bytes["onnx"]);
+                var latency = Latency(workload, variants.Select(v => (v.Label, bytes[v.Label])).ToList());
                 double baseBest = times["onnx"].Min(), baseMedian = Median(times["onnx"]);
                 foreach (var (label, file) in variants)
                 {
                     string same = label == "onnx" ? "reference" : Identical(reference, Evaluate(workload, bytes[label])) ? "identical" : "differ";
                     long fileSize = new FileInfo(file).Length;
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"| {name} | {label} | {fileSize / 1e6:0.00} MB | {(double)fileSize / size:0.000} | {times[label].Min():0.0} ({Median(times[label]):0.0}) | {times[label].Min() / baseBest:0.00} ({Median(times[label]) / baseMedian:0.00}) | {same} |"));
+                        $"| {name} | {label} | {fileSize / 1e6:0.00} MB | {(double)fileSize / size:0.000} | {times[label].Min():0.0} ({Median(times[label]):0.0}) | {times[label].Min() / baseBest:0.00} ({Median(times[label]) / baseMedian:0.00}) | {latency[label].Min() / latency["onnx"].Min():0.00} ({Median(latency[label]) / Median(latency["onnx"]):0.00}) | {same} |"));
                 }
             }
             return 0;
@@ -81,6 +82,42 @@ internal static class FormatBenchmark
         finally
         {
             Directory.Delete(work, recursive: true);
+        }
+    }
+
+    /// <summary>One representative call per variant and round, interleaved, after a warm-up call.</summary>
+    private static Dictionary<string, List<double>> Latency(Workload workload, List<(string Label, byte[] Model)> variants)
+    {
+        var sessions = variants.Select(v =>
+        {
+            var options = new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1 };
+            return (v.Label, Session: new InferenceSession(v.Model, options), Options: options);
+        }).ToList();
+        try
+        {
+            var times = sessions.ToDictionary(s => s.Label, _ => new List<double>());
+            foreach (var s in sessions)
+            {
+                workload.RunOnce(s.Session);
+            }
+            for (int round = 0; round < 20; round++)
+            {
+                foreach (var s in sessions)
+                {
+                    long start = Stopwatch.GetTimestamp();
+                    workload.RunOnce(s.Session);
+                    times[s.Label].Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                }
+            }
+            return times;
+        }
+        finally
+        {
+            foreach (var s in sessions)
+            {
+                s.Session.Dispose();
+                s.Options.Dispose();
+            }
         }
     }
 

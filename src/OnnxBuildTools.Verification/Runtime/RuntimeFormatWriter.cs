@@ -41,6 +41,9 @@ public static class RuntimeFormatWriter
     /// <summary>FlatBuffers addresses at most 2 GiB, so no larger model can be written as <c>.ort</c>.</summary>
     public const long MaxOrtFormatBytes = int.MaxValue;
 
+    /// <summary>The largest constant ONNX Runtime may fold into the written file (bytes).</summary>
+    public const int MaxFoldedConstantBytes = 1024;
+
     public static string RuntimeVersion => OrtEnv.Instance().GetVersionString();
 
     /// <summary>Writes <paramref name="modelPath"/> (with its external data, if any) as <paramref name="format"/> to <paramref name="outputPath"/>, atomically.</summary>
@@ -81,6 +84,14 @@ public static class RuntimeFormatWriter
                 if (format == ModelFormat.Ort)
                 {
                     options.AddSessionConfigEntry("session.save_model_format", "ORT");
+                }
+                else
+                {
+                    // Compressed weights are restored by constant subgraphs (Cast, Mul, Gather) that the app's
+                    // runtime folds when it loads an ONNX model. Folding them here would store them as float32
+                    // and undo the compression, so only small constants (shapes, scalars) are folded into the
+                    // file. An .ort file is not folded at load, so there they are folded now (docs/format-conversion.md).
+                    options.AddSessionConfigEntry("optimization.constant_folding_max_output_size_in_bytes", MaxFoldedConstantBytes.ToString(System.Globalization.CultureInfo.InvariantCulture));
                 }
                 using var original = Open(modelPath, displayPath, "load and optimize");
                 using (new InferenceSession(modelPath, options))
