@@ -15,6 +15,9 @@ namespace OnnxBuildTools.Verification.Data;
 /// </summary>
 public static class NpyFile
 {
+    /// <summary>What a .npy header says: element type, byte order, shape, and where the data starts.</summary>
+    public sealed record NpyHeader(TensorProto.Types.DataType ElementType, bool BigEndian, long[] Shape, long DataOffset);
+
     private static readonly byte[] Magic = [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
 
     public static HostTensor Read(string path)
@@ -32,6 +35,53 @@ public static class NpyFile
     }
 
     public static HostTensor Parse(ReadOnlySpan<byte> bytes, string path)
+    {
+        var header = ParseHeader(bytes, bytes.Length, path);
+        return ToTensor(bytes.Slice((int)header.DataOffset).ToArray(), header.ElementType, header.BigEndian, header.Shape, path);
+    }
+
+    /// <summary>
+    /// Reads only the header of a .npy file and checks that the file holds exactly the data it promises; the
+    /// samples are then read one at a time with <see cref="ReadSlice"/>, so a large file is never loaded whole.
+    /// </summary>
+    public static NpyHeader ReadHeader(string path)
+    {
+        try
+        {
+            using var stream = File.OpenRead(path);
+            var prefix = new byte[(int)Math.Min(stream.Length, MaxHeaderRead)];
+            stream.ReadExactly(prefix);
+            return ParseHeader(prefix, stream.Length, path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new DiagnosticException(DiagnosticCodes.NpyFileInvalid, path, $"Cannot read the .npy file: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Index <paramref name="index"/> along axis 0 of the array, read from <paramref name="stream"/> (shape without axis 0, or with it as 1).</summary>
+    public static HostTensor ReadSlice(Stream stream, NpyHeader header, long index, bool keepAxis, string path)
+    {
+        long[] rest = header.Shape.AsSpan(1).ToArray();
+        int size = ElementTypes.NumericByteSize(header.ElementType);
+        long bytes = HostTensor.ElementCountOf(rest) * size;
+        var data = new byte[bytes];
+        try
+        {
+            stream.Position = header.DataOffset + index * bytes;
+            stream.ReadExactly(data);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new DiagnosticException(DiagnosticCodes.NpyFileInvalid, path, $"Cannot read the .npy file: {e.Message}", e);
+        }
+        return ToTensor(data, header.ElementType, header.BigEndian, keepAxis ? [1, .. rest] : rest, path);
+    }
+
+    /// <summary>The longest header read: version 2+ headers may be long, but not beyond this.</summary>
+    private const int MaxHeaderRead = 1 << 20;
+
+    private static NpyHeader ParseHeader(ReadOnlySpan<byte> bytes, long fileLength, string path)
     {
         if (bytes.Length < 10 || !bytes[..6].SequenceEqual(Magic))
         {
@@ -84,12 +134,17 @@ public static class NpyFile
             throw Corrupt(path, "the shape is too large");
         }
         long expected = count * size;
-        long available = bytes.Length - headerStart - headerLength;
+        long available = fileLength - headerStart - headerLength;
         if (available != expected)
         {
             throw Corrupt(path, $"the header promises {expected} data bytes ({descr}, shape ({string.Join(", ", shape)})) but the file holds {available}");
         }
-        byte[] data = bytes.Slice(headerStart + headerLength).ToArray();
+        return new NpyHeader(type, bigEndian, shape, headerStart + headerLength);
+    }
+
+    private static HostTensor ToTensor(byte[] data, TensorProto.Types.DataType type, bool bigEndian, long[] shape, string path)
+    {
+        int size = ElementTypes.NumericByteSize(type);
         if (bigEndian && size > 1)
         {
             for (long i = 0; i < data.LongLength; i += size)

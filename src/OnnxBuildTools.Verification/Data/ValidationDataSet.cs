@@ -21,11 +21,29 @@ public enum ValidationDataLayout { Npy, OnnxTestData }
 /// </summary>
 public static partial class ValidationDataSet
 {
+    /// <summary>Reads up to <paramref name="maxSamples"/> samples into memory (the accuracy gate's few samples).</summary>
     public static ValidationSamples Load(string directory, IReadOnlyList<ModelInput> inputs, int maxSamples)
+    {
+        using var source = Open(directory, inputs);
+        int count = Math.Min(source.Count, maxSamples);
+        var samples = new List<IReadOnlyDictionary<string, HostTensor>>(count);
+        for (int s = 0; s < count; s++)
+        {
+            samples.Add(source.Read(s));
+        }
+        return new ValidationSamples(samples, source.Layout, directory);
+    }
+
+    /// <summary>
+    /// Opens a data folder for reading one sample at a time (memory stays at one sample whatever the count). The
+    /// layout, file names, element types and shapes are checked here for .npy files and as each sample is read for
+    /// <c>test_data_set_N</c> folders. <paramref name="purpose"/> names the data in messages ("validation", "calibration").
+    /// </summary>
+    public static SampleSource Open(string directory, IReadOnlyList<ModelInput> inputs, string purpose = "validation")
     {
         if (!Directory.Exists(directory))
         {
-            throw new DiagnosticException(DiagnosticCodes.ValidationDataLayout, directory, "The validation data folder does not exist.");
+            throw new DiagnosticException(DiagnosticCodes.ValidationDataLayout, directory, $"The {purpose} data folder does not exist.");
         }
         var testSets = Directory.EnumerateDirectories(directory)
             .Select(d => (Path: d, Match: TestSetName().Match(Path.GetFileName(d))))
@@ -37,18 +55,18 @@ public static partial class ValidationDataSet
         if (testSets.Count > 0 && npyFiles.Count > 0)
         {
             throw new DiagnosticException(DiagnosticCodes.ValidationDataLayout, directory,
-                "The validation data folder mixes .npy files and test_data_set_N folders; use one layout.");
+                $"The {purpose} data folder mixes .npy files and test_data_set_N folders; use one layout.");
         }
         if (testSets.Count > 0)
         {
-            return LoadTestData(directory, testSets, inputs, maxSamples);
+            return new TestDataSource(directory, testSets, inputs, purpose);
         }
         if (npyFiles.Count > 0)
         {
-            return LoadNpy(directory, npyFiles, inputs, maxSamples);
+            return new NpySource(directory, npyFiles, inputs, purpose);
         }
         throw new DiagnosticException(DiagnosticCodes.ValidationDataLayout, directory,
-            "The validation data folder holds neither '<input>.npy' files nor 'test_data_set_N/input_K.pb' folders.");
+            $"The {purpose} data folder holds neither '<input>.npy' files nor 'test_data_set_N/input_K.pb' folders.");
     }
 
     /// <summary>The .npy file name stem for an input: characters not allowed in file names become '_'.</summary>
@@ -65,80 +83,116 @@ public static partial class ValidationDataSet
         return new string(chars);
     }
 
-    private static ValidationSamples LoadNpy(string directory, List<string> files, IReadOnlyList<ModelInput> inputs, int maxSamples)
+    /// <summary>One .npy file per input, samples along axis 0 (or the batch axis), read one slice at a time.</summary>
+    private sealed class NpySource : SampleSource
     {
-        var byStem = new Dictionary<string, ModelInput>(StringComparer.Ordinal);
-        foreach (var input in inputs)
+        private readonly List<(ModelInput Input, string File, NpyFile.NpyHeader Header, bool SampleAxis, FileStream Stream)> _files = [];
+
+        public NpySource(string directory, List<string> files, IReadOnlyList<ModelInput> inputs, string purpose)
+            : base(directory, ValidationDataLayout.Npy)
         {
-            byStem.TryAdd(FileStemFor(input.Name), input);
+            var byStem = new Dictionary<string, ModelInput>(StringComparer.Ordinal);
+            foreach (var input in inputs)
+            {
+                byStem.TryAdd(FileStemFor(input.Name), input);
+            }
+            try
+            {
+                string? firstFile = null;
+                long firstCount = 0;
+                foreach (string file in files)
+                {
+                    string stem = Path.GetFileNameWithoutExtension(file);
+                    if (!byStem.TryGetValue(stem, out var input))
+                    {
+                        throw new DiagnosticException(DiagnosticCodes.ValidationDataInputName, file,
+                            $"'{stem}.npy' names no input of the model; expected one file per input: {string.Join(", ", inputs.Select(i => $"'{FileStemFor(i.Name)}.npy'"))}.");
+                    }
+                    RequireTensorInput(input, file);
+                    var header = NpyFile.ReadHeader(file);
+                    if (header.ElementType != input.ElementType)
+                    {
+                        throw new DiagnosticException(DiagnosticCodes.ValidationDataElementType, file,
+                            $"The data is {ElementTypes.Name(header.ElementType)} but input '{input.Name}' is {input.TypeText}; convert it (e.g. numpy's astype).");
+                    }
+                    int rank = input.Dimensions?.Count ?? -1;
+                    bool sampleAxis;
+                    if ((rank >= 0 && header.Shape.Length == rank + 1) || (rank < 0 && header.Shape.Length >= 1))
+                    {
+                        sampleAxis = true;
+                    }
+                    else if (rank > 0 && header.Shape.Length == rank && input.Dimensions![0].Size is null or 1)
+                    {
+                        sampleAxis = false;
+                    }
+                    else
+                    {
+                        throw new DiagnosticException(DiagnosticCodes.ValidationDataShape, file,
+                            $"Array shape [{string.Join(",", header.Shape)}] does not fit input '{input.Name}' {input.TypeText}: expected [samples, ...input shape]" +
+                            (rank > 0 ? ", or the input's own shape with samples along its batch axis." : "."));
+                    }
+                    long[] sampleShape = sampleAxis ? header.Shape.AsSpan(1).ToArray() : [1, .. header.Shape.AsSpan(1)];
+                    CheckShape(input, sampleShape, file);
+                    long count = header.Shape[0];
+                    if (firstFile is not null && count != firstCount)
+                    {
+                        throw new DiagnosticException(DiagnosticCodes.ValidationDataSampleCount, file,
+                            $"'{Path.GetFileName(file)}' holds {count} samples but '{Path.GetFileName(firstFile)}' holds {firstCount}; every input needs the same number.");
+                    }
+                    firstFile ??= file;
+                    firstCount = count;
+                    _files.Add((input, file, header, sampleAxis, File.OpenRead(file)));
+                }
+                RequireAllInputs(directory, inputs, _files.Select(f => f.Input.Name), "a '.npy' file", purpose);
+                if (firstCount == 0)
+                {
+                    throw new DiagnosticException(DiagnosticCodes.ValidationDataSampleCount, directory, $"The {purpose} data holds zero samples.");
+                }
+                Count = (int)Math.Min(firstCount, int.MaxValue);
+            }
+            catch
+            {
+                Dispose();
+                throw;
+            }
         }
-        var perInput = new Dictionary<string, List<HostTensor>>(StringComparer.Ordinal);
-        string? firstFile = null;
-        long firstCount = 0;
-        foreach (string file in files)
+
+        public override IReadOnlyDictionary<string, HostTensor> Read(int index) =>
+            _files.ToDictionary(f => f.Input.Name, f => NpyFile.ReadSlice(f.Stream, f.Header, index, keepAxis: !f.SampleAxis, f.File), StringComparer.Ordinal);
+
+        protected override void Dispose(bool disposing)
         {
-            string stem = Path.GetFileNameWithoutExtension(file);
-            if (!byStem.TryGetValue(stem, out var input))
+            if (disposing)
             {
-                throw new DiagnosticException(DiagnosticCodes.ValidationDataInputName, file,
-                    $"'{stem}.npy' names no input of the model; expected one file per input: {string.Join(", ", inputs.Select(i => $"'{FileStemFor(i.Name)}.npy'"))}.");
+                foreach (var file in _files)
+                {
+                    file.Stream.Dispose();
+                }
             }
-            RequireTensorInput(input, file);
-            HostTensor array = NpyFile.Read(file);
-            CheckElementType(input, array, file);
-            int rank = input.Dimensions?.Count ?? -1;
-            bool sampleAxis;
-            if ((rank >= 0 && array.Shape.Length == rank + 1) || (rank < 0 && array.Shape.Length >= 1))
-            {
-                sampleAxis = true;
-            }
-            else if (rank > 0 && array.Shape.Length == rank && input.Dimensions![0].Size is null or 1)
-            {
-                sampleAxis = false;
-            }
-            else
-            {
-                throw new DiagnosticException(DiagnosticCodes.ValidationDataShape, file,
-                    $"Array shape {array.ShapeText} does not fit input '{input.Name}' {input.TypeText}: expected [samples, ...input shape]" +
-                    (rank > 0 ? ", or the input's own shape with samples along its batch axis." : "."));
-            }
-            long count = array.Shape[0];
-            var samples = new List<HostTensor>();
-            for (long s = 0; s < Math.Min(count, maxSamples); s++)
-            {
-                HostTensor sample = array.SliceFirstAxis(s, keepAxis: !sampleAxis);
-                CheckShape(input, sample, file);
-                samples.Add(sample);
-            }
-            if (firstFile is not null && count != firstCount)
-            {
-                throw new DiagnosticException(DiagnosticCodes.ValidationDataSampleCount, file,
-                    $"'{Path.GetFileName(file)}' holds {count} samples but '{Path.GetFileName(firstFile)}' holds {firstCount}; every input needs the same number.");
-            }
-            firstFile ??= file;
-            firstCount = count;
-            perInput[input.Name] = samples;
+            base.Dispose(disposing);
         }
-        RequireAllInputs(directory, inputs, perInput.Keys, "a '.npy' file");
-        int n = perInput.Values.First().Count;
-        if (n == 0)
-        {
-            throw new DiagnosticException(DiagnosticCodes.ValidationDataSampleCount, directory, "The validation data holds zero samples.");
-        }
-        var result = new List<IReadOnlyDictionary<string, HostTensor>>(n);
-        for (int s = 0; s < n; s++)
-        {
-            result.Add(perInput.ToDictionary(kv => kv.Key, kv => kv.Value[s], StringComparer.Ordinal));
-        }
-        return new ValidationSamples(result, ValidationDataLayout.Npy, directory);
     }
 
-    private static ValidationSamples LoadTestData(string directory, List<string> sets, IReadOnlyList<ModelInput> inputs, int maxSamples)
+    /// <summary><c>test_data_set_N/input_K.pb</c>: one folder per sample, read and checked when the sample is read.</summary>
+    private sealed class TestDataSource : SampleSource
     {
-        var result = new List<IReadOnlyDictionary<string, HostTensor>>();
-        foreach (string set in sets.Take(maxSamples))
+        private readonly List<string> _sets;
+        private readonly IReadOnlyList<ModelInput> _inputs;
+        private readonly string _purpose;
+
+        public TestDataSource(string directory, List<string> sets, IReadOnlyList<ModelInput> inputs, string purpose)
+            : base(directory, ValidationDataLayout.OnnxTestData)
         {
-            var files = Directory.EnumerateFiles(set, "input_*.pb")
+            _sets = sets;
+            _inputs = inputs;
+            _purpose = purpose;
+            Count = sets.Count;
+        }
+
+        public override IReadOnlyDictionary<string, HostTensor> Read(int index)
+        {
+            string set = _sets[index];
+            var files = System.IO.Directory.EnumerateFiles(set, "input_*.pb")
                 .Select(f => (Path: f, Match: InputFileName().Match(Path.GetFileName(f))))
                 .Where(t => t.Match.Success)
                 .OrderBy(t => int.Parse(t.Match.Groups[1].Value, CultureInfo.InvariantCulture))
@@ -146,17 +200,17 @@ public static partial class ValidationDataSet
             var sample = new Dictionary<string, HostTensor>(StringComparer.Ordinal);
             foreach (var (file, match) in files)
             {
-                int index = int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
+                int inputIndex = int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
                 HostTensor tensor = TensorProtoFile.Read(file, out string name);
                 ModelInput? input = name.Length > 0
-                    ? inputs.FirstOrDefault(i => i.Name == name)
-                    : index < inputs.Count ? inputs[index] : null;
+                    ? _inputs.FirstOrDefault(i => i.Name == name)
+                    : inputIndex < _inputs.Count ? _inputs[inputIndex] : null;
                 if (input is null)
                 {
                     throw new DiagnosticException(DiagnosticCodes.ValidationDataInputName, file,
                         name.Length > 0
-                            ? $"The tensor is named '{name}', which is no input of the model (inputs: {string.Join(", ", inputs.Select(i => $"'{i.Name}'"))})."
-                            : $"The model has {inputs.Count} inputs, so there is no input number {index}.");
+                            ? $"The tensor is named '{name}', which is no input of the model (inputs: {string.Join(", ", _inputs.Select(i => $"'{i.Name}'"))})."
+                            : $"The model has {_inputs.Count} inputs, so there is no input number {inputIndex}.");
                 }
                 if (!sample.TryAdd(input.Name, tensor))
                 {
@@ -164,12 +218,12 @@ public static partial class ValidationDataSet
                 }
                 RequireTensorInput(input, file);
                 CheckElementType(input, tensor, file);
-                CheckShape(input, tensor, file);
+                CheckShape(input, tensor.Shape, file);
             }
-            RequireAllInputs(set, inputs, sample.Keys, "an 'input_K.pb' file");
-            result.Add(sample);
+            RequireAllInputs(set, _inputs, sample.Keys, "an 'input_K.pb' file", _purpose);
+            return sample;
         }
-        return new ValidationSamples(result, ValidationDataLayout.OnnxTestData, directory);
+
     }
 
     private static void RequireTensorInput(ModelInput input, string file)
@@ -181,13 +235,13 @@ public static partial class ValidationDataSet
         }
     }
 
-    private static void RequireAllInputs(string where, IReadOnlyList<ModelInput> inputs, IEnumerable<string> given, string what)
+    private static void RequireAllInputs(string where, IReadOnlyList<ModelInput> inputs, IEnumerable<string> given, string what, string purpose)
     {
         var missing = inputs.Select(i => i.Name).Except(given, StringComparer.Ordinal).ToList();
         if (missing.Count > 0)
         {
             throw new DiagnosticException(DiagnosticCodes.ValidationDataInputName, where,
-                $"The validation data has no {what} for input{(missing.Count > 1 ? "s" : "")} {string.Join(", ", missing.Select(m => $"'{m}'"))}.");
+                $"The {purpose} data has no {what} for input{(missing.Count > 1 ? "s" : "")} {string.Join(", ", missing.Select(m => $"'{m}'"))}.");
         }
     }
 
@@ -200,21 +254,21 @@ public static partial class ValidationDataSet
         }
     }
 
-    private static void CheckShape(ModelInput input, HostTensor sample, string file)
+    private static void CheckShape(ModelInput input, long[] sample, string file)
     {
         if (input.Dimensions is null)
         {
             return;
         }
-        bool fits = sample.Shape.Length == input.Dimensions.Count;
-        for (int d = 0; fits && d < sample.Shape.Length; d++)
+        bool fits = sample.Length == input.Dimensions.Count;
+        for (int d = 0; fits && d < sample.Length; d++)
         {
-            fits = input.Dimensions[d].Size is not { } size || size == sample.Shape[d];
+            fits = input.Dimensions[d].Size is not { } size || size == sample[d];
         }
         if (!fits)
         {
             throw new DiagnosticException(DiagnosticCodes.ValidationDataShape, file,
-                $"A sample has shape {sample.ShapeText} but input '{input.Name}' is {input.TypeText}.");
+                $"A sample has shape [{string.Join(",", sample)}] but input '{input.Name}' is {input.TypeText}.");
         }
     }
 
@@ -223,6 +277,31 @@ public static partial class ValidationDataSet
 
     [GeneratedRegex(@"^input_(\d+)\.pb$")]
     private static partial Regex InputFileName();
+}
+
+/// <summary>A data folder opened for reading one sample at a time (<see cref="ValidationDataSet.Open"/>).</summary>
+public abstract class SampleSource(string directory, ValidationDataLayout layout) : IDisposable
+{
+    public string Directory { get; } = directory;
+
+    public ValidationDataLayout Layout { get; } = layout;
+
+    /// <summary>How many samples the folder holds.</summary>
+    public int Count { get; protected init; }
+
+    /// <summary>Sample <paramref name="index"/>: one tensor per input name (coded errors for anything that does not fit the model).</summary>
+    public abstract IReadOnlyDictionary<string, HostTensor> Read(int index);
+
+    public void Dispose()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Closes the files the source keeps open.</summary>
+    protected virtual void Dispose(bool disposing)
+    {
+    }
 }
 
 /// <summary>Samples read from a validation data folder: one tensor per input name in each sample.</summary>
