@@ -72,6 +72,37 @@ public sealed record CompressionOptions
     /// </summary>
     public bool CompactNames { get; init; } = true;
 
+    /// <summary>Int8Static: the calibrated ranges and statistics (required for that method, ignored by the others).</summary>
+    public CalibrationTable? Calibration { get; init; }
+
+    /// <summary>
+    /// Int8Static: weights over ±63 instead of ±127. x86 CPUs without VNNI multiply uint8 activations by int8 weights
+    /// with an instruction that saturates the sum of two products at int16; 7-bit weights keep it exact there.
+    /// </summary>
+    public bool ReduceRange { get; init; }
+
+    /// <summary>
+    /// Int8Static: give each channel of a quantized Conv activation the full 256 levels by folding per-channel scales
+    /// into the weights and constants on both sides (exact in real arithmetic; see docs/compression.md).
+    /// </summary>
+    public bool EqualizeChannels { get; init; } = true;
+
+    /// <summary>Int8Static: b ← b − (W̃ − W)·E[x] for Conv and Gemm biases, from the calibrated channel means.</summary>
+    public bool BiasCorrection { get; init; } = true;
+
+    /// <summary>
+    /// Int8Static: SmoothQuant migration strength α for MatMul and Gemm inputs (0 = off, typical 0.5): input channel k is
+    /// divided by s_k = max|x_k|^α / max|w_k|^(1−α) and the weight's row k multiplied by it, so activation outliers
+    /// move into the per-channel weight scales.
+    /// </summary>
+    public float SmoothQuant { get; init; }
+
+    /// <summary>
+    /// Int8Static: node names whose weights stay weight-only int8 (restored at load) instead of running on integer
+    /// kernels, with the reason to report; the speed guard fills it with the layers it measured slower as integer.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> WeightOnlyNodes { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
     /// <summary>Throws OBT2002 when an option is out of range.</summary>
     public void Validate(string? filePath = null)
     {
@@ -97,6 +128,19 @@ public sealed record CompressionOptions
         {
             throw new DiagnosticException(DiagnosticCodes.CompressionInvalidOption, filePath,
                 $"Minimum element count {Math.Min(MinElements, MinInt8Elements)} is negative.");
+        }
+        if (!(SmoothQuant >= 0f && SmoothQuant <= 1f))
+        {
+            throw new DiagnosticException(DiagnosticCodes.CompressionInvalidOption, filePath, $"SmoothQuant strength {SmoothQuant} is not in 0..1.");
+        }
+        if (Method == CompressionMethod.Int8Static && Calibration is null)
+        {
+            throw new DiagnosticException(DiagnosticCodes.CompressionCalibrationMissing, filePath,
+                "Int8Static needs calibration statistics; give CalibrationData (a folder of sample inputs).");
+        }
+        if (WeightOnlyNodes is null)
+        {
+            throw new DiagnosticException(DiagnosticCodes.CompressionInvalidOption, filePath, "WeightOnlyNodes must not be null.");
         }
         if (Exclude is null || Exclude.Any(string.IsNullOrEmpty))
         {

@@ -30,7 +30,36 @@ public enum WeightEncoding
 
     /// <summary>4-bit blocks along the rows of an embedding table, read by <c>GatherBlockQuantized</c> (only the gathered rows are expanded).</summary>
     Int4GatherBlockQuantized,
+
+    /// <summary>int8 per channel behind a <c>DequantizeLinear</c> that ONNX Runtime fuses into an integer kernel (Int8Static).</summary>
+    Int8Static,
+
+    /// <summary>A Conv or Gemm bias as int32 at scale (input scale × weight scale), behind a <c>DequantizeLinear</c> (Int8Static).</summary>
+    Int32Bias,
 }
+
+/// <summary>How an Int8Static layer (Conv, MatMul, Gemm, ConvTranspose with a constant weight) runs.</summary>
+public enum LayerForm
+{
+    /// <summary>On an integer kernel (QLinearConv, QLinearMatMul, MatMulIntegerToFloat, QGemm) between calibrated Q/DQ pairs.</summary>
+    Integer,
+
+    /// <summary>
+    /// As in <see cref="CompressionMethod.Int8"/>: a Conv in float with its int8 weight restored at load; a MatMul or
+    /// Gemm with dynamically quantized activations (<c>DynamicQuantizeMatMul</c>).
+    /// </summary>
+    WeightOnly,
+
+    /// <summary>In float with its weight kept float (excluded).</summary>
+    Float,
+}
+
+/// <summary>One Int8Static layer: how it runs and, when not on integer kernels, why.</summary>
+/// <param name="Name">The node name (or its first output when the node has none).</param>
+/// <param name="Input">The activation input it reads (whose calibrated range it uses).</param>
+/// <param name="Outputs">Its output value (after BatchNormalization folding, the folded node's), then the output of the
+/// Relu or Clip it absorbs when it does.</param>
+public sealed record LayerStatistics(string Name, string OpType, string Input, IReadOnlyList<string> Outputs, LayerForm Form, string? Reason);
 
 /// <summary>One weight: where it is, who uses it, how it is stored, and its bytes before and after.</summary>
 /// <param name="Name">The tensor name.</param>
@@ -43,6 +72,12 @@ public sealed record WeightStatistics(string Name, string OpTypes, WeightEncodin
 /// <summary>Totals over all weights, in model order.</summary>
 public sealed record CompressionStatistics(IReadOnlyList<WeightStatistics> Weights, TimeSpan Elapsed)
 {
+    /// <summary>Int8Static: every layer with a constant weight and how it runs (empty for the other methods).</summary>
+    public IReadOnlyList<LayerStatistics> Layers { get; init; } = [];
+
+    /// <summary>Int8Static: the activation tensors quantized between integer kernels.</summary>
+    public int QuantizedActivations { get; init; }
+
     public long BytesBefore => Weights.Sum(w => w.BytesBefore);
 
     public long BytesAfter => Weights.Sum(w => w.BytesAfter);

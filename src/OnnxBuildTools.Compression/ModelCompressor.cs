@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using OnnxBuildTools.Compression.Planning;
 using OnnxBuildTools.Compression.Rewriting;
+using OnnxBuildTools.Onnx.Conversion;
 using OnnxBuildTools.Onnx.Diagnostics;
 using OnnxBuildTools.Onnx.Model;
 using OnnxBuildTools.Onnx.Protos;
@@ -46,16 +47,32 @@ public static class ModelCompressor
         {
             StripDebugInfo(model);
         }
+        string? upgradeRefusal = null;
+        if (options.Method == CompressionMethod.Int8Static)
+        {
+            (model, upgradeRefusal) = WithQuantizeLinear(model, filePath);
+        }
         if (options.FoldBatchNorm && options.Method != CompressionMethod.None)
         {
             BatchNormFolding.Fold(model, external, filePath);
         }
+        if (options.Method == CompressionMethod.Int8Static)
+        {
+            ConvAffineFolding.Fold(model, external, filePath);
+            HardSwishSimplification.Simplify(model);
+        }
         var sites = WeightLocator.Locate(model, external, filePath);
         long opset = model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(1).Max();
-        var plans = ModelPlanner.Plan(sites, options, opset, model);
+        StaticPlan? staticPlan = null;
+        if (options.Method == CompressionMethod.Int8Static)
+        {
+            staticPlan = StaticGraphPlanner.Plan(model, options, sites, options.Calibration, upgradeRefusal);
+            RequireMatchingCalibration(model, options, sites, options.Calibration!, filePath);
+        }
+        var plans = ModelPlanner.Plan(sites, options, opset, model, staticPlan);
         var encoded = new EncodedWeight?[plans.Count];
         Parallel.For(0, plans.Count, i => encoded[i] = WeightEncoder.Encode(plans[i], options));
-        new GraphRewriter(model, options).Apply(plans, encoded);
+        new GraphRewriter(model, options).Apply(plans, encoded, staticPlan);
         if (options.CompactGraph && options.Method != CompressionMethod.None)
         {
             GraphCompaction.Compact(model);
@@ -76,10 +93,83 @@ public static class ModelCompressor
             plan.Encoding != encoded[i]?.Encoding && encoded[i] is not null ? "int8 would flush too many weights to zero: float16" : plan.Reason,
             encoded[i]?.ZeroedFraction)).ToList();
         ModelContract.Verify(source, model, filePath ?? "");
-        return new CompressionResult(model, new CompressionStatistics(statistics, watch.Elapsed))
+        return new CompressionResult(model, new CompressionStatistics(statistics, watch.Elapsed)
+        {
+            Layers = staticPlan?.Decisions ?? [],
+            QuantizedActivations = staticPlan?.Tensors.Count ?? 0,
+        })
         {
             Warnings = Exclusions.Unmatched(source, options.Exclude, filePath),
         };
+    }
+
+    /// <summary>
+    /// What the calibration runner must measure for <see cref="CompressionMethod.Int8Static"/> on this model: the
+    /// activations that may be quantized (every candidate layer assumed calibrated) and the per-channel statistics
+    /// of their inputs. Empty for the other methods. The names are the source model's, so the runner can expose
+    /// them as outputs of the unmodified model.
+    /// </summary>
+    public static CalibrationRequest CalibrationRequestFor(ModelProto source, CompressionOptions options) => CalibrationRequestFor(source, options, null);
+
+    /// <summary>The calibration request of a loaded model (weights in external data files are read through their maps).</summary>
+    public static CalibrationRequest CalibrationRequestFor(LoadedModel source, CompressionOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        return CalibrationRequestFor(source.Proto, options, source.ExternalData);
+    }
+
+    private static CalibrationRequest CalibrationRequestFor(ModelProto source, CompressionOptions options, ExternalDataStore? external)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Method != CompressionMethod.Int8Static || source.Graph is null)
+        {
+            return CalibrationRequest.Empty;
+        }
+        var (model, refusal) = WithQuantizeLinear(source.Clone(), null);
+        if (options.FoldBatchNorm)
+        {
+            // Folding renames nothing the request names: a folded Conv takes over the BatchNormalization's output.
+            BatchNormFolding.Fold(model, external, null);
+        }
+        ConvAffineFolding.Fold(model, external, null);
+        HardSwishSimplification.Simplify(model);
+        var sites = WeightLocator.Locate(model, external, null);
+        return StaticGraphPlanner.Plan(model, options, sites, null, refusal).Request;
+    }
+
+    /// <summary>
+    /// Int8Static needs QuantizeLinear and DequantizeLinear with an axis (ai.onnx opset 13); ONNX Runtime also refuses
+    /// the integer kernels its fusions create in a model below opset 10. Such a model is converted to opset 13 first
+    /// (the model layer's <see cref="OpsetConverter"/>); when that is impossible, the reason is returned and every
+    /// layer stays weight-only. Opsets 10–12 keep their version and use com.microsoft's Q/DQ for per-channel scales.
+    /// </summary>
+    private static (ModelProto Model, string? Refusal) WithQuantizeLinear(ModelProto model, string? filePath)
+    {
+        long opset = model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(1).Max();
+        if (opset >= StaticGraphPlanner.QuantizeLinearOpset)
+        {
+            return (model, null);
+        }
+        try
+        {
+            return (OpsetConverter.Convert(model, (int)StaticGraphPlanner.PerAxisQdqOpset, filePath), null);
+        }
+        catch (DiagnosticException e) when (e.Code is DiagnosticCodes.OpsetConversionImpossible or DiagnosticCodes.OpsetOutOfRange)
+        {
+            return (model, $"ai.onnx opset {opset} has no QuantizeLinear and the model does not convert to opset {StaticGraphPlanner.PerAxisQdqOpset}: {e.Message}");
+        }
+    }
+
+    /// <summary>OBT2005 when the statistics name none of the tensors the model needs (calibrated on another model).</summary>
+    private static void RequireMatchingCalibration(ModelProto model, CompressionOptions options, IReadOnlyList<WeightSite> sites, CalibrationTable calibration, string? filePath)
+    {
+        var needed = StaticGraphPlanner.Plan(model, options, sites, null).Request.Ranges;
+        if (needed.Count > 0 && !needed.Any(calibration.Ranges.ContainsKey))
+        {
+            throw new DiagnosticException(DiagnosticCodes.CompressionCalibrationMissing, filePath,
+                $"The calibration statistics name none of the {needed.Count} activations this model quantizes (e.g. '{needed[0]}'); they were gathered on another model.");
+        }
     }
 
     /// <summary>

@@ -38,8 +38,11 @@ internal interface IConsumerPlanner
 
 /// <summary>What planners may look at besides the use itself.</summary>
 internal sealed class PlanningContext(CompressionOptions options, IReadOnlyDictionary<string, WeightSite> weightsByUniqueName, long defaultOpset,
-    IReadOnlyDictionary<string, (NodeProto Node, GraphProto Graph)>? soleReaders = null)
+    IReadOnlyDictionary<string, (NodeProto Node, GraphProto Graph)>? soleReaders = null, StaticPlan? staticPlan = null)
 {
+    /// <summary>Int8Static: the graph-level plan (integer layers); <see cref="StaticPlan.None"/> for the other methods.</summary>
+    public StaticPlan Static { get; } = staticPlan ?? StaticPlan.None;
+
     /// <summary>The only node reading a value, when exactly one node in the model reads it, it is in <paramref name="graph"/>, and the value is no graph output.</summary>
     public NodeProto? SoleReader(string value, GraphProto graph) =>
         soleReaders is not null && soleReaders.TryGetValue(value, out var reader) && ReferenceEquals(reader.Graph, graph) ? reader.Node : null;
@@ -182,7 +185,7 @@ internal static class MatMulKinds
     {
         return options.Method switch
         {
-            CompressionMethod.Int8 => new ConsumerPlan(UseKind.DynamicInt8MatMul, weightIsNByK, alpha, bias),
+            CompressionMethod.Int8 or CompressionMethod.Int8Static => new ConsumerPlan(UseKind.DynamicInt8MatMul, weightIsNByK, alpha, bias),
             CompressionMethod.Int4 when k >= options.BlockSize => new ConsumerPlan(UseKind.NBitsMatMul, weightIsNByK, alpha, bias),
             _ => ConsumerPlan.Float,
         };

@@ -11,11 +11,12 @@ internal static class ModelPlanner
     /// <summary>Mul with numpy-style broadcasting (the int8 float view) needs ai.onnx opset 7.</summary>
     private const long BroadcastingOpset = 7;
 
-    public static IReadOnlyList<WeightPlan> Plan(IReadOnlyList<WeightSite> sites, CompressionOptions options, long defaultOpset, ModelProto? model = null)
+    public static IReadOnlyList<WeightPlan> Plan(IReadOnlyList<WeightSite> sites, CompressionOptions options, long defaultOpset, ModelProto? model = null,
+        StaticPlan? staticPlan = null)
     {
         var unique = sites.GroupBy(s => s.Name, StringComparer.Ordinal).Where(g => g.Count() == 1)
             .ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
-        var context = new PlanningContext(options, unique, defaultOpset, model is null ? null : SoleReaders(model));
+        var context = new PlanningContext(options, unique, defaultOpset, model is null ? null : SoleReaders(model), staticPlan);
         var plans = new WeightPlan[sites.Count];
         Parallel.For(0, sites.Count, i => plans[i] = PlanOne(sites[i], context));
         return plans;
@@ -48,6 +49,19 @@ internal static class ModelPlanner
         if (options.Method == CompressionMethod.None)
         {
             return WeightPlan.Float(site, "method None");
+        }
+        // Int8Static: the weight and bias of an integer layer (the graph planner made sure nothing else reads them),
+        // whatever their size: the fused kernel needs both behind DequantizeLinear.
+        if (site.Uses is [var sole] && context.Static.LayerFor(sole.Node) is { } layer)
+        {
+            if (ReferenceEquals(layer.Weight, site))
+            {
+                return new WeightPlan(site, WeightEncoding.Int8Static, [], true, false, null, layer);
+            }
+            if (ReferenceEquals(layer.Bias, site))
+            {
+                return new WeightPlan(site, WeightEncoding.Int32Bias, [], true, false, null, layer);
+            }
         }
         if (site.ElementCount < Math.Max(1, options.MinElements))
         {

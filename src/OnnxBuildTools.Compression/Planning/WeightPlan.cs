@@ -10,7 +10,8 @@ internal sealed record WeightPlan(
     IReadOnlyList<(WeightUse Use, ConsumerPlan Consumer)> FusedUses,
     bool KeepsFloatView,
     bool WeightIsNByK,
-    string? Reason)
+    string? Reason,
+    StaticLayer? Layer = null)
 {
     public static WeightPlan Float(WeightSite site, string reason) => new(site, WeightEncoding.Float, [], true, false, reason);
 }

@@ -24,6 +24,7 @@ internal sealed class GraphRewriter
     private readonly HashSet<GraphProto> _touched = new(ReferenceEqualityComparer.Instance);
     private readonly long _defaultOpset;
     private bool _usesMicrosoftOps;
+    private StaticPlan _static = StaticPlan.None;
 
     public GraphRewriter(ModelProto model, CompressionOptions options)
     {
@@ -33,8 +34,9 @@ internal sealed class GraphRewriter
         CollectNames(model);
     }
 
-    public void Apply(IReadOnlyList<WeightPlan> plans, IReadOnlyList<EncodedWeight?> encoded)
+    public void Apply(IReadOnlyList<WeightPlan> plans, IReadOnlyList<EncodedWeight?> encoded, StaticPlan? staticPlan = null)
     {
+        _static = staticPlan ?? StaticPlan.None;
         for (int i = 0; i < plans.Count; i++)
         {
             if (encoded[i] is { } weight)
@@ -45,6 +47,17 @@ internal sealed class GraphRewriter
         foreach (var graph in _touched)
         {
             RebuildNodes(graph);
+        }
+        foreach (var constant in _static.Constants)
+        {
+            // Equalization: the node reads a new constant (the original may be shared with other nodes).
+            string name = Unique(constant.Node.Input[constant.Input] + "_equalized");
+            _model.Graph.Initializer.Add(Named(WeightEncoder.Tensor(DataType.Float, constant.Dims, constant.Values), name));
+            constant.Node.Input[constant.Input] = name;
+        }
+        if (_static.Tensors.Count > 0)
+        {
+            QuantizeActivations(_static);
         }
         if (_usesMicrosoftOps && !_model.OpsetImport.Any(o => o.Domain == MicrosoftDomain))
         {
@@ -60,6 +73,7 @@ internal sealed class GraphRewriter
         {
             WeightEncoding.Float16CastAtLoad => "_fp16",
             WeightEncoding.Int4MatMulNBits or WeightEncoding.Int4GatherBlockQuantized => "_q4",
+            WeightEncoding.Int32Bias => "_q32",
             _ => "_q8",
         };
         weight.Data.Name = Unique(name + suffix);
@@ -109,7 +123,19 @@ internal sealed class GraphRewriter
         // 2. The float view under the original name, restored once when the session loads (constant folding).
         if (plan.KeepsFloatView)
         {
-            if (weight.Encoding == WeightEncoding.Float16CastAtLoad)
+            if (weight.Encoding is WeightEncoding.Int8Static or WeightEncoding.Int32Bias)
+            {
+                // Int8Static: ONNX Runtime fuses this DequantizeLinear into the layer's integer kernel.
+                var inputs = new[] { weight.Data.Name, weight.Scales!.Name, weight.ZeroPoints?.Name }.OfType<string>();
+                var dequantize = weight.Scales.Dims.Count == 1
+                    ? Node("DequantizeLinear", Unique(name + "_dequantize"), inputs, [name],
+                        IntAttribute("axis", weight.Encoding == WeightEncoding.Int8Static ? plan.Layer!.WeightAxis : 0))
+                    : Node("DequantizeLinear", Unique(name + "_dequantize"), inputs, [name]);
+                dequantize.Domain = _static.QdqDomain;
+                _usesMicrosoftOps |= _static.QdqDomain.Length > 0;
+                placed.Add(dequantize);
+            }
+            else if (weight.Encoding == WeightEncoding.Float16CastAtLoad)
             {
                 placed.Add(Node("Cast", Unique(name + "_cast"), [weight.Data.Name], [name], CastTo(DataType.Float)));
             }
@@ -224,6 +250,118 @@ internal sealed class GraphRewriter
             IntAttribute("accuracy_level", _options.AccuracyLevel));
         node.Domain = MicrosoftDomain;
         return node;
+    }
+
+    /// <summary>
+    /// Int8Static activations: a QuantizeLinear → DequantizeLinear pair after each planned tensor's producer (or at the
+    /// start for a graph input), sharing one scale and zero point, with every reader moved to the dequantized value;
+    /// SmoothQuant copies (source × 1/s per channel) are inserted first and read by their layers only.
+    /// </summary>
+    private void QuantizeActivations(StaticPlan plan)
+    {
+        var graph = _model.Graph;
+        string domain = plan.QdqDomain;
+        _usesMicrosoftOps |= domain.Length > 0;
+        var originalNodes = graph.Node.ToList();
+        var producers = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
+        foreach (var node in originalNodes)
+        {
+            foreach (string output in node.Output.Where(o => o.Length > 0))
+            {
+                producers[output] = node;
+            }
+        }
+        var inserted = new Dictionary<NodeProto, List<NodeProto>>(ReferenceEqualityComparer.Instance);
+        var atStart = new List<NodeProto>();
+        var dequantized = new Dictionary<string, string>(StringComparer.Ordinal);
+        var readerReplacements = new Dictionary<(NodeProto Node, string Input), string>();
+        List<NodeProto> AfterProducerOf(string value)
+        {
+            if (!producers.TryGetValue(value, out var producer))
+            {
+                return atStart;
+            }
+            if (!inserted.TryGetValue(producer, out var list))
+            {
+                inserted[producer] = list = [];
+            }
+            return list;
+        }
+        foreach (var tensor in plan.Tensors)
+        {
+            List<NodeProto> target;
+            if (tensor is { Source: { } source, Divisor: { } divisor, Readers: { } readers })
+            {
+                string inverse = Unique(tensor.Name + "_inverse_scale");
+                graph.Initializer.Add(Named(WeightEncoder.Tensor(DataType.Float, [divisor.Length], divisor.Select(d => 1f / d).ToArray()), inverse));
+                target = AfterProducerOf(source);
+                target.Add(Node("Mul", Unique(tensor.Name + "_smooth"), [dequantized.GetValueOrDefault(source, source), inverse], [tensor.Name]));
+                foreach (var reader in readers)
+                {
+                    readerReplacements[(reader, source)] = tensor.Name;
+                }
+            }
+            else
+            {
+                target = AfterProducerOf(tensor.Name);
+            }
+            string scale = Unique(tensor.Name + "_scale"), zeroPoint = Unique(tensor.Name + "_zero_point");
+            string quantized = Unique(tensor.Name + "_quantized"), restored = Unique(tensor.Name + "_dequantized");
+            graph.Initializer.Add(Named(WeightEncoder.Tensor(DataType.Float, [], new[] { tensor.Params.Scale }), scale));
+            graph.Initializer.Add(Named(WeightEncoder.Tensor(DataType.Uint8, [], new[] { tensor.Params.ZeroPoint }), zeroPoint));
+            var quantize = Node("QuantizeLinear", Unique(tensor.Name + "_quantize"), [tensor.Name, scale, zeroPoint], [quantized]);
+            var dequantize = Node("DequantizeLinear", Unique(tensor.Name + "_dequantize"), [quantized, scale, zeroPoint], [restored]);
+            quantize.Domain = dequantize.Domain = domain;
+            target.Add(quantize);
+            target.Add(dequantize);
+            dequantized[tensor.Name] = restored;
+            if (tensor is { Restore: { } factors, FloatReaders: { } floatReaders })
+            {
+                // Equalized: float readers get the tensor back from a Mul by the per-channel factors ([1, C, 1, 1]). A
+                // per-channel DequantizeLinear would do the same in one node, but ONNX Runtime runs it slowly once its
+                // layout pass has moved it to channels-last (measured 13× slower than per-tensor on PaddleOCR det).
+                string channelFactors = Unique(tensor.Name + "_channel_factors"), unscaled = Unique(tensor.Name + "_restored");
+                graph.Initializer.Add(Named(WeightEncoder.Tensor(DataType.Float, [1, factors.Length, 1, 1], factors), channelFactors));
+                target.Add(Node("Mul", Unique(tensor.Name + "_restore"), [restored, channelFactors], [unscaled]));
+                foreach (var reader in floatReaders)
+                {
+                    readerReplacements[(reader, tensor.Name)] = unscaled;
+                }
+            }
+        }
+        foreach (var node in originalNodes)
+        {
+            for (int i = 0; i < node.Input.Count; i++)
+            {
+                string input = node.Input[i];
+                if (readerReplacements.TryGetValue((node, input), out string? replacement))
+                {
+                    node.Input[i] = dequantized.GetValueOrDefault(replacement, replacement);
+                }
+                else if (dequantized.TryGetValue(input, out string? restored))
+                {
+                    node.Input[i] = restored;
+                }
+            }
+        }
+        var nodes = new List<NodeProto>(originalNodes.Count + atStart.Count + inserted.Values.Sum(l => l.Count));
+        nodes.AddRange(atStart);
+        foreach (var node in originalNodes)
+        {
+            nodes.Add(node);
+            if (inserted.TryGetValue(node, out var after))
+            {
+                nodes.AddRange(after);
+            }
+        }
+        graph.Node.Clear();
+        graph.Node.AddRange(nodes);
+    }
+
+    private static TensorProto Named(TensorProto tensor, string name)
+    {
+        tensor.Name = name;
+        return tensor;
     }
 
     private static int IndexOfReference<T>(IList<T> list, T item)

@@ -107,6 +107,35 @@ internal static class WeightEncoder
                     return new EncodedWeight(WeightEncoding.Int8DynamicMatMul, Tensor(DataType.Int8, dims, bytes), Tensor(DataType.Float, [cols], scales), null);
                 }
             }
+            case WeightEncoding.Int8Static:
+            {
+                var layer = plan.Layer!;
+                var bytes = new byte[values.Length];
+                var scaled = StaticKernels.ScaledWeight(values, dims, layer.WeightAxis, layer.InputScale, layer.OutputScale);
+                float[]? least = layer.Bias is { } biasSite ? StaticKernels.MinScalesForBias(biasSite.Values, layer.OutputScale, layer.InputParams.Scale) : null;
+                StaticKernels.QuantizeWeight(scaled, dims, layer.WeightAxis, options.PerChannel, MemoryMarshal.Cast<byte, sbyte>(bytes.AsSpan()), out float[] scales,
+                    options.ReduceRange ? 63 : 127, least);
+                long[] channelDims = options.PerChannel ? [scales.Length] : [];
+                return new EncodedWeight(WeightEncoding.Int8Static, Tensor(DataType.Int8, dims, bytes), Tensor(DataType.Float, channelDims, scales),
+                    Tensor(DataType.Int8, channelDims, new byte[scales.Length]));
+            }
+            case WeightEncoding.Int32Bias:
+            {
+                // The weight is quantized again here (deterministic, and cheap next to the rest) so that the two
+                // plans stay independent and can be encoded in parallel.
+                var layer = plan.Layer!;
+                var weight = layer.Weight;
+                long[] weightDims = weight.Dims;
+                var quantized = new sbyte[weight.ElementCount];
+                var scaled = StaticKernels.ScaledWeight(weight.Values, weightDims, layer.WeightAxis, layer.InputScale, layer.OutputScale);
+                StaticKernels.QuantizeWeight(scaled, weightDims, layer.WeightAxis, options.PerChannel, quantized, out float[] weightScales, options.ReduceRange ? 63 : 127,
+                    StaticKernels.MinScalesForBias(values, layer.OutputScale, layer.InputParams.Scale));
+                double[]? shift = layer.InputMeans is { } means ? StaticKernels.RoundingShift(scaled, quantized, weightScales, weightDims, layer.WeightAxis, means) : null;
+                int[] bias = StaticKernels.QuantizeBias(values, layer.OutputScale, shift, layer.InputParams.Scale, weightScales, out float[] biasScales);
+                long[] channelDims = options.PerChannel ? [biasScales.Length] : [];
+                return new EncodedWeight(WeightEncoding.Int32Bias, Tensor(DataType.Int32, dims, MemoryMarshal.AsBytes(bias.AsSpan()).ToArray()),
+                    Tensor(DataType.Float, channelDims, biasScales), null);
+            }
             case WeightEncoding.Int4MatMulNBits:
             {
                 int n = checked((int)(plan.WeightIsNByK ? dims[0] : dims[1]));

@@ -14,4 +14,7 @@ public static partial class DiagnosticCodes
 
     /// <summary>Warning: an <c>Exclude</c> entry names no node and no op type of the model, so it keeps nothing in float.</summary>
     public const string CompressionExcludeUnknown = "OBT2004";
+
+    /// <summary>Int8Static without calibration statistics, or statistics that name none of the model's tensors.</summary>
+    public const string CompressionCalibrationMissing = "OBT2005";
 }

@@ -17,4 +17,11 @@ public enum CompressionMethod
 
     /// <summary>Weights stored as float16; computation and model inputs and outputs stay float32.</summary>
     Float16,
+
+    /// <summary>
+    /// Static int8 from calibration data (<c>CalibrationData</c>): Conv, MatMul and Gemm run on integer kernels with
+    /// activations quantized over calibrated ranges (a QDQ graph ONNX Runtime fuses); every other weight as in
+    /// <see cref="Int8"/>.
+    /// </summary>
+    Int8Static,
 }
