@@ -27,6 +27,10 @@ public sealed record AccuracyReport
     /// <summary>Per-layer error; null when localization did not run (see <see cref="VerificationOptions.Localization"/>).</summary>
     public LocalizationResult? Localization { get; init; }
 
+    /// <summary>Int8Static: how each layer with a weight runs (integer kernels, weight-only, float) and why; absent for the other methods.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<LayerDecision>? LayerDecisions { get; init; }
+
     public required SizeInfo Size { get; init; }
 
     public required TimingInfo Timings { get; init; }
@@ -71,6 +75,9 @@ public sealed record AccuracyReport
         return new DiagnosticException(DiagnosticCodes.AccuracyBudgetMissed, OriginalModel, message);
     }
 }
+
+/// <summary>Int8Static: how one layer with a weight runs (<c>Integer</c>, <c>WeightOnly</c>, <c>Float</c>) and, when not on integer kernels, why.</summary>
+public sealed record LayerDecision(string Name, string OpType, string Input, IReadOnlyList<string> Outputs, string Form, string? Reason);
 
 /// <summary>Where the validation inputs came from.</summary>
 public sealed record InputSource

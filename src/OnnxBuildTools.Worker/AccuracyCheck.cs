@@ -17,7 +17,9 @@ public static class AccuracyCheck
     /// <param name="written">The compressed model as saved (internal names compacted).</param>
     /// <param name="named">The same compressed model before its names were compacted, for localization.</param>
     /// <param name="report">Receives the summary line and warnings.</param>
-    public static void Run(ModelJob job, LoadedModel original, SavedModel written, ModelProto named, Action<string> report)
+    /// <param name="layers">Int8Static: how each layer runs and why, for the report.</param>
+    public static void Run(ModelJob job, LoadedModel original, SavedModel written, ModelProto named, Action<string> report,
+        IReadOnlyList<OnnxBuildTools.Compression.LayerStatistics>? layers = null)
     {
         string source = original.FilePath;
         AccuracyCheckMode mode;
@@ -63,6 +65,10 @@ public static class AccuracyCheck
             throw Fail(written, e.FilePath is null ? new DiagnosticException(e.Code, source, $"'{job.DisplayName}': {e.Message}") : e);
         }
 
+        if (layers is { Count: > 0 })
+        {
+            result = result with { LayerDecisions = layers.Select(l => new LayerDecision(l.Name, l.OpType, l.Input, l.Outputs, l.Form.ToString(), l.Reason)).ToList() };
+        }
         string? htmlPath = null;
         if (job.ReportPath is { } jsonPath)
         {

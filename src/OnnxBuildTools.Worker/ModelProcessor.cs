@@ -1,4 +1,5 @@
 using OnnxBuildTools.Onnx.IO;
+using OnnxBuildTools.Calibration;
 using OnnxBuildTools.Compression;
 using System.Diagnostics;
 using System.Globalization;
@@ -110,6 +111,40 @@ public static class ModelProcessor
     }
 
     /// <summary>
+    /// Int8Static's calibration step: requires <c>CalibrationData</c> (OBT2005 naming the model when absent), then
+    /// calibrates with <c>CalibrationMethod</c>, compresses and runs the speed guard.
+    /// </summary>
+    public static StaticCompressionResult Calibrate(ModelJob job, string source, LoadedModel model, CompressionOptions options)
+    {
+        string data = job[ModelSettings.CalibrationData];
+        if (string.IsNullOrWhiteSpace(data))
+        {
+            throw new DiagnosticException(DiagnosticCodes.CompressionCalibrationMissing, source,
+                $"'{job.DisplayName}' uses Compression=\"Int8Static\", which needs CalibrationData: a folder of sample inputs ('<input>.npy' with samples along axis 0, or test_data_set_N folders).");
+        }
+        var method = Enum.Parse<CalibrationMethod>(job[ModelSettings.CalibrationMethod], ignoreCase: true);
+        var settings = new StaticCompressionOptions { Calibration = new CalibrationOptions { Method = method } };
+        return StaticCompression.Run(model, options, Path.GetFullPath(data), settings);
+    }
+
+    /// <summary>One line for the build output: how many layers run on integer kernels, why the others do not, and what calibration cost.</summary>
+    public static string StaticSummary(string displayName, StaticCompressionResult result)
+    {
+        var layers = result.Compression.Statistics.Layers;
+        int integer = layers.Count(l => l.Form == LayerForm.Integer);
+        var others = layers.Where(l => l.Form != LayerForm.Integer)
+            .GroupBy(l => l.Reason is { } r && r.StartsWith("speed guard:", StringComparison.Ordinal) ? "slower as integer on this machine" : l.Reason ?? "")
+            .Select(g => $"{g.Count()} {g.Key}");
+        string guard = result.Guard is { } g
+            ? string.Create(CultureInfo.InvariantCulture, $"; latency {g.LatencyRatio:0.00}x float{(g.FellBack ? ", so every layer stays weight-only" : "")}")
+            : "";
+        return string.Create(CultureInfo.InvariantCulture, $"{displayName}: Int8Static: {integer} of {layers.Count} layers on integer kernels")
+            + (others.Any() ? $" (not: {string.Join("; ", others)})" : "")
+            + string.Create(CultureInfo.InvariantCulture, $"; calibrated on {result.Calibration.Samples} samples ({result.Calibration.Table.Method}) in {result.Calibration.Elapsed.TotalSeconds:0.0} s")
+            + guard;
+    }
+
+    /// <summary>
     /// Opset conversion, compression, the accuracy gate, then the format: the ONNX model is written and
     /// checked first (beside the output, as a temporary file, when another format follows), and ONNX
     /// Runtime converts it last.
@@ -123,10 +158,22 @@ public static class ModelProcessor
         // Internal names are kept in memory for the accuracy gate, so it can match each layer's output with
         // the source model's and name the layer to exclude; the file written has them compacted (losslessly).
         ModelProto named = input.Proto, shipped = input.Proto;
+        StaticCompressionResult? calibrated = null;
         if (job.Compression != CompressionMethod.None)
         {
             var options = new CompressionOptions { Method = job.Compression, Exclude = job.Exclude, CompactNames = false };
-            CompressionResult result = ModelCompressor.Compress(input, options);
+            CompressionResult result;
+            if (job.Compression == CompressionMethod.Int8Static)
+            {
+                // Calibrate (and time integer layers against float) before compressing, on the model as given.
+                calibrated = Calibrate(job, source, input, options);
+                result = calibrated.Compression;
+                report(StaticSummary(job.DisplayName, calibrated));
+            }
+            else
+            {
+                result = ModelCompressor.Compress(input, options);
+            }
             foreach (DiagnosticException warning in result.Warnings)
             {
                 report(warning.ToCanonicalString("warning"));
@@ -143,7 +190,7 @@ public static class ModelProcessor
             // A converted opset is checked against the source like a compressed model (with the None budget).
             if (job.Compression != CompressionMethod.None || converted is not null)
             {
-                AccuracyCheck.Run(job, model, saved, named, report);
+                AccuracyCheck.Run(job, model, saved, named, report, calibrated?.Compression.Statistics.Layers);
             }
             if (format == ModelFormat.Onnx)
             {

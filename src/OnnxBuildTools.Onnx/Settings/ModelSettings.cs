@@ -130,6 +130,11 @@ public static class ModelSettings
     // As an attribute, "Exclude" is MSBuild's own exclude pattern: "ExcludeNodes" is the same list usable as one.
     public static readonly ModelSetting Exclude = new("Exclude", SettingKind.List, "exclude", stamped: true,
         "Node names or op types to leave in float, separated by ';' or ','.", aliases: ["ExcludeNodes"]);
+    public static readonly ModelSetting CalibrationData = new("CalibrationData", SettingKind.Folder, "calibration-data", stamped: true,
+        "Int8Static: sample inputs to calibrate activation ranges on, as <input>.npy files (samples along axis 0) or test_data_set_N folders.");
+    public static readonly ModelSetting CalibrationMethod = new("CalibrationMethod", SettingKind.Choice, "calibration-method", stamped: true,
+        "Int8Static: how each activation's range is chosen from the calibration data: MinMax, Percentile (99.999) or Entropy.",
+        "Percentile", ["MinMax", "Percentile", "Entropy"]);
     public static readonly ModelSetting AccuracyCheck = new("AccuracyCheck", SettingKind.Choice, "accuracy-check", stamped: true,
         "After compressing, run both models in ONNX Runtime and fail (Error) or warn (Warn) when the compressed one misses its accuracy budget, or skip the check (Off).",
         "Error", ["Error", "Warn", "Off"]);
@@ -173,7 +178,7 @@ public static class ModelSettings
     /// <summary>Every setting, in the order the stamp, the job file and the help list them.</summary>
     public static readonly IReadOnlyList<ModelSetting> All =
     [
-        Compression, Exclude, AccuracyCheck, AccuracyLocalization, ValidationData, MinCosine, MaxRelativeError, MinTop1Agreement,
+        Compression, Exclude, CalibrationData, CalibrationMethod, AccuracyCheck, AccuracyLocalization, ValidationData, MinCosine, MaxRelativeError, MinTop1Agreement,
         IntegerInputRanges, InputShapes, DimensionSizes, TargetOpset, Format, OptimizationLevel, Embed, OutputPath, Link, ClassName, Namespace,
     ];
 
