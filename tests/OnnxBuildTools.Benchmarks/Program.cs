@@ -10,6 +10,12 @@ switch (name)
     case "compression-convinteger":
         return OnnxBuildTools.Benchmarks.ConvIntegerExperiment.Run(rest);
     case "formats": return OnnxBuildTools.Benchmarks.FormatBenchmark.Run(rest);
+    case "static-int8":
+        return OnnxBuildTools.Benchmarks.StaticInt8Benchmark.Run(rest);
+    case "static-int8-profile":
+        return OnnxBuildTools.Benchmarks.StaticInt8Benchmark.Profile(rest);
+    case "static-int8-memory":
+        return OnnxBuildTools.Benchmarks.StaticInt8Benchmark.MeasureMemory(rest);
     case "noop-build":
         return OnnxBuildTools.Benchmarks.NoOpBuildBenchmark.Run(rest);
     case "wrapper": return OnnxBuildTools.Benchmarks.WrapperBenchmark.Run(rest);
