@@ -319,7 +319,7 @@ internal sealed class GraphRewriter
             {
                 // Equalized: float readers get the tensor back from a Mul by the per-channel factors ([1, C, 1, 1]). A
                 // per-channel DequantizeLinear would do the same in one node, but ONNX Runtime runs it slowly once its
-                // layout pass has moved it to channels-last (measured 13× slower than per-tensor on PaddleOCR det).
+                // layout pass has moved it to channels-last (PaddleOCR det: 13 ms of dequantization instead of 1.7 ms).
                 string channelFactors = Unique(tensor.Name + "_channel_factors"), unscaled = Unique(tensor.Name + "_restored");
                 graph.Initializer.Add(Named(WeightEncoder.Tensor(DataType.Float, [1, factors.Length, 1, 1], factors), channelFactors));
                 target.Add(Node("Mul", Unique(tensor.Name + "_restore"), [restored, channelFactors], [unscaled]));
