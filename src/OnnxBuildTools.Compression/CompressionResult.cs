@@ -31,6 +31,9 @@ public enum WeightEncoding
     /// <summary>4-bit blocks along the rows of an embedding table, read by <c>GatherBlockQuantized</c> (only the gathered rows are expanded).</summary>
     Int4GatherBlockQuantized,
 
+    /// <summary>int8 blocks along the rows of an embedding table, read by <c>GatherBlockQuantized</c> (only the gathered rows are expanded).</summary>
+    Int8GatherBlockQuantized,
+
     /// <summary>int8 per channel behind a <c>DequantizeLinear</c> that ONNX Runtime fuses into an integer kernel (Int8Static).</summary>
     Int8Static,
 

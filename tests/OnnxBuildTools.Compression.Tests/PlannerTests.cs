@@ -158,14 +158,14 @@ public sealed class PlannerTests
     }
 
     [TestMethod]
-    public void GatherTableIsStoredInt8AndRestoredUnderItsName()
+    public void GatherTableIsStoredInt8AndRestoredUnderItsNameInStandardForm()
     {
         var graph = new GraphProto { Name = "embed" };
         graph.Input.Add(Value("ids", DataType.Int64, "n"));
         graph.Output.Add(Value("e", DataType.Float, "n", 16));
         graph.Initializer.Add(FloatTensor("table", [100, 16], RandomValues(1600, 7)));
         graph.Node.Add(Node("Gather", "lookup", ["table", "ids"], ["e"]));
-        var result = ModelCompressor.Compress(Model(graph), Int8);
+        var result = ModelCompressor.Compress(Model(graph), Int8 with { Int8MatMul = Int8MatMulForm.Standard });
         var nodes = result.Model.Graph.Node;
         CollectionAssert.AreEqual(new[] { "Cast", "Cast", "Mul", "Gather" }, nodes.Select(n => n.OpType).ToArray());
         Assert.AreEqual("table", nodes[2].Output[0]);
@@ -173,6 +173,54 @@ public sealed class PlannerTests
         CollectionAssert.AreEqual(new long[] { 100, 1 }, scale.Dims.ToArray(), "one scale per row");
         Assert.AreEqual((int)DataType.Float16, scale.DataType, "100 scales: float16, cast at load");
         Assert.AreEqual(1600 + 200, result.Statistics.Weights.Single().BytesAfter);
+    }
+
+    [TestMethod]
+    [DataRow(384L, 128L)]
+    [DataRow(64L, 64L)]
+    [DataRow(48L, 16L)]
+    public void Int8EmbeddingsAreReadByGatherBlockQuantizedInRowBlocks(long width, long expectedBlock)
+    {
+        var graph = new GraphProto { Name = "embed8" };
+        graph.Input.Add(Value("ids", DataType.Int64, 2, 3));
+        graph.Output.Add(Value("e", DataType.Float, 2, 3, width));
+        var table = RandomValues(50 * (int)width, 31);
+        table[7 * (int)width + 3] = 40f; // an outlier costs only its own block
+        graph.Initializer.Add(FloatTensor("table", [50, width], table));
+        graph.Node.Add(Node("Gather", "lookup", ["table", "ids"], ["e"]));
+        var model = Model(graph);
+        var result = ModelCompressor.Compress(model, Int8);
+        var node = result.Model.Graph.Node.Single();
+        Assert.AreEqual("GatherBlockQuantized", node.OpType);
+        Assert.AreEqual(8, node.Attribute.Single(a => a.Name == "bits").I);
+        Assert.AreEqual(expectedBlock, node.Attribute.Single(a => a.Name == "block_size").I);
+        var data = result.Model.Graph.Initializer.Single(t => t.Name == node.Input[0]);
+        Assert.AreEqual((int)DataType.Uint8, data.DataType);
+        CollectionAssert.AreEqual(new[] { 50L, width }, data.Dims.ToArray(), "one byte per weight");
+        Assert.AreEqual(WeightEncoding.Int8GatherBlockQuantized, result.Statistics.Weights.Single().Encoding);
+
+        long[] ids = [0, 7, 49, 3, 3, 21];
+        var expected = RunLookup(model, ids);
+        var actual = RunLookup(result.Model, ids);
+        Assert.AreEqual(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            // Half a step of the block's scale; only the outlier's block (row 7, the second lookup) has a coarse one.
+            bool outlierBlock = i >= width && i < width + expectedBlock;
+            float tolerance = (outlierBlock ? 40f : 1f) / 127 / 2 + 1e-6f;
+            Assert.AreEqual(expected[i], actual[i], tolerance, $"element {i}");
+        }
+        Assert.AreEqual(WeightEncoding.Int8DequantizedAtLoad, ModelCompressor.Compress(model, Int8 with { Int8MatMul = Int8MatMulForm.Standard }).Statistics.Weights.Single().Encoding,
+            "ai.onnx only: restored at load");
+    }
+
+    private static float[] RunLookup(ModelProto model, long[] ids)
+    {
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(model.ToByteArray());
+        using var input = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(ids, [2, 3]);
+        using var runOptions = new Microsoft.ML.OnnxRuntime.RunOptions();
+        using var outputs = session.Run(runOptions, ["ids"], [input], ["e"]);
+        return outputs[0].GetTensorDataAsSpan<float>().ToArray();
     }
 
     [TestMethod]
@@ -209,7 +257,7 @@ public sealed class PlannerTests
             Assert.AreEqual(expected[i], actual[i], 1f / 7 / 2 + 1e-5f, $"element {i}"); // half a step of the largest possible scale
         }
         Assert.IsTrue(Cosine(expected, actual) > 0.99);
-        Assert.AreEqual(WeightEncoding.Int8DequantizedAtLoad, ModelCompressor.Compress(model, Int4).Statistics.Weights.Single().Encoding, "8 bits by default");
+        Assert.AreEqual(WeightEncoding.Int8GatherBlockQuantized, ModelCompressor.Compress(model, Int4).Statistics.Weights.Single().Encoding, "8 bits by default");
     }
 
     [TestMethod]

@@ -17,6 +17,9 @@ internal enum UseKind
     /// <summary>The node becomes <c>GatherBlockQuantized</c> over 4-bit blocks of each row.</summary>
     NBitsGather,
 
+    /// <summary>The node becomes <c>GatherBlockQuantized</c> over 8-bit blocks of each row.</summary>
+    Int8Gather,
+
     /// <summary>The weight must stay exactly as it is (excluded, or a control value such as Resize scales).</summary>
     KeepFloat,
 }
@@ -101,9 +104,12 @@ internal sealed class ControlInputPlanner(params int[] controlInputs) : IConsume
 }
 
 /// <summary>
-/// Embedding tables: stored int8 per row and restored at load (lookups cost what they did in float), or with
-/// Int4 and <see cref="CompressionOptions.EmbeddingBits"/> = 4, 4-bit blocks read by <c>GatherBlockQuantized</c>
-/// (rank 2, gathered on axis 0, row length a multiple of the block size).
+/// Embedding tables (rank 2, gathered on axis 0) are read by <c>GatherBlockQuantized</c>, which expands only the
+/// gathered rows: 4-bit blocks with Int4 and <see cref="CompressionOptions.EmbeddingBits"/> = 4 (row length a multiple
+/// of the block size), otherwise int8 blocks as long as the row allows (a power of two of at least 16 dividing it).
+/// The table then stays int8 in memory, and an offline-optimized or .ort model has nothing to fold. Tables that
+/// fit neither, and ai.onnx-only models (<see cref="Int8MatMulForm.Standard"/>), are stored int8 per row and
+/// restored at load.
 /// </summary>
 internal sealed class GatherPlanner : IConsumerPlanner
 {
@@ -116,9 +122,28 @@ internal sealed class GatherPlanner : IConsumerPlanner
         var options = context.Options;
         var dims = weight.Tensor.Dims;
         bool axisZero = use.Node.Attribute.FirstOrDefault(a => a.Name == "axis") is not { } axis || axis.I == 0;
-        return options.Method == CompressionMethod.Int4 && options.EmbeddingBits == 4 && dims.Count == 2 && axisZero && dims[1] % options.BlockSize == 0
-            ? new ConsumerPlan(UseKind.NBitsGather)
-            : ConsumerPlan.Float;
+        if (dims.Count != 2 || !axisZero)
+        {
+            return ConsumerPlan.Float;
+        }
+        if (options.Method == CompressionMethod.Int4 && options.EmbeddingBits == 4)
+        {
+            return dims[1] % options.BlockSize == 0 ? new ConsumerPlan(UseKind.NBitsGather) : ConsumerPlan.Float;
+        }
+        bool int8Method = options.Method is CompressionMethod.Int8 or CompressionMethod.Int8Static or CompressionMethod.Int4;
+        bool contribOpsAllowed = options.Int8MatMul != Int8MatMulForm.Standard;
+        return int8Method && contribOpsAllowed && Int8GatherBlockSize(dims[1]) > 0 ? new ConsumerPlan(UseKind.Int8Gather) : ConsumerPlan.Float;
+    }
+
+    /// <summary>The largest power of two of at least 16 that divides the row length (one scale per block), or 0.</summary>
+    public static int Int8GatherBlockSize(long rowLength)
+    {
+        if (rowLength < 16 || rowLength > int.MaxValue)
+        {
+            return 0;
+        }
+        long block = rowLength & -rowLength;
+        return block >= 16 ? (int)block : 0;
     }
 }
 

@@ -93,7 +93,7 @@ internal static class ModelPlanner
             return Float16(site, "rank below 2: float16", context);
         }
         var first = consumers[0].Consumer;
-        bool allFused = !site.IsGraphOutput && first.Kind is UseKind.DynamicInt8MatMul or UseKind.NBitsMatMul or UseKind.NBitsGather
+        bool allFused = !site.IsGraphOutput && first.Kind is UseKind.DynamicInt8MatMul or UseKind.NBitsMatMul or UseKind.NBitsGather or UseKind.Int8Gather
             && consumers.All(c => c.Consumer.Kind == first.Kind && c.Consumer.WeightIsNByK == first.WeightIsNByK && c.Consumer.Alpha == first.Alpha);
         if (allFused)
         {
@@ -101,6 +101,7 @@ internal static class ModelPlanner
             {
                 UseKind.DynamicInt8MatMul => WeightEncoding.Int8DynamicMatMul,
                 UseKind.NBitsMatMul => WeightEncoding.Int4MatMulNBits,
+                UseKind.Int8Gather => WeightEncoding.Int8GatherBlockQuantized,
                 _ => WeightEncoding.Int4GatherBlockQuantized,
             };
             return new WeightPlan(site, encoding, consumers, false, first.WeightIsNByK, null);

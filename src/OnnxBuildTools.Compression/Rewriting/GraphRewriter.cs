@@ -175,7 +175,7 @@ internal sealed class GraphRewriter
             }
             _replace[use.Node] = plan.Encoding switch
             {
-                WeightEncoding.Int4GatherBlockQuantized => [NBitsGather(use.Node, weight)],
+                WeightEncoding.Int4GatherBlockQuantized or WeightEncoding.Int8GatherBlockQuantized => [BlockQuantizedGather(use.Node, weight)],
                 WeightEncoding.Int4MatMulNBits => [NBitsMatMul(use.Node, weight, consumer, plan)],
                 _ when standard => StandardDynamicMatMul(use.Node, weight, consumer),
                 _ => [DynamicMatMul(use.Node, weight, consumer)],
@@ -217,15 +217,19 @@ internal sealed class GraphRewriter
         return nodes;
     }
 
-    private NodeProto NBitsGather(NodeProto original, EncodedWeight weight)
+    /// <summary>GatherBlockQuantized(data, indices, scales[, zero_points]); the block size follows from the scales' shape.</summary>
+    private static NodeProto BlockQuantizedGather(NodeProto original, EncodedWeight weight)
     {
+        bool fourBits = weight.Encoding == WeightEncoding.Int4GatherBlockQuantized;
+        long rowLength = weight.Data.Dims[1] * (fourBits ? 2 : 1);
+        long blockSize = rowLength / weight.Scales!.Dims[1];
         var inputs = new List<string> { weight.Data.Name, original.Input[1], weight.Scales!.Name };
         if (weight.ZeroPoints is { } zeroPoints)
         {
             inputs.Add(zeroPoints.Name);
         }
         var node = Node("GatherBlockQuantized", original.Name, inputs, [original.Output[0]],
-            IntAttribute("gather_axis", 0), IntAttribute("quantize_axis", 1), IntAttribute("block_size", _options.BlockSize), IntAttribute("bits", 4));
+            IntAttribute("gather_axis", 0), IntAttribute("quantize_axis", 1), IntAttribute("block_size", blockSize), IntAttribute("bits", fourBits ? 4 : 8));
         node.Domain = MicrosoftDomain;
         return node;
     }

@@ -179,6 +179,24 @@ internal static class WeightEncoder
                     Tensor(DataType.Float, [rows, blocks], scales),
                     options.Symmetric ? null : Tensor(DataType.Uint8, [rows, zeroPointStride], zeroPoints));
             }
+            case WeightEncoding.Int8GatherBlockQuantized:
+            {
+                // Symmetric int8 per block stored as uint8 with the op's default zero point of 128.
+                int rows = checked((int)dims[0]);
+                int cols = checked((int)dims[1]);
+                int blockSize = GatherPlanner.Int8GatherBlockSize(cols);
+                int blocks = cols / blockSize;
+                var quantized = new sbyte[values.Length];
+                var scales = new float[rows * blocks];
+                Int8Kernels.QuantizePerRow(values, rows * blocks, quantized, scales);
+                var bytes = new byte[values.Length];
+                for (int i = 0; i < bytes.Length; i++)
+                {
+                    bytes[i] = (byte)(quantized[i] + 128);
+                }
+                return new EncodedWeight(WeightEncoding.Int8GatherBlockQuantized, Tensor(DataType.Uint8, dims, bytes), Tensor(DataType.Float, [rows, blocks], scales), null,
+                    Int8Kernels.ZeroedFraction(values, quantized));
+            }
             default:
                 throw new InvalidOperationException($"Unknown encoding {plan.Encoding}.");
         }
