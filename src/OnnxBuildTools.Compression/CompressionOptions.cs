@@ -12,6 +12,26 @@ public enum Int8MatMulForm
     Standard,
 }
 
+/// <summary>Which weights' entries are removed before they are stored.</summary>
+public enum PruningMethod
+{
+    /// <summary>No pruning.</summary>
+    None,
+
+    /// <summary>The smallest-magnitude entries of MatMul, Gemm, Conv and embedding weights become zero; the file stores a bit mask and the rest.</summary>
+    Magnitude,
+}
+
+/// <summary>Where magnitude pruning ranks entries.</summary>
+public enum PruningScope
+{
+    /// <summary>Each weight loses <see cref="CompressionOptions.Sparsity"/> of its own entries.</summary>
+    Layer,
+
+    /// <summary>One threshold for every prunable weight: that share of all their entries, smallest first, wherever they are.</summary>
+    Global,
+}
+
 /// <summary>Typed, immutable options of <see cref="ModelCompressor"/>. The defaults are the recommended settings.</summary>
 public sealed record CompressionOptions
 {
@@ -103,6 +123,15 @@ public sealed record CompressionOptions
     /// </summary>
     public IReadOnlyDictionary<string, string> WeightOnlyNodes { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
+    /// <summary>Pruning applied before the method stores the weights (any method, including <see cref="CompressionMethod.None"/>).</summary>
+    public PruningMethod Pruning { get; init; }
+
+    /// <summary>With <see cref="Pruning"/>: the share of entries set to zero, from 0 to 1.</summary>
+    public double Sparsity { get; init; } = 0.5;
+
+    /// <summary>With <see cref="Pruning"/>: per weight (the default) or across all prunable weights.</summary>
+    public PruningScope PruningScope { get; init; }
+
     /// <summary>Throws OBT2002 when an option is out of range.</summary>
     public void Validate(string? filePath = null)
     {
@@ -128,6 +157,19 @@ public sealed record CompressionOptions
         {
             throw new DiagnosticException(DiagnosticCodes.CompressionInvalidOption, filePath,
                 $"Minimum element count {Math.Min(MinElements, MinInt8Elements)} is negative.");
+        }
+        if (!Enum.IsDefined(Pruning) || !Enum.IsDefined(PruningScope))
+        {
+            throw new DiagnosticException(DiagnosticCodes.CompressionInvalidOption, filePath, $"Unknown pruning '{Pruning}' or scope '{PruningScope}'.");
+        }
+        if (!(Sparsity >= 0 && Sparsity <= 1))
+        {
+            throw new DiagnosticException(DiagnosticCodes.CompressionInvalidOption, filePath, $"Sparsity {Sparsity} is not in 0..1.");
+        }
+        if (Pruning != PruningMethod.None && Method == CompressionMethod.Int8Static)
+        {
+            throw new DiagnosticException(DiagnosticCodes.CompressionInvalidOption, filePath,
+                "Pruning does not combine with Int8Static: its integer layers are calibrated on the unpruned weights. Use Int8, Int4, Float16 or None.");
         }
         if (!(SmoothQuant >= 0f && SmoothQuant <= 1f))
         {

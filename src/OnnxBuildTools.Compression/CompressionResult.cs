@@ -70,7 +70,14 @@ public sealed record LayerStatistics(string Name, string OpType, string Input, I
 /// <param name="Encoding">How it is stored now.</param>
 /// <param name="Reason">Why it was left in float (or fell back to float16), when it was.</param>
 /// <param name="Int8ZeroedFraction">Share of non-zero weights that int8 flushed to zero, when int8 restored at load was tried.</param>
-public sealed record WeightStatistics(string Name, string OpTypes, WeightEncoding Encoding, long ElementCount, long BytesBefore, long BytesAfter, string? Reason, double? Int8ZeroedFraction = null);
+public sealed record WeightStatistics(string Name, string OpTypes, WeightEncoding Encoding, long ElementCount, long BytesBefore, long BytesAfter, string? Reason, double? Int8ZeroedFraction = null)
+{
+    /// <summary>Share of entries magnitude pruning set to zero; null when the weight was not pruned.</summary>
+    public double? PrunedFraction { get; init; }
+
+    /// <summary>Stored as a bit mask and its non-zero values, restored at load (smaller than the dense form).</summary>
+    public bool SparseStorage { get; init; }
+}
 
 /// <summary>Totals over all weights, in model order.</summary>
 public sealed record CompressionStatistics(IReadOnlyList<WeightStatistics> Weights, TimeSpan Elapsed)

@@ -52,7 +52,7 @@ public static class ModelCompressor
         {
             (model, upgradeRefusal) = WithQuantizeLinear(model, filePath);
         }
-        if (options.FoldBatchNorm && options.Method != CompressionMethod.None)
+        if (options.FoldBatchNorm && (options.Method != CompressionMethod.None || options.Pruning != PruningMethod.None))
         {
             BatchNormFolding.Fold(model, external, filePath);
         }
@@ -69,15 +69,16 @@ public static class ModelCompressor
             staticPlan = StaticGraphPlanner.Plan(model, options, sites, options.Calibration, upgradeRefusal);
             RequireMatchingCalibration(model, options, sites, options.Calibration!, filePath);
         }
-        var plans = ModelPlanner.Plan(sites, options, opset, model, staticPlan);
+        var pruning = PruningPlanner.Plan(sites, options, opset);
+        var plans = ModelPlanner.Plan(sites, options, opset, model, staticPlan, pruning);
         var encoded = new EncodedWeight?[plans.Count];
         Parallel.For(0, plans.Count, i => encoded[i] = WeightEncoder.Encode(plans[i], options));
         new GraphRewriter(model, options).Apply(plans, encoded, staticPlan);
-        if (options.CompactGraph && options.Method != CompressionMethod.None)
+        if (options.CompactGraph && (options.Method != CompressionMethod.None || options.Pruning != PruningMethod.None))
         {
             GraphCompaction.Compact(model);
         }
-        if (options.CompactNames && options.Method != CompressionMethod.None)
+        if (options.CompactNames && (options.Method != CompressionMethod.None || options.Pruning != PruningMethod.None))
         {
             NameCompactor.Compact(model);
         }
@@ -91,7 +92,11 @@ public static class ModelCompressor
             plan.Site.ElementCount * sizeof(float),
             encoded[i]?.ByteCount ?? plan.Site.ElementCount * sizeof(float),
             plan.Encoding != encoded[i]?.Encoding && encoded[i] is not null ? "int8 would flush too many weights to zero: float16" : plan.Reason,
-            encoded[i]?.ZeroedFraction)).ToList();
+            encoded[i]?.ZeroedFraction)
+        {
+            PrunedFraction = plan.Pruning is { } pruned ? (double)pruned.Pruned / plan.Site.ElementCount : null,
+            SparseStorage = encoded[i]?.Sparse is not null,
+        }).ToList();
         ModelContract.Verify(source, model, filePath ?? "");
         return new CompressionResult(model, new CompressionStatistics(statistics, watch.Elapsed)
         {

@@ -1,4 +1,5 @@
 using OnnxBuildTools.Onnx.Diagnostics;
+using OnnxBuildTools.Compression;
 
 namespace OnnxBuildTools.Worker;
 
@@ -39,6 +40,10 @@ public sealed record ModelJob
     public string this[ModelSetting setting] => Settings.TryGetValue(setting, out string? value) ? value : setting.Default;
 
     public CompressionMethod Compression => Enum.Parse<CompressionMethod>(this[ModelSettings.Compression]);
+
+    public PruningMethod Pruning => Enum.Parse<PruningMethod>(this[ModelSettings.Pruning]);
+
+    public double Sparsity => double.Parse(this[ModelSettings.Sparsity], System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>Node names or op types to leave in float.</summary>
     public IReadOnlyList<string> Exclude => ModelSettings.SplitList(this[ModelSettings.Exclude]);

@@ -15,6 +15,9 @@ namespace OnnxBuildTools.Worker;
 /// <summary>What one processed model reports: sizes before and after, and the time taken.</summary>
 public sealed record ModelSummary(string DisplayName, long SourceBytes, long OutputBytes, CompressionMethod Compression, TimeSpan Elapsed)
 {
+    /// <summary>The pruning applied, e.g. <c>Magnitude 50%</c>; null for none.</summary>
+    public string? Pruning { get; init; }
+
     /// <summary>The one line the build prints per model, e.g. <c>models/encoder.onnx: 43.1 MB -> 11.2 MB (Int8, 0.26x) in 1.9 s</c>.</summary>
     public string ToSummaryLine()
     {
@@ -24,7 +27,7 @@ public sealed record ModelSummary(string DisplayName, long SourceBytes, long Out
         }
         double ratio = SourceBytes == 0 ? 1 : (double)OutputBytes / SourceBytes;
         return string.Create(CultureInfo.InvariantCulture,
-            $"{DisplayName}: {FormatSize(SourceBytes)} -> {FormatSize(OutputBytes)} ({Compression}, {ratio:0.00}x) in {Elapsed.TotalSeconds:0.0} s");
+            $"{DisplayName}: {FormatSize(SourceBytes)} -> {FormatSize(OutputBytes)} ({Compression}{(Pruning is null ? "" : ", " + Pruning)}, {ratio:0.00}x) in {Elapsed.TotalSeconds:0.0} s");
     }
 
     public static string FormatSize(long bytes) => bytes switch
@@ -84,14 +87,18 @@ public static class ModelProcessor
                 AtomicFile.Write(job.SignatureStampPath, _ => { });
             }
         }
-        return new ModelSummary(job.DisplayName, sourceBytes, outputBytes, job.Compression, clock.Elapsed);
+        return new ModelSummary(job.DisplayName, sourceBytes, outputBytes, job.Compression, clock.Elapsed)
+        {
+            Pruning = job.Pruning == PruningMethod.None ? null
+                : string.Create(CultureInfo.InvariantCulture, $"{job.Pruning} {job.Sparsity:0.##%}{(job[ModelSettings.PruningScope] == "Global" ? " global" : "")}"),
+        };
     }
 
     private static long WriteOutput(ModelJob job, LoadedModel model, string source, IReadOnlyList<string> externalFiles, string output, Action<string> report)
     {
         var format = Enum.Parse<ModelFormat>(job[ModelSettings.Format]);
         string targetOpset = job[ModelSettings.TargetOpset];
-        if (job.Compression != CompressionMethod.None || targetOpset.Length > 0 || format != ModelFormat.Onnx)
+        if (job.Compression != CompressionMethod.None || job.Pruning != PruningMethod.None || targetOpset.Length > 0 || format != ModelFormat.Onnx)
         {
             return WriteProcessed(job, model, source, output, format, targetOpset, report);
         }
@@ -159,9 +166,14 @@ public static class ModelProcessor
         // the source model's and name the layer to exclude; the file written has them compacted (losslessly).
         ModelProto named = input.Proto, shipped = input.Proto;
         StaticCompressionResult? calibrated = null;
-        if (job.Compression != CompressionMethod.None)
+        bool compresses = job.Compression != CompressionMethod.None || job.Pruning != PruningMethod.None;
+        if (compresses)
         {
-            var options = new CompressionOptions { Method = job.Compression, Exclude = job.Exclude, CompactNames = false };
+            var options = new CompressionOptions
+            {
+                Method = job.Compression, Exclude = job.Exclude, CompactNames = false,
+                Pruning = job.Pruning, Sparsity = job.Sparsity, PruningScope = Enum.Parse<PruningScope>(job[ModelSettings.PruningScope]),
+            };
             CompressionResult result;
             if (job.Compression == CompressionMethod.Int8Static)
             {
@@ -188,7 +200,7 @@ public static class ModelProcessor
         try
         {
             // A converted opset is checked against the source like a compressed model (with the None budget).
-            if (job.Compression != CompressionMethod.None || converted is not null)
+            if (compresses || converted is not null)
             {
                 AccuracyCheck.Run(job, model, saved, named, report, calibrated?.Compression.Statistics.Layers);
             }

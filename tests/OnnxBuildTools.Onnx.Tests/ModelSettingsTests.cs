@@ -77,6 +77,14 @@ public sealed partial class ModelSettingsTests
         Assert.IsNull(ModelSettings.OutputPath.Normalize("../escape.onnx", folder));
         Assert.IsNull(ModelSettings.Link.Normalize(Path.Combine(folder, "rooted.onnx"), folder));
         Assert.AreEqual("0.995", ModelSettings.MinCosine.Normalize(" 0.995 ", folder), "text is checked where it is used");
+        Assert.AreEqual("0.5", ModelSettings.Sparsity.Normalize("", folder), "the default sparsity");
+        Assert.AreEqual("0.75", ModelSettings.Sparsity.Normalize(" 0.750 ", folder));
+        Assert.AreEqual("1", ModelSettings.Sparsity.Normalize("1", folder));
+        Assert.IsNull(ModelSettings.Sparsity.Normalize("1.5", folder));
+        Assert.IsNull(ModelSettings.Sparsity.Normalize("0,5", folder), "invariant culture only");
+        Assert.IsNull(ModelSettings.Sparsity.Normalize("NaN", folder));
+        Assert.AreEqual("Global", ModelSettings.PruningScope.Normalize("global", folder));
+        Assert.AreEqual("Magnitude", ModelSettings.Pruning.Normalize("MAGNITUDE", folder));
         Assert.AreEqual("Compression='Int9' is not valid; expected one of None, Int8, Int4, Float16, Int8Static.", ModelSettings.Compression.InvalidMessage("Compression", " Int9"));
         Assert.AreEqual("OBT3003", ModelSettings.Compression.ErrorCode);
     }

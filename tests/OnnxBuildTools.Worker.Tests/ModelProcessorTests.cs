@@ -82,6 +82,30 @@ public sealed class ModelProcessorTests
     }
 
     [TestMethod]
+    public void PruningWithCompressionNoneIsWrittenPrunedNotCopiedAndTheSummarySaysSo()
+    {
+        string source = Mlp("mlp.onnx", plantOutlier: false);
+        var job = Job(source, "Warn") with
+        {
+            Settings = new Dictionary<ModelSetting, string>
+            {
+                [ModelSettings.Compression] = nameof(CompressionMethod.None),
+                [ModelSettings.Pruning] = "Magnitude",
+                [ModelSettings.Sparsity] = "0.75",
+                [ModelSettings.PruningScope] = "Global",
+                [ModelSettings.AccuracyCheck] = "Warn",
+            },
+        };
+        var lines = new List<string>();
+        ModelSummary summary = ModelProcessor.Process(job, lines.Add);
+        StringAssert.Contains(summary.ToSummaryLine(), "(None, Magnitude 75% global, ");
+        Assert.IsTrue(lines.Any(l => l.Contains("mlp.onnx: accuracy ", StringComparison.Ordinal)), "the gate ran: " + string.Join("\n", lines));
+        using var written = OnnxModelFile.Load(job.OutputPath!);
+        Assert.IsTrue(written.Proto.Graph.Node.Any(n => n.OpType == "BitShift"), "the pruned weights are restored from bit masks");
+        Assert.IsTrue(new FileInfo(job.OutputPath!).Length < new FileInfo(source).Length, "smaller than the source");
+    }
+
+    [TestMethod]
     public void AccuracyLocalizationAlwaysRanksTheLayersOfAPassingModel()
     {
         var job = Job(Mlp("mlp.onnx", plantOutlier: false), "Error", localization: "Always");

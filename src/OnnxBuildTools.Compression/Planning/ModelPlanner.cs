@@ -12,13 +12,14 @@ internal static class ModelPlanner
     private const long BroadcastingOpset = 7;
 
     public static IReadOnlyList<WeightPlan> Plan(IReadOnlyList<WeightSite> sites, CompressionOptions options, long defaultOpset, ModelProto? model = null,
-        StaticPlan? staticPlan = null)
+        StaticPlan? staticPlan = null, PruningPlan? pruning = null)
     {
         var unique = sites.GroupBy(s => s.Name, StringComparer.Ordinal).Where(g => g.Count() == 1)
             .ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
         var context = new PlanningContext(options, unique, defaultOpset, model is null ? null : SoleReaders(model), staticPlan);
         var plans = new WeightPlan[sites.Count];
-        Parallel.For(0, sites.Count, i => plans[i] = PlanOne(sites[i], context));
+        pruning ??= PruningPlan.None;
+        Parallel.For(0, sites.Count, i => plans[i] = PlanOne(sites[i], context) with { Pruning = pruning.For(sites[i]) });
         return plans;
     }
 

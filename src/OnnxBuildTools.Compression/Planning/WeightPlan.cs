@@ -2,7 +2,7 @@ namespace OnnxBuildTools.Compression.Planning;
 
 /// <summary>
 /// The immutable decision for one weight: how it is stored, which consumers are replaced by fused
-/// quantized ops, and whether a float view (restored at session load) is kept under the original name.
+/// quantized ops, which entries pruning zeroes, and whether a float view (restored at session load) is kept under the original name.
 /// </summary>
 internal sealed record WeightPlan(
     WeightSite Site,
@@ -13,5 +13,8 @@ internal sealed record WeightPlan(
     string? Reason,
     StaticLayer? Layer = null)
 {
+    /// <summary>Magnitude pruning applied to the values before they are encoded; null when the weight keeps every entry.</summary>
+    public PrunedWeight? Pruning { get; init; }
+
     public static WeightPlan Float(WeightSite site, string reason) => new(site, WeightEncoding.Float, [], true, false, reason);
 }

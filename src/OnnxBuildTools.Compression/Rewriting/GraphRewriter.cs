@@ -22,6 +22,7 @@ internal sealed class GraphRewriter
     private readonly Dictionary<NodeProto, List<NodeProto>> _after = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<NodeProto, List<NodeProto>> _replace = new(ReferenceEqualityComparer.Instance);
     private readonly HashSet<GraphProto> _touched = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<string, string> _shared = new(StringComparer.Ordinal);
     private readonly long _defaultOpset;
     private bool _usesMicrosoftOps;
     private StaticPlan _static = StaticPlan.None;
@@ -76,7 +77,13 @@ internal sealed class GraphRewriter
             WeightEncoding.Int32Bias => "_q32",
             _ => "_q8",
         };
-        weight.Data.Name = Unique(name + suffix);
+        // A pruned float32 weight is stored (or restored from its mask) under its own name.
+        weight.Data.Name = weight.Encoding == WeightEncoding.Float ? name : Unique(name + suffix);
+        if (weight.Sparse is { } sparseNames)
+        {
+            sparseNames.Mask.Name = Unique(name + "_mask");
+            sparseNames.Values.Name = Unique(name + "_nonzero");
+        }
         if (weight.Scales is { } scales)
         {
             scales.Name = Unique(name + "_scale");
@@ -85,7 +92,8 @@ internal sealed class GraphRewriter
         {
             zeroPoints.Name = Unique(name + "_zero_point");
         }
-        var stored = new[] { weight.Data, weight.Scales, weight.ZeroPoints }.OfType<TensorProto>().ToList();
+        var stored = (weight.Sparse is { } sparse ? new[] { sparse.Mask, sparse.Values, weight.Scales, weight.ZeroPoints } : [weight.Data, weight.Scales, weight.ZeroPoints])
+            .OfType<TensorProto>().ToList();
         var graph = site.Graph;
         _touched.Add(graph);
 
@@ -108,8 +116,8 @@ internal sealed class GraphRewriter
         else
         {
             var constant = site.ConstantNode!;
-            constant.Output[0] = weight.Data.Name;
-            constant.Attribute.First(a => a.Name == "value").T = weight.Data;
+            constant.Output[0] = stored[0].Name;
+            constant.Attribute.First(a => a.Name == "value").T = stored[0];
             placed = AfterOf(constant);
             foreach (var extra in stored.Skip(1))
             {
@@ -120,8 +128,18 @@ internal sealed class GraphRewriter
             }
         }
 
+        // A pruned weight's data from its mask and non-zero values (folded by ONNX Runtime at load).
+        if (weight.Sparse is { } packed)
+        {
+            placed.AddRange(RestoreSparse(packed, weight.Data.Name));
+        }
+
         // 2. The float view under the original name, restored once when the session loads (constant folding).
-        if (plan.KeepsFloatView)
+        if (weight.Encoding == WeightEncoding.Float)
+        {
+            // Pruned float32: the data is the weight itself.
+        }
+        else if (plan.KeepsFloatView)
         {
             if (weight.Encoding is WeightEncoding.Int8Static or WeightEncoding.Int32Bias)
             {
@@ -182,6 +200,90 @@ internal sealed class GraphRewriter
             };
         }
     }
+
+    /// <summary>
+    /// The nodes that rebuild a pruned weight's dense data under <paramref name="output"/> from its bit mask and its
+    /// non-zero elements (<see cref="SparseStorage"/>); every input is constant, so ONNX Runtime folds them at load.
+    /// </summary>
+    private List<NodeProto> RestoreSparse(SparseData sparse, string output)
+    {
+        string stem = output;
+        string Value(string suffix) => Unique(stem + suffix);
+        var nodes = new List<NodeProto>();
+        string column = Shared("sparse_column_shape", () => Int64s([2], [-1, 1]));
+        string flatShape = Shared("sparse_flat_shape", () => Int64s([1], [-1]));
+        string column8 = Value("_mask_column"), shifted = Value("_mask_shifted"), bits = Value("_mask_bits"), flat = Value("_mask_flat");
+        nodes.Add(Node("Reshape", Value("_mask_reshape"), [sparse.Mask.Name, column], [column8]));
+        nodes.Add(Node("BitShift", Value("_mask_shift_left"), [column8, Shared("sparse_bit_shifts", () => Bytes([8], [7, 6, 5, 4, 3, 2, 1, 0]))], [shifted], StringAttribute("direction", "LEFT")));
+        nodes.Add(Node("BitShift", Value("_mask_shift_right"), [shifted, Shared("sparse_seven", () => Bytes([], [7]))], [bits], StringAttribute("direction", "RIGHT")));
+        nodes.Add(Node("Reshape", Value("_mask_flatten"), [bits, flatShape], [flat]));
+        if (sparse.Mask.Dims[0] * 8 != sparse.Elements)
+        {
+            string sliced = Value("_mask_elements");
+            string end = Unique(stem + "_element_count");
+            _model.Graph.Initializer.Add(Named(Int64s([1], [sparse.Elements]), end));
+            nodes.Add(Node("Slice", Value("_mask_slice"), [flat, Shared("sparse_zero_1d", () => Int64s([1], [0])), end, Shared("sparse_zero_1d", () => Int64s([1], [0]))], [sliced]));
+            flat = sliced;
+        }
+        string ints = Value("_mask_int32"), positions = Value("_positions"), indices = Value("_indices");
+        nodes.Add(Node("Cast", Value("_mask_cast"), [flat], [ints], CastTo(DataType.Int32)));
+        nodes.Add(Node("CumSum", Value("_cumsum"), [ints, Shared("sparse_axis_zero", () => Int32s([], [0]))], [positions]));
+        nodes.Add(Node("Mul", Value("_index"), [positions, ints], [indices]));
+        string dims = Unique(stem + "_dims");
+        _model.Graph.Initializer.Add(Named(Int64s([sparse.DataDims.Length], sparse.DataDims), dims));
+        if (!sparse.Nibbles)
+        {
+            string shaped = Value("_indices_shaped");
+            nodes.Add(Node("Reshape", Value("_indices_reshape"), [indices, dims], [shaped]));
+            nodes.Add(Node("Gather", Value("_scatter"), [sparse.Values.Name, shaped], [output]));
+            return nodes;
+        }
+        // 4-bit codes: unpack the stored codes, place them, and pack pairs back into bytes (low nibble first).
+        string four = Shared("sparse_four", () => Bytes([], [4]));
+        string up = Value("_codes_up"), low = Value("_codes_low"), high = Value("_codes_high"), lowColumn = Value("_codes_low_column"), highColumn = Value("_codes_high_column");
+        string codes = Value("_codes"), codesFlat = Value("_codes_flat"), dense = Value("_dense_codes"), pairs = Value("_pairs"), wide = Value("_pairs_int32");
+        string lowCode = Value("_low_code"), highCode = Value("_high_code"), highShifted = Value("_high_shifted"), sum = Value("_byte_int32"), packedBytes = Value("_bytes");
+        nodes.Add(Node("BitShift", Value("_codes_shift_up"), [sparse.Values.Name, four], [up], StringAttribute("direction", "LEFT")));
+        nodes.Add(Node("BitShift", Value("_codes_shift_down"), [up, four], [low], StringAttribute("direction", "RIGHT")));
+        nodes.Add(Node("BitShift", Value("_codes_shift_high"), [sparse.Values.Name, four], [high], StringAttribute("direction", "RIGHT")));
+        nodes.Add(Node("Reshape", Value("_codes_low_reshape"), [low, column], [lowColumn]));
+        nodes.Add(Node("Reshape", Value("_codes_high_reshape"), [high, column], [highColumn]));
+        nodes.Add(Node("Concat", Value("_codes_concat"), [lowColumn, highColumn], [codes], IntAttribute("axis", 1)));
+        nodes.Add(Node("Reshape", Value("_codes_flatten"), [codes, flatShape], [codesFlat]));
+        nodes.Add(Node("Gather", Value("_scatter"), [codesFlat, indices], [dense]));
+        nodes.Add(Node("Reshape", Value("_pairs_reshape"), [dense, Shared("sparse_pair_shape", () => Int64s([2], [-1, 2]))], [pairs]));
+        nodes.Add(Node("Cast", Value("_pairs_cast"), [pairs], [wide], CastTo(DataType.Int32)));
+        nodes.Add(Node("Gather", Value("_low_gather"), [wide, Shared("sparse_index_zero", () => Int64s([], [0]))], [lowCode], IntAttribute("axis", 1)));
+        nodes.Add(Node("Gather", Value("_high_gather"), [wide, Shared("sparse_index_one", () => Int64s([], [1]))], [highCode], IntAttribute("axis", 1)));
+        nodes.Add(Node("Mul", Value("_high_scale"), [highCode, Shared("sparse_sixteen", () => Int32s([], [16]))], [highShifted]));
+        nodes.Add(Node("Add", Value("_combine"), [lowCode, highShifted], [sum]));
+        nodes.Add(Node("Cast", Value("_bytes_cast"), [sum], [packedBytes], CastTo(DataType.Uint8)));
+        nodes.Add(Node("Reshape", Value("_bytes_reshape"), [packedBytes, dims], [output]));
+        return nodes;
+    }
+
+    /// <summary>A small constant of the main graph shared by every restore (readable from subgraphs as an outer-scope value).</summary>
+    private string Shared(string key, Func<TensorProto> make)
+    {
+        if (!_shared.TryGetValue(key, out string? name))
+        {
+            name = Unique(key);
+            _model.Graph.Initializer.Add(Named(make(), name));
+            _shared[key] = name;
+        }
+        return name;
+    }
+
+    private static TensorProto Int64s(long[] dims, long[] values) =>
+        WeightEncoder.Tensor(DataType.Int64, dims, System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
+
+    private static TensorProto Int32s(long[] dims, int[] values) =>
+        WeightEncoder.Tensor(DataType.Int32, dims, System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
+
+    private static TensorProto Bytes(long[] dims, byte[] values) => WeightEncoder.Tensor(DataType.Uint8, dims, values);
+
+    private static AttributeProto StringAttribute(string name, string value) =>
+        new() { Name = name, Type = AttributeProto.Types.AttributeType.String, S = Google.Protobuf.ByteString.CopyFromUtf8(value) };
 
     private NodeProto DynamicMatMul(NodeProto original, EncodedWeight weight, ConsumerPlan consumer, string? output = null)
     {

@@ -8,9 +8,12 @@ using DataType = OnnxBuildTools.Onnx.Protos.TensorProto.Types.DataType;
 namespace OnnxBuildTools.Compression.Rewriting;
 
 /// <summary>The new tensors for one weight: the compressed data, its scales, and zero points when asymmetric.</summary>
+/// <summary><see cref="Sparse"/>: the data is stored as a bit mask and its non-zero elements instead (pruned weights, when smaller).</summary>
 internal sealed record EncodedWeight(WeightEncoding Encoding, TensorProto Data, TensorProto? Scales, TensorProto? ZeroPoints, double? ZeroedFraction = null)
 {
-    public long ByteCount => Data.RawData.Length + (Scales?.RawData.Length ?? 0) + (ZeroPoints?.RawData.Length ?? 0);
+    public SparseData? Sparse { get; init; }
+
+    public long ByteCount => (Sparse?.ByteCount ?? Data.RawData.Length) + (Scales?.RawData.Length ?? 0) + (ZeroPoints?.RawData.Length ?? 0);
 }
 
 /// <summary>Runs the kernels for one plan. Pure: tensors in, new tensors out (names are set by the rewriter).</summary>
@@ -22,15 +25,31 @@ internal static class WeightEncoder
     /// </summary>
     public const double MaxZeroedFraction = 0.25;
 
+    /// <summary>
+    /// Encodes the plan's weight, pruned first when the plan says so; a pruned weight's data is then stored as a bit mask
+    /// and its non-zero elements when that is smaller (<see cref="SparseStorage"/>).
+    /// </summary>
     public static EncodedWeight? Encode(WeightPlan plan, CompressionOptions options)
     {
+        if (plan.Pruning is not { } pruning)
+        {
+            return EncodeDense(plan, options, plan.Site.Values);
+        }
+        var encoded = EncodeDense(plan, options, pruning.Apply(plan.Site.Values));
+        return encoded is not null && pruning.StoreSparse && SparseStorage.Pack(encoded.Data) is { } sparse ? encoded with { Sparse = sparse } : encoded;
+    }
+
+    private static EncodedWeight? EncodeDense(WeightPlan plan, CompressionOptions options, ReadOnlySpan<float> values)
+    {
         var site = plan.Site;
-        var values = site.Values;
         long[] dims = site.Dims;
+        // A pruned weight's zeros must stay exact zeros: 4-bit blocks are symmetric (0 is code 8 in every block).
+        bool symmetric = options.Symmetric || plan.Pruning is not null;
         switch (plan.Encoding)
         {
             case WeightEncoding.Float:
-                return null;
+                // Only a pruned weight is rewritten in float32 (method None, or kept float for another reason).
+                return plan.Pruning is null ? null : new EncodedWeight(WeightEncoding.Float, Tensor(DataType.Float, dims, values.ToArray()), null, null);
             case WeightEncoding.Float16CastAtLoad:
             {
                 var bytes = new byte[values.Length * 2];
@@ -56,7 +75,7 @@ internal static class WeightEncoder
                 {
                     // Outliers (a few weights far above the rest of their channel) would flush the others to
                     // zero; float16 keeps every weight to three digits at half the float32 size.
-                    return Encode(plan with { Encoding = WeightEncoding.Float16CastAtLoad }, options)! with { ZeroedFraction = zeroed };
+                    return EncodeDense(plan with { Encoding = WeightEncoding.Float16CastAtLoad }, options, values)! with { ZeroedFraction = zeroed };
                 }
                 long[] scaleDims = options.PerChannel ? [.. dims.Select((d, i) => i == axis ? d : 1L)] : [];
                 var scaleTensor = halfScalesUsed
@@ -151,14 +170,14 @@ internal static class WeightEncoder
                 int blocks = Int4Kernels.BlockCount(k, blockSize);
                 var packed = new byte[(long)n * blocks * blockSize / 2];
                 var scales = new float[n * blocks];
-                var zeroPoints = options.Symmetric ? [] : new byte[n * ((blocks + 1) / 2)];
-                Int4Kernels.Quantize(nByK, n, k, blockSize, options.Symmetric, packed, scales, zeroPoints);
+                var zeroPoints = symmetric ? [] : new byte[n * ((blocks + 1) / 2)];
+                Int4Kernels.Quantize(nByK, n, k, blockSize, symmetric, packed, scales, zeroPoints);
                 ScaleBy(scales, plan.FusedUses[0].Consumer.Alpha);
                 return new EncodedWeight(
                     WeightEncoding.Int4MatMulNBits,
                     Tensor(DataType.Uint8, [n, blocks, blockSize / 2], packed),
                     Tensor(DataType.Float, [n * blocks], scales),
-                    options.Symmetric ? null : Tensor(DataType.Uint8, [zeroPoints.Length], zeroPoints));
+                    symmetric ? null : Tensor(DataType.Uint8, [zeroPoints.Length], zeroPoints));
             }
             case WeightEncoding.Int4GatherBlockQuantized:
             {
@@ -171,13 +190,13 @@ internal static class WeightEncoder
                 var packed = new byte[(long)rows * cols / 2];
                 var scales = new float[rows * blocks];
                 int zeroPointStride = (blocks + 1) / 2;
-                var zeroPoints = options.Symmetric ? [] : new byte[rows * zeroPointStride];
-                Int4Kernels.Quantize(values, rows, cols, blockSize, options.Symmetric, packed, scales, zeroPoints);
+                var zeroPoints = symmetric ? [] : new byte[rows * zeroPointStride];
+                Int4Kernels.Quantize(values, rows, cols, blockSize, symmetric, packed, scales, zeroPoints);
                 return new EncodedWeight(
                     WeightEncoding.Int4GatherBlockQuantized,
                     Tensor(DataType.Uint8, [rows, cols / 2], packed),
                     Tensor(DataType.Float, [rows, blocks], scales),
-                    options.Symmetric ? null : Tensor(DataType.Uint8, [rows, zeroPointStride], zeroPoints));
+                    symmetric ? null : Tensor(DataType.Uint8, [rows, zeroPointStride], zeroPoints));
             }
             case WeightEncoding.Int8GatherBlockQuantized:
             {

@@ -25,6 +25,8 @@ public enum SettingKind
     Namespace,
     /// <summary>A relative path that stays inside the folder it is relative to.</summary>
     RelativePath,
+    /// <summary>A number from 0 to 1 (invariant culture); normalized to its shortest round-trip spelling.</summary>
+    Fraction,
 }
 
 /// <summary>One <c>OnnxModel</c> item metadata: its names, its default, how it is checked, and where it goes.</summary>
@@ -74,6 +76,7 @@ public sealed class ModelSetting
         SettingKind.Namespace => "a C# namespace such as 'MyApp.Models'",
         SettingKind.RelativePath => "a relative path inside the output folder",
         SettingKind.Folder => "a folder path",
+        SettingKind.Fraction => "a number from 0 to 1 such as 0.5",
         _ => "any text",
     };
 
@@ -97,6 +100,8 @@ public sealed class ModelSetting
             SettingKind.Identifier => ModelSettings.IsIdentifier(value) ? value : null,
             SettingKind.Namespace => value.Split('.').All(ModelSettings.IsIdentifier) ? value : null,
             SettingKind.RelativePath => ModelSettings.IsSafeRelativePath(value) ? value : null,
+            SettingKind.Fraction => double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double number)
+                && number >= 0 && number <= 1 ? number.ToString("R", System.Globalization.CultureInfo.InvariantCulture) : null,
             _ => value,
         };
     }
@@ -135,6 +140,13 @@ public static class ModelSettings
     public static readonly ModelSetting CalibrationMethod = new("CalibrationMethod", SettingKind.Choice, "calibration-method", stamped: true,
         "Int8Static: how each activation's range is chosen from the calibration data: MinMax, Percentile (99.999) or Entropy.",
         "Percentile", ["MinMax", "Percentile", "Entropy"]);
+    public static readonly ModelSetting Pruning = new("Pruning", SettingKind.Choice, "pruning", stamped: true,
+        "Remove weight entries before compressing: Magnitude zeroes the smallest of each MatMul, Gemm, Conv and embedding weight (the file stores a bit mask and the rest).",
+        "None", ["None", "Magnitude"]);
+    public static readonly ModelSetting Sparsity = new("Sparsity", SettingKind.Fraction, "sparsity", stamped: true,
+        "With Pruning: the share of entries removed, from 0 to 1.", "0.5");
+    public static readonly ModelSetting PruningScope = new("PruningScope", SettingKind.Choice, "pruning-scope", stamped: true,
+        "With Pruning: rank entries within each weight (Layer) or across all prunable weights at once (Global).", "Layer", ["Layer", "Global"]);
     public static readonly ModelSetting AccuracyCheck = new("AccuracyCheck", SettingKind.Choice, "accuracy-check", stamped: true,
         "After compressing, run both models in ONNX Runtime and fail (Error) or warn (Warn) when the compressed one misses its accuracy budget, or skip the check (Off).",
         "Error", ["Error", "Warn", "Off"]);
@@ -178,7 +190,7 @@ public static class ModelSettings
     /// <summary>Every setting, in the order the stamp, the job file and the help list them.</summary>
     public static readonly IReadOnlyList<ModelSetting> All =
     [
-        Compression, Exclude, CalibrationData, CalibrationMethod, AccuracyCheck, AccuracyLocalization, ValidationData, MinCosine, MaxRelativeError, MinTop1Agreement,
+        Compression, Exclude, CalibrationData, CalibrationMethod, Pruning, Sparsity, PruningScope, AccuracyCheck, AccuracyLocalization, ValidationData, MinCosine, MaxRelativeError, MinTop1Agreement,
         IntegerInputRanges, InputShapes, DimensionSizes, TargetOpset, Format, OptimizationLevel, Embed, OutputPath, Link, ClassName, Namespace,
     ];
 
