@@ -52,6 +52,10 @@ public static class ModelCompressor
         {
             (model, upgradeRefusal) = WithQuantizeLinear(model, filePath);
         }
+        if (options.Pruning != PruningMethod.None)
+        {
+            model = WithSparseRestore(model, filePath);
+        }
         if (options.FoldBatchNorm && (options.Method != CompressionMethod.None || options.Pruning != PruningMethod.None))
         {
             BatchNormFolding.Fold(model, external, filePath);
@@ -163,6 +167,28 @@ public static class ModelCompressor
         catch (DiagnosticException e) when (e.Code is DiagnosticCodes.OpsetConversionImpossible or DiagnosticCodes.OpsetOutOfRange)
         {
             return (model, $"ai.onnx opset {opset} has no QuantizeLinear and the model does not convert to opset {StaticGraphPlanner.PerAxisQdqOpset}: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// A pruned weight is restored from its bit mask with BitShift and CumSum (ai.onnx opset 11): a model below opset 11 is
+    /// converted to it first (the model layer's <see cref="OpsetConverter"/>); when that is impossible, the model keeps its
+    /// opset and the pruned weights are stored dense (zeros and all).
+    /// </summary>
+    private static ModelProto WithSparseRestore(ModelProto model, string? filePath)
+    {
+        long opset = model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(1).Max();
+        if (opset >= PruningPlanner.SparseStorageOpset)
+        {
+            return model;
+        }
+        try
+        {
+            return OpsetConverter.Convert(model, (int)PruningPlanner.SparseStorageOpset, filePath);
+        }
+        catch (DiagnosticException e) when (e.Code is DiagnosticCodes.OpsetConversionImpossible or DiagnosticCodes.OpsetOutOfRange)
+        {
+            return model;
         }
     }
 

@@ -1,0 +1,75 @@
+using System.Globalization;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using OnnxBuildTools.Testing;
+
+namespace OnnxBuildTools.EndToEnd.Tests;
+
+/// <summary>
+/// Magnitude pruning from a consumer project: PaddleOCR cls pruned alone (Compression None, Global scope) and with Int8;
+/// both files are smaller than their unpruned counterparts, and the generated wrappers run them and give what ONNX
+/// Runtime gives on the written files.
+/// </summary>
+[TestClass]
+public sealed class PruningTests
+{
+    private const string Program = """
+        using System.Globalization;
+        float[] image = new float[3 * 48 * 192];
+        for (int i = 0; i < image.Length; i++) image[i] = (i % 97) / 97f - 0.5f;
+        long[] shape = [1, 3, 48, 192];
+        static string F(ReadOnlySpan<float> v) => string.Join(" ", v.ToArray().Select(x => x.ToString("R", CultureInfo.InvariantCulture)));
+        using (var m = new Pruned.Models.Alone.Cls()) using (var o = m.Run(image, shape)) Console.WriteLine($"alone {F(o.Softmax0Tmp0)}");
+        using (var m = new Pruned.Models.Int8.Cls()) using (var o = m.Run(image, shape)) Console.WriteLine($"int8 {F(o.Softmax0Tmp0)}");
+        """;
+
+    [TestMethod]
+    public void MagnitudePruningBuildsSmallerModelsWhoseWrappersRunThem()
+    {
+        var project = ConsumerProject.Create("Pruned", """
+            <OnnxModel Include="models/alone/cls.onnx" Pruning="Magnitude" Sparsity="0.5" PruningScope="Global" AccuracyCheck="Warn" />
+            <OnnxModel Include="models/int8/cls.onnx" Compression="Int8" Pruning="Magnitude" Sparsity="0.5" AccuracyCheck="Warn" />
+            <OnnxModel Include="models/plain/cls.onnx" Compression="Int8" />
+            """, program: Program);
+        foreach (string folder in new[] { "alone", "int8", "plain" })
+        {
+            string target = Path.Combine(project.Directory, "models", folder, "cls.onnx");
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(TestCorpus.RealModel("paddleocr_cls"), target);
+        }
+        ProcessResult build = project.Build().AssertSucceeded("build with Pruning");
+        StringAssert.Contains(build.Output, "models/alone/cls.onnx: ");
+        StringAssert.Contains(build.Output, "(None, Magnitude 50% global, ");
+        StringAssert.Contains(build.Output, "(Int8, Magnitude 50%, ");
+        StringAssert.Contains(build.Output, "models/int8/cls.onnx: accuracy ", "the accuracy check ran on the pruned model");
+
+        long source = new FileInfo(TestCorpus.RealModel("paddleocr_cls")).Length;
+        string Output(string folder) => Path.Combine(project.OutputDirectory, "models", folder, "cls.onnx");
+        long alone = new FileInfo(Output("alone")).Length, int8 = new FileInfo(Output("int8")).Length, plain = new FileInfo(Output("plain")).Length;
+        Assert.IsTrue(alone < source * 0.75, $"pruned float32: {alone} of {source} bytes");
+        Assert.IsTrue(int8 < plain * 0.85, $"pruned int8: {int8} bytes, int8 alone {plain}");
+
+        ProcessResult run = E2E.Dotnet(project.Directory, "exec", Path.Combine(project.OutputDirectory, "Pruned.dll")).AssertSucceeded("run the wrappers");
+        var lines = run.Output.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0).ToDictionary(l => l.Split(' ')[0], l => l.Split(' ')[1..]);
+        foreach (string variant in new[] { "alone", "int8" })
+        {
+            float[] fromWrapper = lines[variant].Select(v => float.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+            CollectionAssert.AreEqual(RunDirectly(Output(variant)), fromWrapper, $"{variant}: the wrapper runs the pruned model");
+        }
+
+        ProcessResult again = project.Build().AssertSucceeded("second build");
+        StringAssert.DoesNotMatch(again.Output, new System.Text.RegularExpressions.Regex("cls.onnx: .* -> "), "a second build reprocessed a model");
+    }
+
+    private static float[] RunDirectly(string path)
+    {
+        float[] image = new float[3 * 48 * 192];
+        for (int i = 0; i < image.Length; i++)
+        {
+            image[i] = (i % 97) / 97f - 0.5f;
+        }
+        using var session = new InferenceSession(path);
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor("x", new DenseTensor<float>(image, [1, 3, 48, 192]))]);
+        return results[0].AsEnumerable<float>().ToArray();
+    }
+}
