@@ -132,6 +132,12 @@ public sealed record CompressionOptions
     /// <summary>With <see cref="Pruning"/>: per weight (the default) or across all prunable weights.</summary>
     public PruningScope PruningScope { get; init; }
 
+    /// <summary>
+    /// With calibration statistics (<see cref="Calibration"/>): fit each layer to the original's outputs on the calibration
+    /// inputs. Int4 MatMul and Gemm weights are quantized by GPTQ (and pruned entries' error is spread over the rest).
+    /// </summary>
+    public bool Reconstruct { get; init; } = true;
+
     /// <summary>Throws OBT2002 when an option is out of range.</summary>
     public void Validate(string? filePath = null)
     {

@@ -77,6 +77,9 @@ public sealed record WeightStatistics(string Name, string OpTypes, WeightEncodin
 
     /// <summary>Stored as a bit mask and its non-zero values, restored at load (smaller than the dense form).</summary>
     public bool SparseStorage { get; init; }
+
+    /// <summary>Fitted to the calibration inputs (GPTQ) rather than rounded.</summary>
+    public bool Reconstructed { get; init; }
 }
 
 /// <summary>Totals over all weights, in model order.</summary>

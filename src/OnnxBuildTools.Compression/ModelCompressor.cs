@@ -100,6 +100,7 @@ public static class ModelCompressor
         {
             PrunedFraction = plan.Pruning is { } pruned ? (double)pruned.Pruned / plan.Site.ElementCount : null,
             SparseStorage = encoded[i]?.Sparse is not null,
+            Reconstructed = plan.InputMoment is not null && encoded[i] is not null,
         }).ToList();
         ModelContract.Verify(source, model, filePath ?? "");
         return new CompressionResult(model, new CompressionStatistics(statistics, watch.Elapsed)
@@ -115,7 +116,8 @@ public static class ModelCompressor
     /// <summary>
     /// What the calibration runner must measure for <see cref="CompressionMethod.Int8Static"/> on this model: the
     /// activations that may be quantized (every candidate layer assumed calibrated) and the per-channel statistics
-    /// of their inputs. Empty for the other methods. The names are the source model's, so the runner can expose
+    /// of their inputs; for <see cref="CompressionMethod.Int4"/> with <see cref="CompressionOptions.Reconstruct"/>, the
+    /// second moments of the MatMul and Gemm inputs GPTQ fits. Empty for the other methods. The names are the source model's, so the runner can expose
     /// them as outputs of the unmodified model.
     /// </summary>
     public static CalibrationRequest CalibrationRequestFor(ModelProto source, CompressionOptions options) => CalibrationRequestFor(source, options, null);
@@ -131,7 +133,19 @@ public static class ModelCompressor
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(options);
-        if (options.Method != CompressionMethod.Int8Static || source.Graph is null)
+        if (source.Graph is null)
+        {
+            return CalibrationRequest.Empty;
+        }
+        if (options.Method == CompressionMethod.Int4 && options.Reconstruct)
+        {
+            // GPTQ: E[x xᵀ] of the input of every MatMul or Gemm that becomes MatMulNBits, over its last axis.
+            var model4 = source.Clone();
+            long opset4 = model4.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(1).Max();
+            var plans = ModelPlanner.Plan(WeightLocator.Locate(model4, external, null), options with { Calibration = null }, opset4, model4);
+            return new CalibrationRequest([], [], [.. ModelPlanner.ReconstructedInputs(plans, options).Select(input => (input, -1))]);
+        }
+        if (options.Method != CompressionMethod.Int8Static)
         {
             return CalibrationRequest.Empty;
         }

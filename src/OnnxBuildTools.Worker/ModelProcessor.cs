@@ -134,6 +134,10 @@ public static class ModelProcessor
         return StaticCompression.Run(model, options, Path.GetFullPath(data), settings);
     }
 
+    /// <summary>Whether the job fits layers to calibration data: <c>Reconstruct</c> (default true) with <c>CalibrationData</c> given, for a method that reconstructs (Int4).</summary>
+    public static bool Reconstructs(ModelJob job) =>
+        job.Compression == CompressionMethod.Int4 && job[ModelSettings.Reconstruct] == "true" && !string.IsNullOrWhiteSpace(job[ModelSettings.CalibrationData]);
+
     /// <summary>One line for the build output: how many layers run on integer kernels, why the others do not, and what calibration cost.</summary>
     public static string StaticSummary(string displayName, StaticCompressionResult result)
     {
@@ -182,9 +186,19 @@ public static class ModelProcessor
                 result = calibrated.Compression;
                 report(StaticSummary(job.DisplayName, calibrated));
             }
+            else if (Reconstructs(job))
+            {
+                // GPTQ: the second moments of the layer inputs, streamed through ONNX Runtime on the calibration samples.
+                options = options with { Reconstruct = true };
+                var calibration = CalibrationRunner.Run(input, Path.GetFullPath(job[ModelSettings.CalibrationData]),
+                    ModelCompressor.CalibrationRequestFor(input, options), new CalibrationOptions());
+                result = ModelCompressor.Compress(input, options with { Calibration = calibration.Table });
+                report(string.Create(CultureInfo.InvariantCulture,
+                    $"{job.DisplayName}: {job.Compression}: {result.Statistics.Weights.Count(w => w.Reconstructed)} weights reconstructed (GPTQ) from {calibration.Samples} calibration samples in {calibration.Elapsed.TotalSeconds:0.0} s"));
+            }
             else
             {
-                result = ModelCompressor.Compress(input, options);
+                result = ModelCompressor.Compress(input, options with { Reconstruct = false });
             }
             foreach (DiagnosticException warning in result.Warnings)
             {

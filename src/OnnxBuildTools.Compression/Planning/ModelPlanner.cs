@@ -19,8 +19,33 @@ internal static class ModelPlanner
         var context = new PlanningContext(options, unique, defaultOpset, model is null ? null : SoleReaders(model), staticPlan);
         var plans = new WeightPlan[sites.Count];
         pruning ??= PruningPlan.None;
-        Parallel.For(0, sites.Count, i => plans[i] = PlanOne(sites[i], context) with { Pruning = pruning.For(sites[i]) });
+        Parallel.For(0, sites.Count, i =>
+        {
+            var plan = PlanOne(sites[i], context);
+            plans[i] = plan with { Pruning = pruning.For(sites[i]), InputMoment = ReconstructionMoment(plan, options) };
+        });
         return plans;
+    }
+
+    /// <summary>
+    /// The activations whose second moments GPTQ needs: the input of every MatMul or Gemm that becomes <c>MatMulNBits</c>
+    /// (Int4 with <see cref="CompressionOptions.Reconstruct"/>), in model order.
+    /// </summary>
+    public static IReadOnlyList<string> ReconstructedInputs(IReadOnlyList<WeightPlan> plans, CompressionOptions options) =>
+        options.Method == CompressionMethod.Int4 && options.Reconstruct
+            ? plans.Where(p => p.Encoding == WeightEncoding.Int4MatMulNBits).SelectMany(p => p.FusedUses.Select(u => u.Use.Node.Input[0])).Distinct(StringComparer.Ordinal).ToList()
+            : [];
+
+    /// <summary>GPTQ's statistics for a <c>MatMulNBits</c> weight whose fused consumers all read one calibrated input of K features.</summary>
+    private static SecondMoment? ReconstructionMoment(WeightPlan plan, CompressionOptions options)
+    {
+        if (!options.Reconstruct || options.Calibration is not { } calibration || plan.Encoding != WeightEncoding.Int4MatMulNBits)
+        {
+            return null;
+        }
+        var inputs = plan.FusedUses.Select(u => u.Use.Node.Input[0]).Distinct(StringComparer.Ordinal).ToList();
+        long k = plan.WeightIsNByK ? plan.Site.Tensor.Dims[1] : plan.Site.Tensor.Dims[0];
+        return inputs is [var input] && calibration.SecondMoments.TryGetValue(input, out var moment) && moment.Features == k ? moment : null;
     }
 
     /// <summary>Values read by exactly one node in the whole model (all graphs) and not a graph output, with that node's graph.</summary>

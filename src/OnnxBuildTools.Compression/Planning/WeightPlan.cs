@@ -16,5 +16,8 @@ internal sealed record WeightPlan(
     /// <summary>Magnitude pruning applied to the values before they are encoded; null when the weight keeps every entry.</summary>
     public PrunedWeight? Pruning { get; init; }
 
+    /// <summary>Int4 with <see cref="CompressionOptions.Reconstruct"/>: E[x xᵀ] of the input every fused consumer reads, for GPTQ; null for plain rounding.</summary>
+    public SecondMoment? InputMoment { get; init; }
+
     public static WeightPlan Float(WeightSite site, string reason) => new(site, WeightEncoding.Float, [], true, false, reason);
 }

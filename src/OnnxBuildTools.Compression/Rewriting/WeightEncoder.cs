@@ -35,11 +35,16 @@ internal static class WeightEncoder
         {
             return EncodeDense(plan, options, plan.Site.Values);
         }
-        var encoded = EncodeDense(plan, options, pruning.Apply(plan.Site.Values));
+        float[] pruned = pruning.Apply(plan.Site.Values);
+        // GPTQ starts from the unpruned weight, keeps the pruned entries at zero and spreads their values over the rest.
+        var encoded = plan.InputMoment is not null && plan.Encoding == WeightEncoding.Int4MatMulNBits
+            ? EncodeDense(plan, options, plan.Site.Values, [.. pruned.Select(v => v == 0f)])
+            : EncodeDense(plan, options, pruned);
         return encoded is not null && pruning.StoreSparse && SparseStorage.Pack(encoded.Data) is { } sparse ? encoded with { Sparse = sparse } : encoded;
     }
 
-    private static EncodedWeight? EncodeDense(WeightPlan plan, CompressionOptions options, ReadOnlySpan<float> values)
+    /// <param name="forcedZero">GPTQ: entries that must quantize to zero (pruned), in the weight's own layout.</param>
+    private static EncodedWeight? EncodeDense(WeightPlan plan, CompressionOptions options, ReadOnlySpan<float> values, bool[]? forcedZero = null)
     {
         var site = plan.Site;
         long[] dims = site.Dims;
@@ -159,17 +164,28 @@ internal static class WeightEncoder
             {
                 int n = checked((int)(plan.WeightIsNByK ? dims[0] : dims[1]));
                 int k = checked((int)(plan.WeightIsNByK ? dims[1] : dims[0]));
-                ReadOnlySpan<float> nByK = values;
+                float[] nByK = values.ToArray();
+                bool[]? zeroInNByK = forcedZero;
                 if (!plan.WeightIsNByK)
                 {
-                    var transposed = new float[values.Length];
-                    Transpose(values, k, n, transposed);
-                    nByK = transposed;
+                    Transpose(values, k, n, nByK);
+                    if (forcedZero is not null)
+                    {
+                        zeroInNByK = new bool[forcedZero.Length];
+                        Transpose<bool>(forcedZero, k, n, zeroInNByK);
+                    }
                 }
                 int blockSize = options.BlockSize;
                 int blocks = Int4Kernels.BlockCount(k, blockSize);
                 var packed = new byte[(long)n * blocks * blockSize / 2];
                 var scales = new float[n * blocks];
+                if (plan.InputMoment is { } moment)
+                {
+                    // GPTQ: symmetric blocks (its error spreading assumes every code is a multiple of the block scale).
+                    GptqKernels.QuantizeInt4(nByK, n, k, blockSize, moment.Values.AsSpan(), zeroInNByK, packed, scales);
+                    ScaleBy(scales, plan.FusedUses[0].Consumer.Alpha);
+                    return new EncodedWeight(WeightEncoding.Int4MatMulNBits, Tensor(DataType.Uint8, [n, blocks, blockSize / 2], packed), Tensor(DataType.Float, [n * blocks], scales), null);
+                }
                 var zeroPoints = symmetric ? [] : new byte[n * ((blocks + 1) / 2)];
                 Int4Kernels.Quantize(nByK, n, k, blockSize, symmetric, packed, scales, zeroPoints);
                 ScaleBy(scales, plan.FusedUses[0].Consumer.Alpha);

@@ -136,7 +136,7 @@ public static class ModelSettings
     public static readonly ModelSetting Exclude = new("Exclude", SettingKind.List, "exclude", stamped: true,
         "Node names or op types to leave in float, separated by ';' or ','.", aliases: ["ExcludeNodes"]);
     public static readonly ModelSetting CalibrationData = new("CalibrationData", SettingKind.Folder, "calibration-data", stamped: true,
-        "Int8Static: sample inputs to calibrate activation ranges on, as <input>.npy files (samples along axis 0) or test_data_set_N folders.");
+        "Sample inputs to calibrate on (Int8Static's activation ranges; Int4's GPTQ with Reconstruct), as <input>.npy files (samples along axis 0) or test_data_set_N folders.");
     public static readonly ModelSetting CalibrationMethod = new("CalibrationMethod", SettingKind.Choice, "calibration-method", stamped: true,
         "Int8Static: how each activation's range is chosen from the calibration data: MinMax, Percentile (99.999) or Entropy.",
         "Percentile", ["MinMax", "Percentile", "Entropy"]);
@@ -147,6 +147,8 @@ public static class ModelSettings
         "With Pruning: the share of entries removed, from 0 to 1.", "0.5");
     public static readonly ModelSetting PruningScope = new("PruningScope", SettingKind.Choice, "pruning-scope", stamped: true,
         "With Pruning: rank entries within each weight (Layer) or across all prunable weights at once (Global).", "Layer", ["Layer", "Global"]);
+    public static readonly ModelSetting Reconstruct = new("Reconstruct", SettingKind.Boolean, "reconstruct", stamped: true,
+        "With CalibrationData: fit each layer to the original's outputs on the calibration inputs (Int4: GPTQ).", "true");
     public static readonly ModelSetting AccuracyCheck = new("AccuracyCheck", SettingKind.Choice, "accuracy-check", stamped: true,
         "After compressing, run both models in ONNX Runtime and fail (Error) or warn (Warn) when the compressed one misses its accuracy budget, or skip the check (Off).",
         "Error", ["Error", "Warn", "Off"]);
@@ -190,7 +192,7 @@ public static class ModelSettings
     /// <summary>Every setting, in the order the stamp, the job file and the help list them.</summary>
     public static readonly IReadOnlyList<ModelSetting> All =
     [
-        Compression, Exclude, CalibrationData, CalibrationMethod, Pruning, Sparsity, PruningScope, AccuracyCheck, AccuracyLocalization, ValidationData, MinCosine, MaxRelativeError, MinTop1Agreement,
+        Compression, Exclude, CalibrationData, CalibrationMethod, Pruning, Sparsity, PruningScope, Reconstruct, AccuracyCheck, AccuracyLocalization, ValidationData, MinCosine, MaxRelativeError, MinTop1Agreement,
         IntegerInputRanges, InputShapes, DimensionSizes, TargetOpset, Format, OptimizationLevel, Embed, OutputPath, Link, ClassName, Namespace,
     ];
 

@@ -1,0 +1,161 @@
+using Google.Protobuf;
+using System.Collections.Immutable;
+using OnnxBuildTools.Compression.Kernels;
+using OnnxBuildTools.Onnx.Protos;
+using static OnnxBuildTools.Compression.Tests.TestGraphs;
+using DataType = OnnxBuildTools.Onnx.Protos.TensorProto.Types.DataType;
+
+namespace OnnxBuildTools.Compression.Tests;
+
+/// <summary>GPTQ for Int4: its linear algebra, and layer outputs closer to the original's than plain rounding gives.</summary>
+[TestClass]
+public sealed class ReconstructionTests
+{
+    private const int K = 128, N = 64, Rows = 512;
+
+    /// <summary>Inputs whose features are correlated (x = A·z), as layer inputs are: where GPTQ's error spreading pays.</summary>
+    private static float[] CorrelatedInputs(int rows, int seed)
+    {
+        var mixing = RandomValues(K * K, 90);
+        var random = new Random(seed);
+        var x = new float[rows * K];
+        var z = new float[K];
+        for (int r = 0; r < rows; r++)
+        {
+            for (int i = 0; i < K; i++)
+            {
+                z[i] = (float)(random.NextDouble() * 2 - 1) * (i < 16 ? 4f : 0.3f);
+            }
+            for (int j = 0; j < K; j++)
+            {
+                float sum = 0;
+                for (int i = 0; i < K; i++)
+                {
+                    sum += z[i] * mixing[(i * K) + j];
+                }
+                x[(r * K) + j] = sum;
+            }
+        }
+        return x;
+    }
+
+    private static SecondMoment Moment(float[] x, int rows)
+    {
+        var values = new double[K * K];
+        for (int r = 0; r < rows; r++)
+        {
+            for (int i = 0; i < K; i++)
+            {
+                for (int j = 0; j < K; j++)
+                {
+                    values[(i * K) + j] += (double)x[(r * K) + i] * x[(r * K) + j] / rows;
+                }
+            }
+        }
+        return new SecondMoment(1, K, rows, [.. values]);
+    }
+
+    private static double RelativeError(float[] expected, float[] actual)
+    {
+        double diff = 0, norm = 0;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            diff += Math.Pow(expected[i] - actual[i], 2);
+            norm += Math.Pow(expected[i], 2);
+        }
+        return Math.Sqrt(diff / norm);
+    }
+
+    [TestMethod]
+    public void UpperCholeskyOfInverseGivesUTransposeUTimesHAsIdentity()
+    {
+        const int n = 40;
+        var a = RandomValues(n * n, 3);
+        var h = new double[n * n];
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                double sum = i == j ? 0.5 : 0;
+                for (int m = 0; m < n; m++)
+                {
+                    sum += (double)a[(i * n) + m] * a[(j * n) + m];
+                }
+                h[(i * n) + j] = sum;
+            }
+        }
+        float[] u = GptqKernels.UpperCholeskyOfInverse(h, n);
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = 0; j < i; j++)
+            {
+                Assert.AreEqual(0f, u[(i * n) + j], "upper triangular");
+            }
+        }
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                // (Uᵀ U H)[i, j]
+                double sum = 0;
+                for (int m = 0; m < n; m++)
+                {
+                    double utu = 0;
+                    for (int p = 0; p <= Math.Min(i, m); p++)
+                    {
+                        utu += (double)u[(p * n) + i] * u[(p * n) + m];
+                    }
+                    sum += utu * h[(m * n) + j];
+                }
+                Assert.AreEqual(i == j ? 1.0 : 0.0, sum, 2e-3, $"({i}, {j})");
+            }
+        }
+    }
+
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void GptqBringsTheLayerOutputCloserThanRoundingOnHeldOutInputs(bool pruned)
+    {
+        var model = MatMul(K, N, seed: 91);
+        var request = ModelCompressor.CalibrationRequestFor(model, new CompressionOptions { Method = CompressionMethod.Int4 });
+        CollectionAssert.AreEqual(new[] { ("x", -1) }, request.SecondMoments.ToArray(), "GPTQ asks for the MatMul input's second moment");
+        Assert.AreEqual(0, ModelCompressor.CalibrationRequestFor(model, new CompressionOptions { Method = CompressionMethod.Int4, Reconstruct = false }).SecondMoments.Count);
+
+        float[] calibration = CorrelatedInputs(Rows, 92);
+        var table = new CalibrationTable([], secondMoments: [KeyValuePair.Create("x", Moment(calibration, Rows))]);
+        var options = new CompressionOptions
+        {
+            Method = CompressionMethod.Int4, CompactNames = false,
+            Pruning = pruned ? PruningMethod.Magnitude : PruningMethod.None, Sparsity = 0.5,
+        };
+        var rounded = ModelCompressor.Compress(model, options with { Calibration = table, Reconstruct = false });
+        var fitted = ModelCompressor.Compress(model, options with { Calibration = table });
+        Assert.IsTrue(fitted.Statistics.Weights.Single().Reconstructed);
+        Assert.IsFalse(rounded.Statistics.Weights.Single().Reconstructed);
+
+        float[] heldOut = CorrelatedInputs(64, 93);
+        float[] expected = Run(model, "x", heldOut, [64, K]);
+        double roundedError = RelativeError(expected, Run(rounded.Model, "x", heldOut, [64, K]));
+        double fittedError = RelativeError(expected, Run(fitted.Model, "x", heldOut, [64, K]));
+        Console.WriteLine($"pruned {pruned}: rounding {roundedError:F4}, GPTQ {fittedError:F4}");
+        Assert.IsTrue(fittedError < roundedError * 0.7, $"GPTQ {fittedError} against rounding {roundedError}");
+
+        if (pruned)
+        {
+            // The pruned entries stay zero: half of the 4-bit codes are the zero code 8.
+            var data = fitted.Model.Graph.Initializer.Single(t => t.DataType == (int)DataType.Uint8 && t.Name.EndsWith("_nonzero", StringComparison.Ordinal));
+            Assert.IsTrue(fitted.Statistics.Weights.Single().SparseStorage);
+            Assert.IsTrue(data.RawData.Length <= (K * N / 4) + 1, $"{data.RawData.Length} bytes of non-zero codes");
+        }
+    }
+
+    [TestMethod]
+    public void GptqIsDeterministic()
+    {
+        var model = MatMul(K, N, seed: 94);
+        var table = new CalibrationTable([], secondMoments: [KeyValuePair.Create("x", Moment(CorrelatedInputs(Rows, 95), Rows))]);
+        var options = new CompressionOptions { Method = CompressionMethod.Int4, Calibration = table };
+        CollectionAssert.AreEqual(ModelCompressor.Compress(model, options).Model.ToByteArray(), ModelCompressor.Compress(model, options).Model.ToByteArray());
+    }
+}
