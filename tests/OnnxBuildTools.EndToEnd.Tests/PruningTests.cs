@@ -6,9 +6,10 @@ using OnnxBuildTools.Testing;
 namespace OnnxBuildTools.EndToEnd.Tests;
 
 /// <summary>
-/// Magnitude pruning from a consumer project: PaddleOCR cls pruned alone (Compression None, Global scope) and with Int8;
+/// Pruning and reconstruction from consumer projects. Magnitude pruning: PaddleOCR cls pruned alone (Compression None, Global scope) and with Int8;
 /// both files are smaller than their unpruned counterparts, and the generated wrappers run them and give what ONNX
-/// Runtime gives on the written files.
+/// Runtime gives on the written files. Int4 with CalibrationData (GPTQ by default) builds, its calibration files are
+/// inputs of the model, and its wrapper runs it.
 /// </summary>
 [TestClass]
 public sealed class PruningTests
@@ -59,6 +60,53 @@ public sealed class PruningTests
 
         ProcessResult again = project.Build().AssertSucceeded("second build");
         StringAssert.DoesNotMatch(again.Output, new System.Text.RegularExpressions.Regex("cls.onnx: .* -> "), "a second build reprocessed a model");
+    }
+
+    [TestMethod]
+    public void Int4WithCalibrationDataReconstructsAndItsWrapperRunsTheModel()
+    {
+        const int Size = 64;
+        var project = ConsumerProject.Create("Reconstructed", """
+            <OnnxModel Include="models/net.onnx" Compression="Int4" CalibrationData="calibration" Pruning="Magnitude" Sparsity="0.25" ClassName="Net" Namespace="Fitted" AccuracyCheck="Warn" />
+            """, program: """
+            using var net = new Fitted.Net();
+            float[] x = new float[64];
+            for (int i = 0; i < x.Length; i++) x[i] = (i % 7) / 7f - 0.5f;
+            using var output = net.Run(new Fitted.NetInput { X = x, XShape = new long[] { 1, 64 } });
+            Console.WriteLine($"y {output.Y.Length} {output.Y.ToArray().All(float.IsFinite)}");
+            """);
+        project.AddModel("models/net.onnx", seed: 70, size: Size);
+        string calibration = Path.Combine(project.Directory, "calibration");
+        Directory.CreateDirectory(calibration);
+        WriteSamples(Path.Combine(calibration, "x.npy"), samples: 24, Size, seed: 71);
+
+        ProcessResult build = project.Build().AssertSucceeded("build with Int4 and CalibrationData");
+        StringAssert.Contains(build.Output, "models/net.onnx: Int4: 1 weights reconstructed (GPTQ) from 24 calibration samples");
+        StringAssert.Contains(build.Output, "(Int4, Magnitude 25%, ");
+        ProcessResult run = E2E.Dotnet(project.Directory, "exec", Path.Combine(project.OutputDirectory, "Reconstructed.dll")).AssertSucceeded("run the wrapper");
+        StringAssert.Contains(run.Output, "y 64 True");
+
+        ProcessResult again = project.Build().AssertSucceeded("second build");
+        Assert.IsFalse(again.Output.Contains("reconstructed (GPTQ)", StringComparison.Ordinal), "nothing changed, nothing redone:\n" + again.Output);
+        WriteSamples(Path.Combine(calibration, "x.npy"), samples: 24, Size, seed: 72);
+        StringAssert.Contains(project.Build().AssertSucceeded("build after the calibration data changed").Output, "reconstructed (GPTQ)");
+    }
+
+    /// <summary>A float32 .npy of [samples, 1, size] uniform values in [-1, 1).</summary>
+    private static void WriteSamples(string path, int samples, int size, int seed)
+    {
+        string header = $"{{'descr': '<f4', 'fortran_order': False, 'shape': ({samples}, 1, {size}), }}";
+        int total = 10 + header.Length + 1;
+        header = header.PadRight(header.Length + ((64 - (total % 64)) % 64)) + "\n";
+        var random = new Random(seed);
+        using var stream = File.Create(path);
+        stream.Write([0x93, .. "NUMPY"u8, 1, 0]);
+        stream.Write(BitConverter.GetBytes((ushort)header.Length));
+        stream.Write(System.Text.Encoding.ASCII.GetBytes(header));
+        for (int i = 0; i < samples * size; i++)
+        {
+            stream.Write(BitConverter.GetBytes((float)(random.NextDouble() * 2 - 1)));
+        }
     }
 
     private static float[] RunDirectly(string path)
