@@ -16,6 +16,8 @@ switch (name)
         return OnnxBuildTools.Benchmarks.StaticInt8Benchmark.Profile(rest);
     case "static-int8-memory":
         return OnnxBuildTools.Benchmarks.StaticInt8Benchmark.MeasureMemory(rest);
+    case "pruning":
+        return OnnxBuildTools.Benchmarks.PruningBenchmark.Run(rest);
     case "noop-build":
         return OnnxBuildTools.Benchmarks.NoOpBuildBenchmark.Run(rest);
     case "wrapper": return OnnxBuildTools.Benchmarks.WrapperBenchmark.Run(rest);

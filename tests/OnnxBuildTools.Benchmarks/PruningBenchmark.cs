@@ -1,0 +1,126 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Google.Protobuf;
+using Microsoft.ML.OnnxRuntime;
+using OnnxBuildTools.Calibration;
+using OnnxBuildTools.Compression;
+using OnnxBuildTools.Onnx.Model;
+using OnnxBuildTools.Testing;
+using OnnxBuildTools.Verification.Data;
+using DataType = OnnxBuildTools.Onnx.Protos.TensorProto.Types.DataType;
+
+namespace OnnxBuildTools.Benchmarks;
+
+/// <summary>
+/// `-- pruning [sparsities]`: arctic-embed-xs with magnitude pruning at each sparsity (default 0, 0.5, 0.75) under None,
+/// Int8 and Int4, and Int4 with GPTQ reconstruction from calibration sentences: size against the fp32 file, latency
+/// against fp32 (1 ONNX Runtime thread, interleaved rounds, median of per-round ratios), pooled-embedding cosine on
+/// held-out sentences (sentence 9 of each topic; calibration uses sentences 0 and 1), and compression time
+/// (calibration included).
+/// </summary>
+internal static class PruningBenchmark
+{
+    private const int Length = 32;
+
+    public static int Run(string[] args)
+    {
+        double[] sparsities = args.Length > 0 ? [.. args.Select(a => double.Parse(a, CultureInfo.InvariantCulture))] : [0, 0.5, 0.75];
+        var sentences = ArcticText.Sentences();
+        var calibration = sentences.Where((_, i) => i % 10 < 2).ToList();
+        var heldOut = sentences.Where((_, i) => i % 10 == 9).ToList();
+        string folder = Path.Combine(Path.GetTempPath(), $"obt-pruning-bench-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(folder);
+        try
+        {
+            var batch = ArcticText.Tokenize(calibration, Length);
+            foreach (var (name, values) in new[] { ("input_ids", batch.InputIds), ("attention_mask", batch.AttentionMask), ("token_type_ids", batch.TokenTypeIds) })
+            {
+                NpyFile.Write(Path.Combine(folder, name + ".npy"), new HostTensor(DataType.Int64, [calibration.Count, 1, Length], MemoryMarshal.AsBytes(values.AsSpan()).ToArray()));
+            }
+            byte[] original = File.ReadAllBytes(ArcticText.ModelPath);
+            using var model = OnnxModelFile.Load(ArcticText.ModelPath);
+            var text = ArcticText.Tokenize(heldOut, Length);
+            using var reference = NewSession(original);
+            var referenceEmbeddings = Embeddings(reference, text, heldOut.Count);
+            Console.WriteLine($"arctic-embed-xs, {heldOut.Count} held-out sentences of {Length} tokens, {calibration.Count} calibration sentences; fp32 {original.Length / 1e6:F1} MB; ONNX Runtime 1 thread");
+            Console.WriteLine("method   sparsity reconstruct   size   latency  pooled-cosine  compression-s");
+            foreach (double sparsity in sparsities)
+            {
+                foreach (var (method, reconstruct) in new[] { (CompressionMethod.None, false), (CompressionMethod.Int8, false), (CompressionMethod.Int4, false), (CompressionMethod.Int4, true) })
+                {
+                    if (method == CompressionMethod.None && sparsity == 0)
+                    {
+                        continue;
+                    }
+                    var options = new CompressionOptions
+                    {
+                        Method = method, Reconstruct = reconstruct,
+                        Pruning = sparsity > 0 ? PruningMethod.Magnitude : PruningMethod.None, Sparsity = sparsity,
+                    };
+                    var clock = Stopwatch.StartNew();
+                    if (reconstruct)
+                    {
+                        var statistics = CalibrationRunner.Run(model, folder, ModelCompressor.CalibrationRequestFor(model, options), new CalibrationOptions());
+                        options = options with { Calibration = statistics.Table };
+                    }
+                    byte[] compressed = ModelCompressor.Compress(model, options).Model.ToByteArray();
+                    clock.Stop();
+                    var (cosine, latency) = Measure(reference, referenceEmbeddings, compressed, text, heldOut.Count);
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"{method,-8} {sparsity,8:0.00} {(reconstruct ? "GPTQ" : "no"),-11} {(double)compressed.Length / original.Length,6:0.000}x {latency,6:0.00}x  {cosine,13:0.00000}  {clock.Elapsed.TotalSeconds,13:0.0}"));
+                }
+            }
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+        return 0;
+    }
+
+    private static (double Cosine, double Latency) Measure(InferenceSession reference, float[][] referenceEmbeddings, byte[] compressed, TokenBatch text, int rows)
+    {
+        using var candidate = NewSession(compressed);
+        return (PooledCosine(referenceEmbeddings, Embeddings(candidate, text, rows)), LatencyRatio(reference, candidate, text, rows));
+    }
+
+    private static InferenceSession NewSession(byte[] model)
+    {
+        using var options = new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1, ExecutionMode = ExecutionMode.ORT_SEQUENTIAL };
+        return new InferenceSession(model, options);
+    }
+
+    private static float[][] Embeddings(InferenceSession session, TokenBatch text, int rows)
+    {
+        using var ids = OrtValue.CreateTensorValueFromMemory(text.InputIds, text.Shape);
+        using var mask = OrtValue.CreateTensorValueFromMemory(text.AttentionMask, text.Shape);
+        using var types = OrtValue.CreateTensorValueFromMemory(text.TokenTypeIds, text.Shape);
+        using var runOptions = new RunOptions();
+        using var results = session.Run(runOptions, ["input_ids", "attention_mask", "token_type_ids"], [ids, mask, types], ["last_hidden_state"]);
+        return ArcticText.ClsEmbeddings(results[0].GetTensorDataAsSpan<float>(), rows, Length);
+    }
+
+    private static double PooledCosine(float[][] reference, float[][] embeddings) =>
+        Enumerable.Range(0, reference.Length).Average(r => Enumerable.Range(0, reference[r].Length).Sum(k => (double)reference[r][k] * embeddings[r][k]));
+
+    /// <summary>Interleaved rounds of the same work on both sessions; the median of the per-round ratios.</summary>
+    private static double LatencyRatio(InferenceSession reference, InferenceSession candidate, TokenBatch text, int rows)
+    {
+        Embeddings(reference, text, rows);
+        Embeddings(candidate, text, rows);
+        var ratios = new List<double>();
+        for (int round = 0; round < 15; round++)
+        {
+            var a = Stopwatch.StartNew();
+            Embeddings(reference, text, rows);
+            a.Stop();
+            var b = Stopwatch.StartNew();
+            Embeddings(candidate, text, rows);
+            b.Stop();
+            ratios.Add(b.Elapsed.TotalSeconds / a.Elapsed.TotalSeconds);
+        }
+        ratios.Sort();
+        return ratios[ratios.Count / 2];
+    }
+}
