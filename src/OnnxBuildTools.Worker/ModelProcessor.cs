@@ -178,6 +178,12 @@ public static class ModelProcessor
                 Method = job.Compression, Exclude = job.Exclude, CompactNames = false,
                 Pruning = job.Pruning, Sparsity = job.Sparsity, PruningScope = Enum.Parse<PruningScope>(job[ModelSettings.PruningScope]),
             };
+            if (job.Compression == CompressionMethod.Int8Static && job.Pruning != PruningMethod.None)
+            {
+                // Before any calibration is spent on it.
+                throw new DiagnosticException(DiagnosticCodes.CompressionInvalidOption, source,
+                    $"'{job.DisplayName}': Pruning does not combine with Int8Static (its integer layers are calibrated on the unpruned weights); use Int8, Int4, Float16 or None.");
+            }
             CompressionResult result;
             if (job.Compression == CompressionMethod.Int8Static)
             {

@@ -106,6 +106,25 @@ public sealed class ModelProcessorTests
     }
 
     [TestMethod]
+    public void PruningWithInt8StaticIsObt2002NamingTheModelBeforeCalibrating()
+    {
+        string source = Mlp("mlp.onnx", plantOutlier: false);
+        var job = Job(source, "Off") with
+        {
+            Settings = new Dictionary<ModelSetting, string>
+            {
+                [ModelSettings.Compression] = nameof(CompressionMethod.Int8Static),
+                [ModelSettings.Pruning] = "Magnitude",
+                [ModelSettings.CalibrationData] = Path.Combine(_dir, "no-such-folder"),
+            },
+        };
+        var e = Assert.ThrowsExactly<DiagnosticException>(() => ModelProcessor.Process(job, _ => { }));
+        Assert.AreEqual(DiagnosticCodes.CompressionInvalidOption, e.Code, e.Message);
+        Assert.AreEqual(Path.GetFullPath(source), e.FilePath);
+        StringAssert.Contains(e.Message, "'mlp.onnx': Pruning does not combine with Int8Static");
+    }
+
+    [TestMethod]
     public void AccuracyLocalizationAlwaysRanksTheLayersOfAPassingModel()
     {
         var job = Job(Mlp("mlp.onnx", plantOutlier: false), "Error", localization: "Always");
