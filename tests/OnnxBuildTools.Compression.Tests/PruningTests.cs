@@ -72,6 +72,44 @@ public sealed class PruningTests
     }
 
     [TestMethod]
+    [DataRow(CompressionMethod.Int8)]
+    [DataRow(CompressionMethod.Int4)]
+    public void PrunedEmbeddingTablesKeepTheirGatherFormAndShrink(CompressionMethod method)
+    {
+        // ids [1, 4] → Gather(E [256, 64]) → [1, 4, 64].
+        var graph = new GraphProto { Name = "embedding" };
+        graph.Input.Add(Value("ids", DataType.Int64, 1, 4));
+        graph.Output.Add(Value("y", DataType.Float, 1, 4, 64));
+        float[] table = RandomValues(256 * 64, 46);
+        graph.Initializer.Add(FloatTensor("E", [256, 64], table));
+        graph.Node.Add(Node("Gather", "lookup", ["E", "ids"], ["y"]));
+        var model = Model(graph);
+        var byHand = model.Clone();
+        byHand.Graph.Initializer[0] = FloatTensor("E", [256, 64], PrunedByHand(table, 0.5));
+        var options = new CompressionOptions { Method = method, EmbeddingBits = 4, Symmetric = true, CompactNames = false };
+
+        var pruned = ModelCompressor.Compress(model, options with { Pruning = PruningMethod.Magnitude, Sparsity = 0.5 });
+        var reference = ModelCompressor.Compress(byHand, options);
+        Assert.IsTrue(pruned.Statistics.Weights.Single().SparseStorage);
+        Assert.AreEqual(reference.Statistics.Weights.Single().Encoding, pruned.Statistics.Weights.Single().Encoding);
+        // Int8 rows: a mask bit plus half the bytes; 4-bit rows: a mask bit per code plus half the codes, scales unchanged.
+        double expected = method == CompressionMethod.Int8 ? 0.7 : 0.85;
+        Assert.IsTrue(pruned.Statistics.Weights.Single().BytesAfter < reference.Statistics.Weights.Single().BytesAfter * expected,
+            $"{pruned.Statistics.Weights.Single().BytesAfter} against {reference.Statistics.Weights.Single().BytesAfter} bytes");
+        long[] ids = [3, 0, 255, 17];
+        using var sessionOptions = new Microsoft.ML.OnnxRuntime.SessionOptions();
+        float[] RunIds(ModelProto m)
+        {
+            using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(m.ToByteArray(), sessionOptions);
+            using var value = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(ids, [1, 4]);
+            using var runOptions = new Microsoft.ML.OnnxRuntime.RunOptions();
+            using var results = session.Run(runOptions, ["ids"], [value], ["y"]);
+            return results[0].GetTensorDataAsSpan<float>().ToArray();
+        }
+        CollectionAssert.AreEqual(RunIds(reference.Model), RunIds(pruned.Model));
+    }
+
+    [TestMethod]
     public void GlobalScopeRanksAcrossWeightsSoTheSmallerWeightLosesMore()
     {
         var model = Mlp();
@@ -147,12 +185,14 @@ public sealed class PruningTests
     }
 
     [TestMethod]
-    [DataRow(DataType.Float, 4)]
-    [DataRow(DataType.Float16, 2)]
-    [DataRow(DataType.Int8, 1)]
-    [DataRow(DataType.Uint8, 1)]
-    public void SparseStorageRoundTripsEveryElementType(DataType type, int size)
+    [DataRow(DataType.Float, 4, WeightEncoding.Float)]
+    [DataRow(DataType.Float16, 2, WeightEncoding.Float16CastAtLoad)]
+    [DataRow(DataType.Int8, 1, WeightEncoding.Int8DynamicMatMul)]
+    [DataRow(DataType.Uint8, 1, WeightEncoding.Int4MatMulNBits)]
+    [DataRow(DataType.Uint8, 1, WeightEncoding.Int8GatherBlockQuantized)]
+    public void SparseStorageRoundTripsEveryElementType(DataType type, int size, WeightEncoding encoding)
     {
+        bool nibbles = encoding == WeightEncoding.Int4MatMulNBits;
         var random = new Random(5);
         var bytes = new byte[4003 * size];
         random.NextBytes(bytes);
@@ -160,16 +200,17 @@ public sealed class PruningTests
         {
             if (random.NextDouble() < 0.7)
             {
-                // A zero element; for packed 4-bit codes (uint8), both nibbles are the zero code 8.
-                bytes.AsSpan(i * size, size).Fill(type == DataType.Uint8 ? (byte)0x88 : (byte)0);
+                // A zero element: both nibbles the zero code 8 in packed 4-bit codes, 128 in 8-bit gather blocks.
+                bytes.AsSpan(i * size, size).Fill(nibbles ? (byte)0x88 : encoding == WeightEncoding.Int8GatherBlockQuantized ? (byte)128 : (byte)0);
             }
         }
         var tensor = new TensorProto { DataType = (int)type, RawData = ByteString.CopyFrom(bytes) };
         tensor.Dims.Add(bytes.Length / size);
-        var sparse = SparseStorage.Pack(tensor);
+        var sparse = SparseStorage.Pack(tensor, encoding);
         Assert.IsNotNull(sparse);
         // 30% non-zero elements: a mask bit per element plus those elements (for 4-bit codes, the non-zero nibbles).
-        Assert.IsTrue(sparse.ByteCount < bytes.Length * (type == DataType.Uint8 ? 0.6 : 0.5), $"{sparse.ByteCount} of {bytes.Length}");
+        Assert.IsTrue(sparse.ByteCount < bytes.Length * (nibbles ? 0.6 : 0.5), $"{sparse.ByteCount} of {bytes.Length}");
+        Assert.AreEqual(nibbles, sparse.Nibbles);
         CollectionAssert.AreEqual(bytes, SparseStorage.Unpack(sparse));
     }
 }

@@ -6,7 +6,7 @@ namespace OnnxBuildTools.Compression.Rewriting;
 
 /// <summary>
 /// A pruned weight's stored form: <see cref="Mask"/> has one bit per element (element i is bit i % 8 of byte i / 8, set
-/// when the element is not zero), <see cref="Values"/> the zero element followed by the non-zero elements in order.
+/// when the element is not the encoding's zero), <see cref="Values"/> that zero followed by the other elements in order.
 /// <see cref="Nibbles"/>: the data is packed 4-bit codes (uint8, two per byte, low nibble first) whose zero is code 8;
 /// the values are then 4-bit codes packed the same way.
 /// </summary>
@@ -28,17 +28,24 @@ internal static class SparseStorage
     /// <summary>About what the restoring nodes and their small constants add to the file per weight.</summary>
     private const int RestoreOverheadBytes = 400;
 
-    /// <summary>The sparse form of a pruned weight's data, or null when it would not be smaller than the data itself.</summary>
-    public static SparseData? Pack(TensorProto data)
+    /// <summary>The code of zero in 8-bit <c>GatherBlockQuantized</c> data (uint8 with the op's default zero point).</summary>
+    public const byte ZeroByteCode = 128;
+
+    /// <summary>
+    /// The sparse form of a pruned weight's data (as <paramref name="encoding"/> stores it), or null when it would not be
+    /// smaller than the data itself. Zero is all-zero bytes, except in 4-bit codes (8) and 8-bit gather blocks (128).
+    /// </summary>
+    public static SparseData? Pack(TensorProto data, WeightEncoding encoding)
     {
         var type = (DataType)data.DataType;
         var bytes = data.RawData.Span;
         long[] dims = [.. data.Dims];
-        if (type == DataType.Uint8)
+        if (encoding is WeightEncoding.Int4MatMulNBits or WeightEncoding.Int4GatherBlockQuantized)
         {
             return PackNibbles(bytes, dims);
         }
-        int size = type switch { DataType.Float => 4, DataType.Float16 => 2, DataType.Int8 => 1, _ => 0 };
+        byte zero = encoding == WeightEncoding.Int8GatherBlockQuantized ? ZeroByteCode : (byte)0;
+        int size = type switch { DataType.Float => 4, DataType.Float16 => 2, DataType.Int8 => 1, DataType.Uint8 when zero == ZeroByteCode => 1, _ => 0 };
         if (size == 0 || bytes.Length == 0)
         {
             return null;
@@ -46,11 +53,13 @@ internal static class SparseStorage
         long elements = bytes.Length / size;
         var mask = new byte[(elements + 7) / 8];
         var values = new List<byte>(bytes.Length / 2);
-        values.AddRange(new byte[size]);
+        var zeroElement = new byte[size];
+        zeroElement.AsSpan().Fill(zero);
+        values.AddRange(zeroElement);
         for (long i = 0; i < elements; i++)
         {
             var element = bytes.Slice((int)(i * size), size);
-            if (element.ContainsAnyExcept((byte)0))
+            if (element.ContainsAnyExcept(zero))
             {
                 mask[i / 8] |= (byte)(1 << (int)(i % 8));
                 values.AddRange(element);
@@ -124,11 +133,9 @@ internal static class SparseStorage
         int index = 1;
         for (long i = 0; i < sparse.Elements; i++)
         {
-            if ((mask[(int)(i / 8)] >> (int)(i % 8) & 1) != 0)
-            {
-                values.Slice(index * size, size).CopyTo(result.AsSpan((int)(i * size), size));
-                index++;
-            }
+            bool kept = (mask[(int)(i / 8)] >> (int)(i % 8) & 1) != 0;
+            values.Slice(kept ? index * size : 0, size).CopyTo(result.AsSpan((int)(i * size), size));
+            index += kept ? 1 : 0;
         }
         return result;
     }

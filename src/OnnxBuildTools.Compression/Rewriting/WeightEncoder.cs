@@ -40,7 +40,7 @@ internal static class WeightEncoder
         var encoded = plan.InputMoment is not null && plan.Encoding == WeightEncoding.Int4MatMulNBits
             ? EncodeDense(plan, options, plan.Site.Values, [.. pruned.Select(v => v == 0f)])
             : EncodeDense(plan, options, pruned);
-        return encoded is not null && pruning.StoreSparse && SparseStorage.Pack(encoded.Data) is { } sparse ? encoded with { Sparse = sparse } : encoded;
+        return encoded is not null && pruning.StoreSparse && SparseStorage.Pack(encoded.Data, encoded.Encoding) is { } sparse ? encoded with { Sparse = sparse } : encoded;
     }
 
     /// <param name="forcedZero">GPTQ: entries that must quantize to zero (pruned), in the weight's own layout.</param>
