@@ -25,7 +25,7 @@ public sealed record AccuracyBudget
     {
         CompressionMethod.None => new() { MinCosine = 0.99999, MaxRelativeError = 0.001, MinTop1Agreement = 1.0 },
         CompressionMethod.Float16 => new() { MinCosine = 0.9995, MaxRelativeError = 0.03, MinTop1Agreement = 0.93 },
-        CompressionMethod.Int8 or CompressionMethod.Int8Static => new() { MinCosine = 0.99, MaxRelativeError = 0.15, MinTop1Agreement = 0.9 },
+        CompressionMethod.Int8 or CompressionMethod.Int8Static or CompressionMethod.Auto => new() { MinCosine = 0.99, MaxRelativeError = 0.15, MinTop1Agreement = 0.9 },
         CompressionMethod.Int4 => new() { MinCosine = 0.97, MaxRelativeError = 0.25, MinTop1Agreement = 0.8 },
         _ => throw new ArgumentOutOfRangeException(nameof(method), method, "A compression method without a default accuracy budget."),
     };
