@@ -30,6 +30,34 @@ public sealed record AccuracyBudget
         _ => throw new ArgumentOutOfRangeException(nameof(method), method, "A compression method without a default accuracy budget."),
     };
 
+    /// <summary>
+    /// How much of the budget the outputs use, as one number: the largest over compared outputs and bounds of the
+    /// shortfall against the allowance ((1 − cosine) / (1 − <see cref="MinCosine"/>), relative error / <see cref="MaxRelativeError"/>,
+    /// (1 − top-1) / (1 − <see cref="MinTop1Agreement"/>)). At most 1 within budget; 1.3 means 30 % over the worst bound.
+    /// NaN counts as infinitely over. What the sensitivity analysis ranks layers by and <c>Auto</c> minimizes.
+    /// </summary>
+    public double Use(IEnumerable<OutputMetrics> outputs)
+    {
+        ArgumentNullException.ThrowIfNull(outputs);
+        double use = 0;
+        foreach (var o in outputs.Where(o => o.NotCompared is null))
+        {
+            use = Math.Max(use, Ratio(1 - o.Cosine, 1 - MinCosine));
+            use = Math.Max(use, Ratio(o.RelativeError, MaxRelativeError));
+            if (o.Top1Agreement is { } top1)
+            {
+                use = Math.Max(use, Ratio(1 - top1, 1 - MinTop1Agreement));
+            }
+        }
+        return use;
+    }
+
+    private static double Ratio(double shortfall, double allowance) =>
+        double.IsNaN(shortfall) ? double.PositiveInfinity
+        : shortfall <= 0 ? 0
+        : allowance > 0 ? shortfall / allowance
+        : double.PositiveInfinity;
+
     /// <summary>Throws <see cref="DiagnosticCodes.AccuracyOptionInvalid"/> when a bound is outside its meaningful range.</summary>
     public void Validate()
     {

@@ -85,12 +85,24 @@ public static class ReportWriter
             {
                 html.Append("<p>").Append(Encode(loc.Note)).Append("</p>\n");
             }
+            if (loc.Sensitivity is { } sens)
+            {
+                string text = string.Create(CultureInfo.InvariantCulture,
+                    $"Ranked by sensitivity: {sens.Layers.Count} layers each kept in float on its own, measured on {sens.Samples} samples in {sens.Milliseconds:0} ms; the compressed model uses {sens.BaselineUse:0.###} of the budget (1 = at the bound).");
+                if (sens.Unmeasured > 0)
+                {
+                    text += string.Create(CultureInfo.InvariantCulture, $" {sens.Unmeasured} smaller layers were not measured.");
+                }
+                html.Append("<p>").Append(Encode(text)).Append("</p>\n");
+            }
             html.Append("<div class=\"chart\" id=\"layer-chart\" data-title=\"Relative error at each layer's output, graph order (log scale; red: worst layers)\"></div>\n");
             html.Append("<div class=\"chart\" id=\"layer-size-chart\" data-title=\"Weight bytes per layer, before (grey) and after (blue)\"></div>\n");
-            html.Append("<table>\n<tr><th>rank</th><th>node</th><th>op</th><th>added error</th><th>output error</th><th>Exclude value</th><th>weights before → after</th></tr>\n");
+            html.Append("<table>\n<tr><th>rank</th><th>node</th><th>op</th><th>budget use with it in float</th><th>worst cosine with it in float</th><th>added error (local)</th><th>output error</th><th>Exclude value</th><th>weights before → after</th></tr>\n");
             foreach (var l in loc.Layers)
             {
                 html.Append("<tr><td>").Append(l.Rank).Append("</td><td>").Append(Encode(l.Node.Length > 0 ? l.Node : l.OutputTensor)).Append("</td><td>").Append(Encode(l.OpType))
+                    .Append("</td><td>").Append(l.BudgetUseWithout is { } use ? Num(use) : "")
+                    .Append("</td><td>").Append(l.WorstCosineWithout is { } cos ? Num(cos) : "")
                     .Append("</td><td>").Append(Num(l.AddedError)).Append("</td><td>").Append(Num(l.OutputError))
                     .Append("</td><td><code>").Append(Encode(l.ExcludeValue)).Append("</code>")
                     .Append(l.ExcludeNote is null ? "" : "<br><small>" + Encode(l.ExcludeNote) + "</small>").Append("</td><td>").Append(Bytes(l.WeightBytesBefore))

@@ -18,8 +18,9 @@ public static class AccuracyCheck
     /// <param name="named">The same compressed model before its names were compacted, for localization.</param>
     /// <param name="report">Receives the summary line and warnings.</param>
     /// <param name="layers">Int8Static: how each layer runs and why, for the report.</param>
+    /// <param name="keepInFloat">Rebuilds the compressed model with more exclusions, for the sensitivity analysis (null: none).</param>
     public static void Run(ModelJob job, LoadedModel original, SavedModel written, ModelProto named, Action<string> report,
-        IReadOnlyList<OnnxBuildTools.Compression.LayerStatistics>? layers = null)
+        IReadOnlyList<OnnxBuildTools.Compression.LayerStatistics>? layers = null, Func<IReadOnlyList<string>, ModelProto>? keepInFloat = null)
     {
         string source = original.FilePath;
         AccuracyCheckMode mode;
@@ -52,7 +53,7 @@ public static class AccuracyCheck
             using var compressed = new LoadedModel(written.Model, written.Path);
             // Tensors the engine left alone still point at the source's external data.
             using var namedCompressed = new LoadedModel(named, source);
-            result = AccuracyGate.Verify(original, compressed, options, namedCompressed);
+            result = AccuracyGate.Verify(original, compressed, options, namedCompressed, keepInFloat);
         }
         catch (DiagnosticException e) when (e.Code == DiagnosticCodes.InputNotSynthesizable)
         {

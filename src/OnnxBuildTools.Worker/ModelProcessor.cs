@@ -159,6 +159,7 @@ public static class ModelProcessor
         // the source model's and name the layer to exclude; the file written has them compacted (losslessly).
         ModelProto named = input.Proto, shipped = input.Proto;
         StaticCompressionResult? calibrated = null;
+        Func<IReadOnlyList<string>, ModelProto>? keepInFloat = null;
         if (job.Compression != CompressionMethod.None)
         {
             var options = new CompressionOptions { Method = job.Compression, Exclude = job.Exclude, CompactNames = false };
@@ -173,6 +174,7 @@ public static class ModelProcessor
             else
             {
                 result = ModelCompressor.Compress(input, options);
+                keepInFloat = more => ModelCompressor.Compress(input, options with { Exclude = [.. options.Exclude, .. more] }).Model;
             }
             foreach (DiagnosticException warning in result.Warnings)
             {
@@ -190,7 +192,7 @@ public static class ModelProcessor
             // A converted opset is checked against the source like a compressed model (with the None budget).
             if (job.Compression != CompressionMethod.None || converted is not null)
             {
-                AccuracyCheck.Run(job, model, saved, named, report, calibrated?.Compression.Statistics.Layers);
+                AccuracyCheck.Run(job, model, saved, named, report, calibrated?.Compression.Statistics.Layers, keepInFloat);
             }
             if (format == ModelFormat.Onnx)
             {
