@@ -131,7 +131,7 @@ public static partial class AccuracyGate
                 localization = Localizer.Run(original, namedCompressed ?? compressed, samples, options);
                 if (keepInFloat is not null)
                 {
-                    localization = WithSensitivity(localization, original, namedCompressed ?? compressed, samples, options, options.Budget.Use(metrics), keepInFloat);
+                    localization = WithSensitivity(localization, original, namedCompressed ?? compressed, samples, options, keepInFloat);
                 }
             }
             catch (DiagnosticException e)
@@ -158,12 +158,15 @@ public static partial class AccuracyGate
 
     /// <summary>Measures every compressed layer kept in float on its own and ranks the localization's layers by what that recovers.</summary>
     private static LocalizationResult WithSensitivity(LocalizationResult localization, LoadedModel original, LoadedModel namedCompressed,
-        IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> samples, VerificationOptions options, double baselineUse, Func<IReadOnlyList<string>, ModelProto> keepInFloat)
+        IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> samples, VerificationOptions options, Func<IReadOnlyList<string>, ModelProto> keepInFloat)
     {
         var layers = Sensitivity.SensitivityAnalysis.CompressedLayers(original, namedCompressed);
         // The largest layers first when there are more than can be measured.
         var candidates = layers.OrderByDescending(l => l.WeightBytesBefore).Select(l => l.ExcludeValue).Distinct(StringComparer.Ordinal).ToList();
-        var evaluator = Sensitivity.CandidateEvaluator.Create(original, samples, options);
+        // Like localization, on the first LocalizationSamples samples: one session and that many runs per layer.
+        var evaluator = Sensitivity.CandidateEvaluator.Create(original, samples.Take(options.LocalizationSamples).ToList(), options);
+        // The baseline on the same samples: the compressed model as it is, rebuilt with no more exclusions.
+        double baselineUse = evaluator.Measure(keepInFloat([]), namedCompressed.FilePath).BudgetUse;
         var result = Sensitivity.SensitivityAnalysis.Run(evaluator, baselineUse, candidates, keepInFloat, options.MaxSensitivityLayers);
         var byValue = result.Layers.ToDictionary(l => l.ExcludeValue, StringComparer.Ordinal);
         var localized = localization.AllLayers.GroupBy(l => l.ExcludeValue, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);

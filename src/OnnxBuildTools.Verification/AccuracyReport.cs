@@ -31,6 +31,10 @@ public sealed record AccuracyReport
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyList<LayerDecision>? LayerDecisions { get; init; }
 
+    /// <summary><c>Compression="Auto"</c>: each layer's choice and the configurations the search measured; absent for the other methods.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public AutoSearchReport? Auto { get; init; }
+
     public required SizeInfo Size { get; init; }
 
     public required TimingInfo Timings { get; init; }

@@ -8,6 +8,7 @@ using OnnxBuildTools.Onnx.Model;
 using OnnxBuildTools.Onnx.Protos;
 using OnnxBuildTools.Onnx.Signatures;
 using OnnxBuildTools.Onnx.Conversion;
+using OnnxBuildTools.Verification;
 using OnnxBuildTools.Verification.Runtime;
 
 namespace OnnxBuildTools.Worker;
@@ -160,9 +161,10 @@ public static class ModelProcessor
         ModelProto named = input.Proto, shipped = input.Proto;
         StaticCompressionResult? calibrated = null;
         Func<IReadOnlyList<string>, ModelProto>? keepInFloat = null;
+        AutoSearchReport? auto = null;
         if (job.Compression != CompressionMethod.None)
         {
-            var options = new CompressionOptions { Method = job.Compression, Exclude = job.Exclude, CompactNames = false };
+            var options = new CompressionOptions { Method = job.Compression == CompressionMethod.Auto ? CompressionMethod.Int8 : job.Compression, Exclude = job.Exclude, CompactNames = false };
             CompressionResult result;
             if (job.Compression == CompressionMethod.Int8Static)
             {
@@ -170,6 +172,16 @@ public static class ModelProcessor
                 calibrated = Calibrate(job, source, input, options);
                 result = calibrated.Compression;
                 report(StaticSummary(job.DisplayName, calibrated));
+            }
+            else if (job.Compression == CompressionMethod.Auto)
+            {
+                // A method per layer: searched (or reused from the cache beside the stamp), then applied like any other.
+                var (decision, fromCache) = AutoStep.Decide(job, source, input, options, report);
+                options = decision.ApplyTo(options);
+                result = ModelCompressor.Compress(input, options);
+                auto = AutoStep.ReportOf(decision, job.DisplayName, fromCache);
+                report(auto.Summary);
+                keepInFloat = more => ModelCompressor.Compress(input, options with { Exclude = [.. options.Exclude, .. more] }).Model;
             }
             else
             {
@@ -192,7 +204,7 @@ public static class ModelProcessor
             // A converted opset is checked against the source like a compressed model (with the None budget).
             if (job.Compression != CompressionMethod.None || converted is not null)
             {
-                AccuracyCheck.Run(job, model, saved, named, report, calibrated?.Compression.Statistics.Layers, keepInFloat);
+                AccuracyCheck.Run(job, model, saved, named, report, calibrated?.Compression.Statistics.Layers, keepInFloat, auto);
             }
             if (format == ModelFormat.Onnx)
             {

@@ -16,10 +16,10 @@ public sealed class SensitivityTests
     public void ArcticInt8FirstSuggestionImprovesTheWorstMetric()
     {
         using var dir = new TempDirectory();
-        string data = ArcticData(dir.Path, samples: 16, length: 64);
+        string data = ArcticData(dir.Path, samples: 8, length: 64);
         // Stricter than Int8's default, so the budget is missed whatever the machine's rounding.
         var budget = AccuracyBudget.DefaultFor(CompressionMethod.Int8) with { MinCosine = 0.9995 };
-        var options = new VerificationOptions { ValidationDataDirectory = data, Budget = budget, IntraOpThreads = 1 };
+        var options = new VerificationOptions { ValidationDataDirectory = data, Budget = budget, LocalizationSamples = 8 };
         var (first, second) = ApplyFirstSuggestion(ArcticText.ModelPath, new CompressionOptions { Method = CompressionMethod.Int8, CompactNames = false }, options, dir.Path);
         var top = first.Localization!.Layers[0];
         Assert.IsTrue(top.OpType is "MatMul" or "Gather", $"a layer whose weights matter, not '{top.Node}' ({top.OpType})");
@@ -30,7 +30,7 @@ public sealed class SensitivityTests
     public void PaddleOcrClsInt4FirstSuggestionImprovesTheWorstMetric()
     {
         using var dir = new TempDirectory();
-        var options = new VerificationOptions { Budget = AccuracyBudget.DefaultFor(CompressionMethod.Int4) with { MinCosine = 0.9999, MaxRelativeError = 0.005 }, DefaultSymbolicDimensionSize = 64, IntraOpThreads = 1 };
+        var options = new VerificationOptions { Budget = AccuracyBudget.DefaultFor(CompressionMethod.Int4) with { MinCosine = 0.9999, MaxRelativeError = 0.005 }, DefaultSymbolicDimensionSize = 64, LocalizationSamples = 16 };
         ApplyFirstSuggestion(TestCorpus.RealModel("paddleocr_cls"), new CompressionOptions { Method = CompressionMethod.Int4, CompactNames = false }, options, dir.Path);
     }
 
