@@ -93,7 +93,7 @@ public static class ReportWriter
             if (loc.Sensitivity is { } sens)
             {
                 string text = string.Create(CultureInfo.InvariantCulture,
-                    $"Ranked by sensitivity: {sens.Layers.Count} layers each kept in float on its own, measured on {sens.Samples} samples in {sens.Milliseconds:0} ms; the compressed model uses {sens.BaselineUse:0.###} of the budget (1 = at the bound).");
+                    $"Ranked by sensitivity: {sens.Layers.Count} layers each kept in float on its own, measured on {sens.Samples} samples in {sens.Milliseconds:0} ms (sessions {sens.SessionMilliseconds:0} ms, runs {sens.RunMilliseconds:0} ms, the rest building the candidates); the compressed model uses {sens.BaselineUse:0.###} of the budget (1 = at the bound).");
                 if (sens.Unmeasured > 0)
                 {
                     text += string.Create(CultureInfo.InvariantCulture, $" {sens.Unmeasured} smaller layers were not measured.");

@@ -52,7 +52,7 @@ public sealed class SensitivityTests
         var loc = before.Localization!;
         Assert.IsNotNull(loc.Sensitivity, loc.Note);
         var top = loc.Layers[0];
-        TestContext.WriteLine($"{loc.Sensitivity.Layers.Count} layers measured on {loc.Sensitivity.Samples} samples in {loc.Sensitivity.Milliseconds:0} ms; baseline use {loc.Sensitivity.BaselineUse:0.###}; top '{top.ExcludeValue}' ({top.OpType}) recovers {top.Recovered:0.###}");
+        TestContext.WriteLine($"{loc.Sensitivity.Layers.Count} layers measured on {loc.Sensitivity.Samples} samples in {loc.Sensitivity.Milliseconds:0} ms (sessions {loc.Sensitivity.SessionMilliseconds:0} ms, runs {loc.Sensitivity.RunMilliseconds:0} ms); baseline use {loc.Sensitivity.BaselineUse:0.###}; top '{top.ExcludeValue}' ({top.OpType}) recovers {top.Recovered:0.###}");
         TestContext.WriteLine(before.ToDiagnostic("model")!.Message);
         Assert.IsTrue(top.Recovered > 0, $"top layer recovers {top.Recovered}");
         for (int i = 1; i < loc.Layers.Count; i++)

@@ -62,10 +62,18 @@ public sealed class AutoTests
         Assert.IsFalse(second.Any(l => l.Contains("searching", StringComparison.Ordinal)));
         CollectionAssert.AreEqual(written, SHA256.HashData(File.ReadAllBytes(job.OutputPath!)), "the same decision writes the same bytes");
 
-        // Any setting change is a new key: the search runs again.
+        // Any setting change is a new key: the search runs again. Cut short at 5 s, it writes the best found so far and
+        // says so; the gate's verdict then follows AccuracyCheck (Warn here: a coded warning, the model kept).
         var third = new List<string>();
-        ModelProcessor.Process(job with { Settings = new Dictionary<ModelSetting, string>(job.Settings) { [ModelSettings.MinCosine] = "0.997", [ModelSettings.AutoTimeBudget] = "5" } }, third.Add);
+        var settings = new Dictionary<ModelSetting, string>(job.Settings) { [ModelSettings.MinCosine] = "0.997", [ModelSettings.AutoTimeBudget] = "5", [ModelSettings.AccuracyCheck] = "Warn" };
+        ModelProcessor.Process(job with { Settings = settings }, third.Add);
+        foreach (string line in third)
+        {
+            TestContext.WriteLine(line);
+        }
         Assert.IsTrue(third.Any(l => l.Contains("searching", StringComparison.Ordinal)), string.Join("\n", third));
+        Assert.IsTrue(third.Any(l => l.Contains("stopped at AutoTimeBudget", StringComparison.Ordinal)), string.Join("\n", third));
+        Assert.IsTrue(File.Exists(job.OutputPath), "the best configuration found is written");
         }
         finally
         {

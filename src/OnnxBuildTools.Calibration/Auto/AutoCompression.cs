@@ -71,6 +71,11 @@ public sealed record AutoDecision
 
     public int Candidates { get; init; }
 
+    /// <summary>Of <see cref="SearchSeconds"/>: opening candidate sessions, and running them (the rest: compressing candidates, timing latency).</summary>
+    public double SessionSeconds { get; init; }
+
+    public double RunSeconds { get; init; }
+
     /// <summary>The options that build the chosen model from the source.</summary>
     public CompressionOptions ApplyTo(CompressionOptions options) => options with { Method = BaseMethod, LayerMethods = LayerMethods };
 
@@ -82,7 +87,7 @@ public sealed record AutoDecision
             ? string.Create(CultureInfo.InvariantCulture, $"within budget ({BudgetUse:0.###} of it used)")
             : string.Create(CultureInfo.InvariantCulture, $"NO configuration met the budget; the best found uses {BudgetUse:0.###} of it ({(BudgetUse - 1) * 100:0.#} % over)");
         return string.Create(CultureInfo.InvariantCulture,
-            $"{displayName}: Auto chose {string.Join(", ", counts)} (others {Label(BaseMethod)}); {verdict}; {Points.Count} configurations measured in {SearchSeconds:0.0} s")
+            $"{displayName}: Auto chose {string.Join(", ", counts)} (others {Label(BaseMethod)}); {verdict}; {Points.Count} configurations measured in {SearchSeconds:0.0} s (sessions {SessionSeconds:0.0} s, runs {RunSeconds:0.0} s)")
             + (LatencyRatio is { } l ? string.Create(CultureInfo.InvariantCulture, $"; latency {l:0.00}x float") : "")
             + (TimedOut ? "; stopped at AutoTimeBudget" : "");
     }
@@ -268,7 +273,29 @@ public static class AutoCompression
                 }
             }
         }
-        else
+        if (found && samples.Count > evaluator.Samples)
+        {
+            // The search measured a subset: check the choice on every sample the gate uses, and while it misses, add back
+            // promotions (those trimmed, then the next ones of the sequence) in the greedy order.
+            var full = CandidateEvaluator.Create(source, samples, verification);
+            var repairs = steps.Where(st => !bestConfig.TryGetValue(st.Node, out var m) || AutoDecision.Rank(m) > AutoDecision.Rank(st.Method)).ToList();
+            int next = 0;
+            while (true)
+            {
+                var model = ModelCompressor.Compress(source, baseOptions with { Method = smallest, LayerMethods = bestConfig }).Model;
+                var m = full.Measure(model, $"{source.FilePath} (chosen, all samples)");
+                points.Add(new AutoPoint($"chosen so far, on all {samples.Count} samples", model.CalculateSize(), m.BudgetUse, m.Passed));
+                bestUse = m.BudgetUse;
+                if (m.Passed || next >= repairs.Count || OutOfTime())
+                {
+                    found = m.Passed;
+                    break;
+                }
+                var (node, method) = repairs[next++];
+                bestConfig = new Dictionary<string, CompressionMethod>(bestConfig, StringComparer.Ordinal) { [node] = method };
+            }
+        }
+        if (!found && measuredAt.Count > 0 && bestUse > measuredAt.Values.Min(p => p.BudgetUse))
         {
             // Nothing passed: the measured configuration using the least of the budget.
             var best = measuredAt.OrderBy(kv => kv.Value.BudgetUse).ThenBy(kv => kv.Key).First();
@@ -311,6 +338,8 @@ public static class AutoCompression
             TimedOut = timedOut,
             SearchSeconds = clock.Elapsed.TotalSeconds,
             Candidates = evaluator.Candidates,
+            SessionSeconds = evaluator.SessionTime.TotalSeconds,
+            RunSeconds = evaluator.RunTime.TotalSeconds,
         };
     }
 

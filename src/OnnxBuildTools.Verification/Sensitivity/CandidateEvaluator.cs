@@ -34,6 +34,8 @@ public sealed class CandidateEvaluator
     private readonly IReadOnlySet<string> _classScores;
     private readonly ExternalDataStore _externalData;
     private readonly Stopwatch _clock = new();
+    private readonly Stopwatch _sessions = new();
+    private readonly Stopwatch _runs = new();
 
     private CandidateEvaluator(LoadedModel original, IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> samples, VerificationOptions options)
     {
@@ -77,6 +79,12 @@ public sealed class CandidateEvaluator
     /// <summary>Time spent in ONNX Runtime (the original's runs, and every candidate's session and runs).</summary>
     public TimeSpan Elapsed => _clock.Elapsed;
 
+    /// <summary>Of <see cref="Elapsed"/>: serializing candidates and opening their sessions.</summary>
+    public TimeSpan SessionTime => _sessions.Elapsed;
+
+    /// <summary>Of <see cref="Elapsed"/>: running candidates on the samples.</summary>
+    public TimeSpan RunTime => _runs.Elapsed;
+
     /// <summary>
     /// Runs <paramref name="candidate"/> (tensors it left in external data are read from the original's files) and
     /// measures every output against the original's, with the budget's verdict and <see cref="AccuracyBudget.Use"/>.
@@ -88,7 +96,10 @@ public sealed class CandidateEvaluator
         try
         {
             Candidates++;
+            _sessions.Start();
             using var runner = ModelRunner.Open(Serialize(candidate), displayPath, Options.IntraOpThreads);
+            _sessions.Stop();
+            _runs.Start();
             var accumulators = _outputNames.ToDictionary(n => n, _ => new Metrics.Accumulator(), StringComparer.Ordinal);
             var rowLengths = new Dictionary<string, int>(StringComparer.Ordinal);
             var notCompared = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -113,6 +124,7 @@ public sealed class CandidateEvaluator
                     accumulators[name].Add(a.Values, b.Values, rowLength);
                 }
             }
+            _runs.Stop();
             var metrics = _outputNames.Select(name => notCompared.TryGetValue(name, out string? why)
                 ? new OutputMetrics { Name = name, ElementType = "?", NotCompared = why }
                 : new OutputMetrics
@@ -131,6 +143,8 @@ public sealed class CandidateEvaluator
         finally
         {
             _clock.Stop();
+            _sessions.Stop();
+            _runs.Stop();
         }
     }
 

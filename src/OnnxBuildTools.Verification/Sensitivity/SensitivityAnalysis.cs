@@ -42,6 +42,12 @@ public sealed record SensitivityResult
 
     /// <summary>Wall-clock milliseconds: building every candidate, its session and its runs.</summary>
     public double Milliseconds { get; init; }
+
+    /// <summary>Of <see cref="Milliseconds"/>: serializing candidates and opening their ONNX Runtime sessions.</summary>
+    public double SessionMilliseconds { get; init; }
+
+    /// <summary>Of <see cref="Milliseconds"/>: running the candidates on the samples (the rest is building them).</summary>
+    public double RunMilliseconds { get; init; }
 }
 
 /// <summary>
@@ -62,6 +68,7 @@ public static class SensitivityAnalysis
         ArgumentNullException.ThrowIfNull(excludeValues);
         ArgumentNullException.ThrowIfNull(keepInFloat);
         var clock = System.Diagnostics.Stopwatch.StartNew();
+        var (sessions, runs) = (evaluator.SessionTime, evaluator.RunTime);
         var measured = new List<LayerSensitivity>();
         var distinct = excludeValues.Distinct(StringComparer.Ordinal).ToList();
         foreach (string layer in distinct.Take(maxLayers))
@@ -83,6 +90,8 @@ public static class SensitivityAnalysis
             Unmeasured = Math.Max(0, distinct.Count - maxLayers),
             Samples = evaluator.Samples,
             Milliseconds = clock.Elapsed.TotalMilliseconds,
+            SessionMilliseconds = (evaluator.SessionTime - sessions).TotalMilliseconds,
+            RunMilliseconds = (evaluator.RunTime - runs).TotalMilliseconds,
         };
     }
 
