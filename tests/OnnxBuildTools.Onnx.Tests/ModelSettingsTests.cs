@@ -77,7 +77,7 @@ public sealed partial class ModelSettingsTests
         Assert.IsNull(ModelSettings.OutputPath.Normalize("../escape.onnx", folder));
         Assert.IsNull(ModelSettings.Link.Normalize(Path.Combine(folder, "rooted.onnx"), folder));
         Assert.AreEqual("0.995", ModelSettings.MinCosine.Normalize(" 0.995 ", folder), "text is checked where it is used");
-        Assert.AreEqual("Compression='Int9' is not valid; expected one of None, Int8, Int4, Float16, Int8Static.", ModelSettings.Compression.InvalidMessage("Compression", " Int9"));
+        Assert.AreEqual("Compression='Int9' is not valid; expected one of None, Int8, Int4, Float16, Int8Static, Auto.", ModelSettings.Compression.InvalidMessage("Compression", " Int9"));
         Assert.AreEqual("OBT3003", ModelSettings.Compression.ErrorCode);
     }
 }
