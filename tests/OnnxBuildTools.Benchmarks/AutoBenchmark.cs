@@ -28,6 +28,14 @@ internal static partial class StaticInt8Benchmark
         Console.WriteLine("|---|---|---|---|---|---|---|---|");
         foreach (var model in StaticCases.All().Where(m => m.Name.Contains(filter, StringComparison.Ordinal)))
         {
+            MeasureAuto(model, minCosine, seconds, samples);
+        }
+        return 0;
+    }
+
+    private static void MeasureAuto(StaticCase model, double? minCosine, double seconds, int samples)
+    {
+        {
             string path = TestCorpus.RealModel(model.Name);
             string data = model.CalibrationFolder(path, 64);
             byte[] original = File.ReadAllBytes(path);
@@ -47,6 +55,5 @@ internal static partial class StaticInt8Benchmark
             string search = string.Create(CultureInfo.InvariantCulture, $"{decision.SearchSeconds:F1} s, {decision.Points.Count} points{(decision.TimedOut ? ", cut short" : "")}");
             Row(model, "Auto", chosen.Model.ToByteArray(), original, reference, referenceOutputs, choice, search, "");
         }
-        return 0;
     }
 }
