@@ -177,6 +177,11 @@ public static class AutoCompression
                 allSmallest, points, start.BudgetUse, start.Passed, latency, floatBytes, false, clock, evaluator, source, baseOptions with { Method = smallest }, samples);
         }
 
+        // Every decided layer one rung up (the next method, uniformly): a passing fallback measured before the
+        // per-layer work, so a search cut short still writes a model within budget when one this simple exists.
+        var oneUp = layers.ToDictionary(l => l.Node, _ => ladder[1], StringComparer.Ordinal);
+        var allOneUp = Measure(oneUp, $"decided layers {AutoDecision.Label(ladder[1])}", out _);
+
         // Sensitivity: the budget each layer gives back when it alone is kept in float.
         var sensitivity = new Dictionary<string, double>(StringComparer.Ordinal);
         foreach (var layer in layers)
@@ -215,7 +220,11 @@ public static class AutoCompression
         var bestConfig = allSmallest;
         double bestUse = start.BudgetUse;
         bool found = false;
-        var measuredAt = new Dictionary<int, AutoPoint> { [0] = start };
+        var measuredAt = new Dictionary<int, AutoPoint> { [0] = start, [layers.Count] = allOneUp };
+        if (allOneUp.Passed)
+        {
+            high = layers.Count;
+        }
         while (low < high && !OutOfTime())
         {
             int mid = (low + high) / 2;
