@@ -28,7 +28,7 @@ public sealed partial class CommandLineTests
         ProcessResult compress = E2E.Dotnet(E2E.Root, E2E.WorkerPath, "compress", "--help").AssertSucceeded("compress --help");
         List<string> options = SettingOptions();
         Assert.IsTrue(options.Count >= 10, "docs/msbuild-reference.md lists too few options: " + string.Join(", ", options));
-        foreach (string expected in options.Concat(["--output", "--signature", "--report", "<None|Int8|Int4|Float16|Int8Static>"]))
+        foreach (string expected in options.Concat(["--output", "--signature", "--report", "<None|Int8|Int4|Float16|Int8Static|Auto>"]))
         {
             StringAssert.Contains(compress.Output, expected);
         }
