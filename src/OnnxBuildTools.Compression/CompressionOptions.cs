@@ -44,6 +44,13 @@ public sealed record CompressionOptions
     public IReadOnlyList<string> Exclude { get; init; } = [];
 
     /// <summary>
+    /// Per-layer methods, by node name, overriding <see cref="Method"/> for the weights the node reads (what
+    /// <c>Compression="Auto"</c> chooses). A weight read by several nodes takes the most precise of their methods
+    /// (None, Float16, Int8, Int4, in that order); <see cref="Exclude"/> still wins. Int8Static is not a per-layer method.
+    /// </summary>
+    public IReadOnlyDictionary<string, CompressionMethod> LayerMethods { get; init; } = new Dictionary<string, CompressionMethod>(StringComparer.Ordinal);
+
+    /// <summary>
     /// Tensors with fewer elements than this are left alone. Above it, Int8 and Int4 store a tensor as float16
     /// instead of int8 when int8's scales and restoring nodes would cost more.
     /// </summary>
@@ -185,6 +192,19 @@ public sealed record CompressionOptions
         {
             throw new DiagnosticException(DiagnosticCodes.CompressionCalibrationMissing, filePath,
                 "Int8Static needs calibration statistics; give CalibrationData (a folder of sample inputs).");
+        }
+        if (LayerMethods is null || LayerMethods.Values.Any(m => !Enum.IsDefined(m) || m is CompressionMethod.Int8Static or CompressionMethod.Auto))
+        {
+            throw new DiagnosticException(DiagnosticCodes.CompressionInvalidOption, filePath, "Per-layer methods must be None, Float16, Int8 or Int4.");
+        }
+        if (Method == CompressionMethod.Int8Static && LayerMethods.Count > 0)
+        {
+            throw new DiagnosticException(DiagnosticCodes.CompressionInvalidOption, filePath, "Int8Static plans its layers from calibration; it takes no per-layer methods.");
+        }
+        if (Method == CompressionMethod.Auto)
+        {
+            throw new DiagnosticException(DiagnosticCodes.CompressionInvalidOption, filePath,
+                "Auto is a search over per-layer methods (AutoCompression), not a method the engine applies; give LayerMethods and a base method.");
         }
         if (WeightOnlyNodes is null)
         {

@@ -25,10 +25,38 @@ public sealed record AccuracyBudget
     {
         CompressionMethod.None => new() { MinCosine = 0.99999, MaxRelativeError = 0.001, MinTop1Agreement = 1.0 },
         CompressionMethod.Float16 => new() { MinCosine = 0.9995, MaxRelativeError = 0.03, MinTop1Agreement = 0.93 },
-        CompressionMethod.Int8 or CompressionMethod.Int8Static => new() { MinCosine = 0.99, MaxRelativeError = 0.15, MinTop1Agreement = 0.9 },
+        CompressionMethod.Int8 or CompressionMethod.Int8Static or CompressionMethod.Auto => new() { MinCosine = 0.99, MaxRelativeError = 0.15, MinTop1Agreement = 0.9 },
         CompressionMethod.Int4 => new() { MinCosine = 0.97, MaxRelativeError = 0.25, MinTop1Agreement = 0.8 },
         _ => throw new ArgumentOutOfRangeException(nameof(method), method, "A compression method without a default accuracy budget."),
     };
+
+    /// <summary>
+    /// How much of the budget the outputs use, as one number: the largest over compared outputs and bounds of the
+    /// shortfall against the allowance ((1 − cosine) / (1 − <see cref="MinCosine"/>), relative error / <see cref="MaxRelativeError"/>,
+    /// (1 − top-1) / (1 − <see cref="MinTop1Agreement"/>)). At most 1 within budget; 1.3 means 30 % over the worst bound.
+    /// NaN counts as infinitely over. What the sensitivity analysis ranks layers by and <c>Auto</c> minimizes.
+    /// </summary>
+    public double Use(IEnumerable<OutputMetrics> outputs)
+    {
+        ArgumentNullException.ThrowIfNull(outputs);
+        double use = 0;
+        foreach (var o in outputs.Where(o => o.NotCompared is null))
+        {
+            use = Math.Max(use, Ratio(1 - o.Cosine, 1 - MinCosine));
+            use = Math.Max(use, Ratio(o.RelativeError, MaxRelativeError));
+            if (o.Top1Agreement is { } top1)
+            {
+                use = Math.Max(use, Ratio(1 - top1, 1 - MinTop1Agreement));
+            }
+        }
+        return use;
+    }
+
+    private static double Ratio(double shortfall, double allowance) =>
+        double.IsNaN(shortfall) ? double.PositiveInfinity
+        : shortfall <= 0 ? 0
+        : allowance > 0 ? shortfall / allowance
+        : double.PositiveInfinity;
 
     /// <summary>Throws <see cref="DiagnosticCodes.AccuracyOptionInvalid"/> when a bound is outside its meaningful range.</summary>
     public void Validate()

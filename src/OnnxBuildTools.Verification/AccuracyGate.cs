@@ -30,7 +30,12 @@ public static partial class AccuracyGate
     /// <paramref name="compressed"/> had its internal names compacted, <paramref name="namedCompressed"/> is the
     /// same model before that, whose tensor names match the original's: localization reads it.
     /// </summary>
-    public static AccuracyReport Verify(LoadedModel original, LoadedModel compressed, VerificationOptions options, LoadedModel? namedCompressed = null)
+    /// <param name="keepInFloat">
+    /// Rebuilds the compressed model with more nodes (or op types) excluded, for the sensitivity analysis: when given and
+    /// localization runs, each compressed layer is measured kept in float on its own and the ranking is by what that recovers.
+    /// </param>
+    public static AccuracyReport Verify(LoadedModel original, LoadedModel compressed, VerificationOptions options, LoadedModel? namedCompressed = null,
+        Func<IReadOnlyList<string>, ModelProto>? keepInFloat = null)
     {
         ArgumentNullException.ThrowIfNull(original);
         ArgumentNullException.ThrowIfNull(compressed);
@@ -124,6 +129,10 @@ public static partial class AccuracyGate
             try
             {
                 localization = Localizer.Run(original, namedCompressed ?? compressed, samples, options);
+                if (keepInFloat is not null)
+                {
+                    localization = WithSensitivity(localization, original, namedCompressed ?? compressed, samples, options, keepInFloat);
+                }
             }
             catch (DiagnosticException e)
             {
@@ -144,6 +153,41 @@ public static partial class AccuracyGate
             Localization = localization,
             Size = new SizeInfo(original.SizeOnDisk(), compressed.SizeOnDisk()),
             Timings = new TimingInfo { LoadMs = loadMs, RunMs = runMs, LocalizationMs = localizationMs, TotalMs = total.Elapsed.TotalMilliseconds },
+        };
+    }
+
+    /// <summary>Measures every compressed layer kept in float on its own and ranks the localization's layers by what that recovers.</summary>
+    private static LocalizationResult WithSensitivity(LocalizationResult localization, LoadedModel original, LoadedModel namedCompressed,
+        IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> samples, VerificationOptions options, Func<IReadOnlyList<string>, ModelProto> keepInFloat)
+    {
+        var layers = Sensitivity.SensitivityAnalysis.CompressedLayers(original, namedCompressed);
+        // The largest layers first when there are more than can be measured.
+        var candidates = layers.OrderByDescending(l => l.WeightBytesBefore).Select(l => l.ExcludeValue).Distinct(StringComparer.Ordinal).ToList();
+        // Like localization, on the first LocalizationSamples samples: one session and that many runs per layer.
+        var evaluator = Sensitivity.CandidateEvaluator.Create(original, samples.Take(options.LocalizationSamples).ToList(), options);
+        // The baseline on the same samples: the compressed model as it is, rebuilt with no more exclusions.
+        double baselineUse = evaluator.Measure(keepInFloat([]), namedCompressed.FilePath).BudgetUse;
+        var result = Sensitivity.SensitivityAnalysis.Run(evaluator, baselineUse, candidates, keepInFloat, options.MaxSensitivityLayers);
+        var byValue = result.Layers.ToDictionary(l => l.ExcludeValue, StringComparer.Ordinal);
+        var localized = localization.AllLayers.GroupBy(l => l.ExcludeValue, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+        LayerError With(LayerError l) => byValue.TryGetValue(l.ExcludeValue, out var s)
+            ? l with { Recovered = s.Recovered, BudgetUseWithout = s.BudgetUseWithout, WorstCosineWithout = s.WorstCosineWithout, WorstRelativeErrorWithout = s.WorstRelativeErrorWithout }
+            : l;
+        var ranked = result.Layers.Take(options.MaxLocalizedLayers).Select((s, i) =>
+        {
+            var layer = localized.TryGetValue(s.ExcludeValue, out var known) ? known
+                : layers.First(l => l.ExcludeValue == s.ExcludeValue) is var c
+                    ? new LayerError { Node = c.Node, OpType = c.OpType, ExcludeValue = c.ExcludeValue, ExcludeNote = c.ExcludeNote, OutputTensor = "", OutputError = double.NaN, InputError = double.NaN, AddedError = double.NaN, Weights = c.Weights, WeightBytesBefore = c.WeightBytesBefore }
+                    : throw new InvalidOperationException();
+            return With(layer) with { Rank = i + 1 };
+        }).ToList();
+        var rankOf = ranked.ToDictionary(l => l.ExcludeValue, l => l.Rank, StringComparer.Ordinal);
+        return localization with
+        {
+            Method = Sensitivity.SensitivityResult.MethodDescription + "; per-layer output errors: " + Localizer.MethodDescription,
+            Layers = ranked,
+            AllLayers = localization.AllLayers.Select(l => With(l) with { Rank = rankOf.GetValueOrDefault(l.ExcludeValue) }).ToList(),
+            Sensitivity = result,
         };
     }
 
@@ -202,6 +246,16 @@ public static partial class AccuracyGate
             .Where(o => ClassScoreName().IsMatch(o.Name) || softmaxOutputs.Contains(o.Name))
             .Select(o => o.Name)
             .ToHashSet(StringComparer.Ordinal);
+    }
+
+    /// <summary>The samples the gate checks <paramref name="original"/> on: its validation data, or inputs synthesized from its signature.</summary>
+    public static IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> ReadSamples(LoadedModel original, VerificationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(original);
+        ArgumentNullException.ThrowIfNull(options);
+        var inputs = ModelInput.Of(original.Proto);
+        CheckOptionNames(inputs, options, original.FilePath);
+        return ReadInputs(original.Proto, inputs, options).Samples;
     }
 
     private static (IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> Samples, InputSource Source) ReadInputs(

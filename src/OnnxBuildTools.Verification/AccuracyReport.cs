@@ -31,6 +31,10 @@ public sealed record AccuracyReport
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyList<LayerDecision>? LayerDecisions { get; init; }
 
+    /// <summary><c>Compression="Auto"</c>: each layer's choice and the configurations the search measured; absent for the other methods.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public AutoSearchReport? Auto { get; init; }
+
     public required SizeInfo Size { get; init; }
 
     public required TimingInfo Timings { get; init; }
@@ -63,7 +67,16 @@ public sealed record AccuracyReport
             return null;
         }
         string message = $"Compressed model '{modelName}' misses its accuracy budget: {string.Join("; ", Failures.Select(f => f.Describe()))}.";
-        if (Localization is { Layers.Count: > 0 } localized && localized.Layers[0] is var worst)
+        if (Localization is { Layers.Count: > 0 } ranked && ranked.Layers[0] is { Recovered: { } recovered } best)
+        {
+            string who = best.Node.Length > 0 ? best.Node : best.OpType;
+            message += recovered > 0
+                ? $" Keeping node '{who}' ({best.OpType}) in float recovers the most: worst cosine {BudgetFailure.Format(best.WorstCosineWithout ?? double.NaN)}, relative error {BudgetFailure.Format(best.WorstRelativeErrorWithout ?? double.NaN)} with Exclude=\"{best.ExcludeValue}\""
+                  + (best.ExcludeNote is null ? "" : $" ({best.ExcludeNote})")
+                  + (best.BudgetUseWithout <= 1 ? " (within budget)." : $" ({BudgetFailure.Format(best.BudgetUseWithout ?? double.NaN)} of the budget; the report ranks every layer).")
+                : " Keeping any single layer in float does not help; the error comes from many layers together (the report ranks them).";
+        }
+        else if (Localization is { Layers.Count: > 0 } localized && localized.Layers[0] is var worst)
         {
             message += $" Most error enters at node '{(worst.Node.Length > 0 ? worst.Node : worst.OutputTensor)}' ({worst.OpType}); Exclude=\"{worst.ExcludeValue}\" keeps it in float"
                 + (worst.ExcludeNote is null ? "." : $" ({worst.ExcludeNote}).");
@@ -121,8 +134,15 @@ public sealed record LocalizationResult
 
     public int Samples { get; init; }
 
-    /// <summary>Layers ranked by the error they add, worst first, at most <see cref="VerificationOptions.MaxLocalizedLayers"/>.</summary>
+    /// <summary>
+    /// Layers ranked worst first, at most <see cref="VerificationOptions.MaxLocalizedLayers"/>: by what keeping each in float
+    /// recovers (<see cref="LayerError.Recovered"/>) when the sensitivity analysis ran, else by the error they add.
+    /// </summary>
     public required IReadOnlyList<LayerError> Layers { get; init; }
+
+    /// <summary>The sensitivity analysis (each layer kept in float on its own), when it ran.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public Sensitivity.SensitivityResult? Sensitivity { get; init; }
 
     /// <summary>Every layer with compressed weights, in graph order (the report's chart).</summary>
     public required IReadOnlyList<LayerError> AllLayers { get; init; }
@@ -156,8 +176,21 @@ public sealed record LayerError
     /// <summary>The largest relative error among its activation inputs.</summary>
     public double InputError { get; init; }
 
-    /// <summary><see cref="OutputError"/> − <see cref="InputError"/>: the error this layer introduces.</summary>
+    /// <summary>
+    /// <see cref="OutputError"/> − <see cref="InputError"/>: a local estimate only; it charges a layer for error it merely
+    /// re-weights, so <see cref="Recovered"/> ranks layers when measured.
+    /// </summary>
     public double AddedError { get; init; }
+
+    /// <summary>How much of the budget keeping this layer alone in float gives back (<see cref="AccuracyBudget.Use"/> before minus after); null when not measured.</summary>
+    public double? Recovered { get; init; }
+
+    /// <summary>The budget use with this layer kept in float.</summary>
+    public double? BudgetUseWithout { get; init; }
+
+    public double? WorstCosineWithout { get; init; }
+
+    public double? WorstRelativeErrorWithout { get; init; }
 
     public required IReadOnlyList<string> Weights { get; init; }
 

@@ -60,6 +60,11 @@ public static class ReportWriter
             html.Append("</ul>\n");
         }
 
+        if (report.Auto is { } auto)
+        {
+            AppendAuto(html, auto);
+        }
+
         html.Append("<h2>Outputs</h2>\n<table>\n<tr><th>output</th><th>type</th><th>cosine</th><th>relative error</th><th>max abs error</th><th>top-1 agreement</th></tr>\n");
         foreach (var o in report.Outputs)
         {
@@ -85,12 +90,24 @@ public static class ReportWriter
             {
                 html.Append("<p>").Append(Encode(loc.Note)).Append("</p>\n");
             }
+            if (loc.Sensitivity is { } sens)
+            {
+                string text = string.Create(CultureInfo.InvariantCulture,
+                    $"Ranked by sensitivity: {sens.Layers.Count} layers each kept in float on its own, measured on {sens.Samples} samples in {sens.Milliseconds:0} ms (sessions {sens.SessionMilliseconds:0} ms, runs {sens.RunMilliseconds:0} ms, the rest building the candidates); the compressed model uses {sens.BaselineUse:0.###} of the budget (1 = at the bound).");
+                if (sens.Unmeasured > 0)
+                {
+                    text += string.Create(CultureInfo.InvariantCulture, $" {sens.Unmeasured} smaller layers were not measured.");
+                }
+                html.Append("<p>").Append(Encode(text)).Append("</p>\n");
+            }
             html.Append("<div class=\"chart\" id=\"layer-chart\" data-title=\"Relative error at each layer's output, graph order (log scale; red: worst layers)\"></div>\n");
             html.Append("<div class=\"chart\" id=\"layer-size-chart\" data-title=\"Weight bytes per layer, before (grey) and after (blue)\"></div>\n");
-            html.Append("<table>\n<tr><th>rank</th><th>node</th><th>op</th><th>added error</th><th>output error</th><th>Exclude value</th><th>weights before → after</th></tr>\n");
+            html.Append("<table>\n<tr><th>rank</th><th>node</th><th>op</th><th>budget use with it in float</th><th>worst cosine with it in float</th><th>added error (local)</th><th>output error</th><th>Exclude value</th><th>weights before → after</th></tr>\n");
             foreach (var l in loc.Layers)
             {
                 html.Append("<tr><td>").Append(l.Rank).Append("</td><td>").Append(Encode(l.Node.Length > 0 ? l.Node : l.OutputTensor)).Append("</td><td>").Append(Encode(l.OpType))
+                    .Append("</td><td>").Append(l.BudgetUseWithout is { } use ? Num(use) : "")
+                    .Append("</td><td>").Append(l.WorstCosineWithout is { } cos ? Num(cos) : "")
                     .Append("</td><td>").Append(Num(l.AddedError)).Append("</td><td>").Append(Num(l.OutputError))
                     .Append("</td><td><code>").Append(Encode(l.ExcludeValue)).Append("</code>")
                     .Append(l.ExcludeNote is null ? "" : "<br><small>" + Encode(l.ExcludeNote) + "</small>").Append("</td><td>").Append(Bytes(l.WeightBytesBefore))
@@ -124,6 +141,46 @@ public static class ReportWriter
     }
 
     private static string Encode(string text) => WebUtility.HtmlEncode(text);
+
+    /// <summary>Compression="Auto": the summary, a size-vs-budget-use scatter of the configurations measured (static SVG), and each layer's choice.</summary>
+    private static void AppendAuto(StringBuilder html, AutoSearchReport auto)
+    {
+        html.Append("<h2>Compression=\"Auto\"</h2>\n<p>").Append(Encode(auto.Summary)).Append(auto.FromCache ? " (decision reused from the cache; no search in this build)" : "").Append("</p>\n");
+        var points = auto.Points.Where(p => double.IsFinite(p.BudgetUse)).ToList();
+        if (points.Count > 0)
+        {
+            const int width = 640, height = 360, left = 70, bottom = 40, top = 20, right = 20;
+            double minX = points.Min(p => p.Bytes), maxX = points.Max(p => p.Bytes);
+            double maxY = Math.Max(1.2, points.Max(p => p.BudgetUse));
+            double X(double bytes) => left + (maxX > minX ? (bytes - minX) / (maxX - minX) : 0.5) * (width - left - right);
+            double Y(double use) => top + (1 - use / maxY) * (height - top - bottom);
+            string F(double v) => v.ToString("0.#", CultureInfo.InvariantCulture);
+            html.Append("<svg class=\"auto-chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"").Append(width).Append("\" height=\"").Append(height).Append("\" role=\"img\">");
+            html.Append("<title>Size and budget use of each configuration measured (red: over budget; green: within; ringed: chosen)</title>");
+            html.Append("<line x1=\"").Append(left).Append("\" y1=\"").Append(F(Y(1))).Append("\" x2=\"").Append(width - right).Append("\" y2=\"").Append(F(Y(1)))
+                .Append("\" stroke=\"#999\" stroke-dasharray=\"4 3\"/><text x=\"").Append(width - right).Append("\" y=\"").Append(F(Y(1) - 4)).Append("\" text-anchor=\"end\" font-size=\"11\">budget</text>");
+            html.Append("<line x1=\"").Append(left).Append("\" y1=\"").Append(height - bottom).Append("\" x2=\"").Append(width - right).Append("\" y2=\"").Append(height - bottom).Append("\" stroke=\"#333\"/>");
+            html.Append("<line x1=\"").Append(left).Append("\" y1=\"").Append(top).Append("\" x2=\"").Append(left).Append("\" y2=\"").Append(height - bottom).Append("\" stroke=\"#333\"/>");
+            html.Append("<text x=\"").Append((width + left) / 2).Append("\" y=\"").Append(height - 8).Append("\" text-anchor=\"middle\" font-size=\"12\">model size: ")
+                .Append(Encode(Mb((long)minX))).Append(" – ").Append(Encode(Mb((long)maxX))).Append("</text>");
+            html.Append("<text x=\"14\" y=\"").Append((height - bottom + top) / 2).Append("\" font-size=\"12\" transform=\"rotate(-90 14 ").Append((height - bottom + top) / 2).Append(")\" text-anchor=\"middle\">budget use (1 = at the bound)</text>");
+            foreach (var p in points)
+            {
+                html.Append("<circle cx=\"").Append(F(X(p.Bytes))).Append("\" cy=\"").Append(F(Y(p.BudgetUse))).Append("\" r=\"").Append(p.Chosen ? "6" : "3.5")
+                    .Append("\" fill=\"").Append(p.Passed ? "#2a2" : "#c33").Append('"').Append(p.Chosen ? " stroke=\"#000\" stroke-width=\"2\"" : " fill-opacity=\"0.6\"")
+                    .Append("><title>").Append(Encode(string.Create(CultureInfo.InvariantCulture, $"{p.Label}: {Mb(p.Bytes)}, budget use {p.BudgetUse:0.###}"))).Append("</title></circle>");
+            }
+            html.Append("</svg>\n");
+        }
+        html.Append("<table>\n<tr><th>layer</th><th>op</th><th>method</th><th>weights (float)</th><th>budget recovered in float</th></tr>\n");
+        foreach (var l in auto.Layers)
+        {
+            html.Append("<tr><td>").Append(Encode(l.Node)).Append("</td><td>").Append(Encode(l.OpType)).Append("</td><td>")
+                .Append(Encode(l.Method == CompressionMethod.None ? "float" : l.Method.ToString())).Append("</td><td>").Append(Bytes(l.WeightBytes))
+                .Append("</td><td>").Append(l.Sensitivity is { } s ? Num(s) : "").Append("</td></tr>\n");
+        }
+        html.Append("</table>\n");
+    }
 
     private static string Num(double value) => Encode(BudgetFailure.Format(value));
 

@@ -46,6 +46,12 @@ public sealed record VerificationOptions
     /// <summary>Layers listed in the report's ranking.</summary>
     public int MaxLocalizedLayers { get; init; } = 10;
 
+    /// <summary>
+    /// Most layers the sensitivity analysis measures (one candidate model each), those with the largest weights first;
+    /// the report says how many were left out.
+    /// </summary>
+    public int MaxSensitivityLayers { get; init; } = 48;
+
     /// <summary>Threads per ONNX Runtime session; 0 lets the runtime choose.</summary>
     public int IntraOpThreads { get; init; }
 }

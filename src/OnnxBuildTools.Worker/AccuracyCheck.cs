@@ -18,8 +18,11 @@ public static class AccuracyCheck
     /// <param name="named">The same compressed model before its names were compacted, for localization.</param>
     /// <param name="report">Receives the summary line and warnings.</param>
     /// <param name="layers">Int8Static: how each layer runs and why, for the report.</param>
+    /// <param name="keepInFloat">Rebuilds the compressed model with more exclusions, for the sensitivity analysis (null: none).</param>
+    /// <param name="auto">Compression="Auto": the search, for the report.</param>
     public static void Run(ModelJob job, LoadedModel original, SavedModel written, ModelProto named, Action<string> report,
-        IReadOnlyList<OnnxBuildTools.Compression.LayerStatistics>? layers = null)
+        IReadOnlyList<OnnxBuildTools.Compression.LayerStatistics>? layers = null, Func<IReadOnlyList<string>, ModelProto>? keepInFloat = null,
+        AutoSearchReport? auto = null)
     {
         string source = original.FilePath;
         AccuracyCheckMode mode;
@@ -31,15 +34,7 @@ public static class AccuracyCheck
             {
                 return;
             }
-            options = new VerificationOptions
-            {
-                ValidationDataDirectory = job[ModelSettings.ValidationData] is { Length: > 0 } folder ? folder : null,
-                Budget = MetadataParsing.ParseBudget(job.Compression, job[ModelSettings.MinCosine], job[ModelSettings.MaxRelativeError], job[ModelSettings.MinTop1Agreement]),
-                IntegerInputRanges = MetadataParsing.ParseIntegerRanges(job[ModelSettings.IntegerInputRanges]),
-                InputShapes = MetadataParsing.ParseInputShapes(job[ModelSettings.InputShapes]),
-                SymbolicDimensionSizes = MetadataParsing.ParseSymbolicDimensionSizes(job[ModelSettings.DimensionSizes]),
-                Localization = Enum.Parse<LocalizationMode>(job[ModelSettings.AccuracyLocalization]),
-            };
+            options = Options(job);
         }
         catch (DiagnosticException e) when (e.FilePath is null)
         {
@@ -52,7 +47,7 @@ public static class AccuracyCheck
             using var compressed = new LoadedModel(written.Model, written.Path);
             // Tensors the engine left alone still point at the source's external data.
             using var namedCompressed = new LoadedModel(named, source);
-            result = AccuracyGate.Verify(original, compressed, options, namedCompressed);
+            result = AccuracyGate.Verify(original, compressed, options, namedCompressed, keepInFloat);
         }
         catch (DiagnosticException e) when (e.Code == DiagnosticCodes.InputNotSynthesizable)
         {
@@ -65,6 +60,10 @@ public static class AccuracyCheck
             throw Fail(written, e.FilePath is null ? new DiagnosticException(e.Code, source, $"'{job.DisplayName}': {e.Message}") : e);
         }
 
+        if (auto is not null)
+        {
+            result = result with { Auto = auto };
+        }
         if (layers is { Count: > 0 })
         {
             result = result with { LayerDecisions = layers.Select(l => new LayerDecision(l.Name, l.OpType, l.Input, l.Outputs, l.Form.ToString(), l.Reason)).ToList() };
@@ -87,6 +86,17 @@ public static class AccuracyCheck
             throw Fail(written, missed);
         }
     }
+
+    /// <summary>The gate's options from the job's settings (OBT4011 without a file for a bad value).</summary>
+    public static VerificationOptions Options(ModelJob job) => new()
+    {
+        ValidationDataDirectory = job[ModelSettings.ValidationData] is { Length: > 0 } folder ? folder : null,
+        Budget = MetadataParsing.ParseBudget(job.Compression, job[ModelSettings.MinCosine], job[ModelSettings.MaxRelativeError], job[ModelSettings.MinTop1Agreement]),
+        IntegerInputRanges = MetadataParsing.ParseIntegerRanges(job[ModelSettings.IntegerInputRanges]),
+        InputShapes = MetadataParsing.ParseInputShapes(job[ModelSettings.InputShapes]),
+        SymbolicDimensionSizes = MetadataParsing.ParseSymbolicDimensionSizes(job[ModelSettings.DimensionSizes]),
+        Localization = Enum.Parse<LocalizationMode>(job[ModelSettings.AccuracyLocalization]),
+    };
 
     private static DiagnosticException Fail(SavedModel written, DiagnosticException error)
     {

@@ -8,6 +8,7 @@ using OnnxBuildTools.Onnx.Model;
 using OnnxBuildTools.Onnx.Protos;
 using OnnxBuildTools.Onnx.Signatures;
 using OnnxBuildTools.Onnx.Conversion;
+using OnnxBuildTools.Verification;
 using OnnxBuildTools.Verification.Runtime;
 
 namespace OnnxBuildTools.Worker;
@@ -170,12 +171,14 @@ public static class ModelProcessor
         // the source model's and name the layer to exclude; the file written has them compacted (losslessly).
         ModelProto named = input.Proto, shipped = input.Proto;
         StaticCompressionResult? calibrated = null;
+        Func<IReadOnlyList<string>, ModelProto>? keepInFloat = null;
+        AutoSearchReport? auto = null;
         bool compresses = job.Compression != CompressionMethod.None || job.Pruning != PruningMethod.None;
         if (compresses)
         {
             var options = new CompressionOptions
             {
-                Method = job.Compression, Exclude = job.Exclude, CompactNames = false,
+                Method = job.Compression == CompressionMethod.Auto ? CompressionMethod.Int8 : job.Compression, Exclude = job.Exclude, CompactNames = false,
                 Pruning = job.Pruning, Sparsity = job.Sparsity, PruningScope = Enum.Parse<PruningScope>(job[ModelSettings.PruningScope]),
             };
             if (job.Compression == CompressionMethod.Int8Static && job.Pruning != PruningMethod.None)
@@ -195,16 +198,29 @@ public static class ModelProcessor
             else if (Reconstructs(job))
             {
                 // GPTQ: the second moments of the layer inputs, streamed through ONNX Runtime on the calibration samples.
-                options = options with { Reconstruct = true };
                 var calibration = CalibrationRunner.Run(input, Path.GetFullPath(job[ModelSettings.CalibrationData]),
-                    ModelCompressor.CalibrationRequestFor(input, options), new CalibrationOptions());
-                result = ModelCompressor.Compress(input, options with { Calibration = calibration.Table });
+                    ModelCompressor.CalibrationRequestFor(input, options with { Reconstruct = true }), new CalibrationOptions());
+                options = options with { Reconstruct = true, Calibration = calibration.Table };
+                result = ModelCompressor.Compress(input, options);
                 report(string.Create(CultureInfo.InvariantCulture,
                     $"{job.DisplayName}: {job.Compression}: {result.Statistics.Weights.Count(w => w.Reconstructed)} weights reconstructed (GPTQ) from {calibration.Samples} calibration samples in {calibration.Elapsed.TotalSeconds:0.0} s"));
+                keepInFloat = more => ModelCompressor.Compress(input, options with { Exclude = [.. options.Exclude, .. more] }).Model;
+            }
+            else if (job.Compression == CompressionMethod.Auto)
+            {
+                // A method per layer: searched (or reused from the cache beside the stamp), then applied like any other.
+                var (decision, fromCache) = AutoStep.Decide(job, source, input, options with { Reconstruct = false }, report);
+                options = decision.ApplyTo(options with { Reconstruct = false });
+                result = ModelCompressor.Compress(input, options);
+                auto = AutoStep.ReportOf(decision, job.DisplayName, fromCache);
+                report(auto.Summary);
+                keepInFloat = more => ModelCompressor.Compress(input, options with { Exclude = [.. options.Exclude, .. more] }).Model;
             }
             else
             {
-                result = ModelCompressor.Compress(input, options with { Reconstruct = false });
+                options = options with { Reconstruct = false };
+                result = ModelCompressor.Compress(input, options);
+                keepInFloat = more => ModelCompressor.Compress(input, options with { Exclude = [.. options.Exclude, .. more] }).Model;
             }
             foreach (DiagnosticException warning in result.Warnings)
             {
@@ -222,7 +238,7 @@ public static class ModelProcessor
             // A converted opset is checked against the source like a compressed model (with the None budget).
             if (compresses || converted is not null)
             {
-                AccuracyCheck.Run(job, model, saved, named, report, calibrated?.Compression.Statistics.Layers);
+                AccuracyCheck.Run(job, model, saved, named, report, calibrated?.Compression.Statistics.Layers, keepInFloat, auto);
             }
             if (format == ModelFormat.Onnx)
             {

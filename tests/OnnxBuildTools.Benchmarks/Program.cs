@@ -12,6 +12,8 @@ switch (name)
     case "formats": return OnnxBuildTools.Benchmarks.FormatBenchmark.Run(rest);
     case "static-int8":
         return OnnxBuildTools.Benchmarks.StaticInt8Benchmark.Run(rest);
+    case "auto":
+        return OnnxBuildTools.Benchmarks.StaticInt8Benchmark.Auto(rest);
     case "static-int8-profile":
         return OnnxBuildTools.Benchmarks.StaticInt8Benchmark.Profile(rest);
     case "static-int8-memory":

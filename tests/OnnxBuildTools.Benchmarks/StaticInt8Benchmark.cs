@@ -22,7 +22,7 @@ namespace OnnxBuildTools.Benchmarks;
 /// process, VmHWM). Options: samples=64, method=Percentile, guard=true (speed guard), errorratio=1.5 (accuracy guard, 0 =
 /// off), smoothquant=0.5 (arctic's extra row), memory=true, equalize=true.
 /// </summary>
-internal static class StaticInt8Benchmark
+internal static partial class StaticInt8Benchmark
 {
     private static readonly int[] MemorySamples = [1, 64, 512];
 

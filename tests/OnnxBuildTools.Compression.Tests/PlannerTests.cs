@@ -33,6 +33,39 @@ public sealed class PlannerTests
     }
 
     [TestMethod]
+    public void LayerMethodsChooseEachNodesMethodAndExcludeStillWins()
+    {
+        var graph = new GraphProto { Name = "mixed" };
+        graph.Input.Add(Value("x", DataType.Float, 2, 64));
+        graph.Output.Add(Value("y", DataType.Float, 2, 64));
+        string[] names = ["a", "b", "c", "d", "e"];
+        string previous = "x";
+        for (int i = 0; i < names.Length; i++)
+        {
+            graph.Initializer.Add(FloatTensor("W" + names[i], [64, 64], RandomValues(64 * 64, 40 + i)));
+            string output = i == names.Length - 1 ? "y" : "h" + names[i];
+            graph.Node.Add(Node("MatMul", names[i], [previous, "W" + names[i]], [output]));
+            previous = output;
+        }
+        var model = Model(graph);
+        var options = Int8 with
+        {
+            LayerMethods = new Dictionary<string, CompressionMethod> { ["a"] = CompressionMethod.None, ["b"] = CompressionMethod.Float16, ["c"] = CompressionMethod.Int4, ["e"] = CompressionMethod.Int4 },
+            Exclude = ["e"],
+        };
+        var result = ModelCompressor.Compress(model, options);
+        var encodings = result.Statistics.Weights.ToDictionary(w => w.Name, w => w.Encoding);
+        Assert.AreEqual(WeightEncoding.Float, encodings["Wa"]);
+        Assert.AreEqual(WeightEncoding.Float16CastAtLoad, encodings["Wb"]);
+        Assert.AreEqual(WeightEncoding.Int4MatMulNBits, encodings["Wc"]);
+        Assert.AreEqual(WeightEncoding.Int8DynamicMatMul, encodings["Wd"], "a node not named keeps the base method");
+        Assert.AreEqual(WeightEncoding.Float, encodings["We"], "Exclude wins over a per-layer method");
+        float[] x = RandomValues(2 * 64, 50);
+        Assert.IsTrue(Cosine(Run(model, "x", x, [2, 64]), Run(result.Model, "x", x, [2, 64])) > 0.98);
+        Assert.ThrowsExactly<DiagnosticException>(() => ModelCompressor.Compress(model, Int8 with { LayerMethods = new Dictionary<string, CompressionMethod> { ["a"] = CompressionMethod.Int8Static } }));
+    }
+
+    [TestMethod]
     [DataRow(true)]
     [DataRow(false)]
     public void Int4MatMulAbsorbsTheBiasAddAfterIt(bool symmetric)

@@ -85,7 +85,7 @@ public sealed partial class ModelSettingsTests
         Assert.IsNull(ModelSettings.Sparsity.Normalize("NaN", folder));
         Assert.AreEqual("Global", ModelSettings.PruningScope.Normalize("global", folder));
         Assert.AreEqual("Magnitude", ModelSettings.Pruning.Normalize("MAGNITUDE", folder));
-        Assert.AreEqual("Compression='Int9' is not valid; expected one of None, Int8, Int4, Float16, Int8Static.", ModelSettings.Compression.InvalidMessage("Compression", " Int9"));
+        Assert.AreEqual("Compression='Int9' is not valid; expected one of None, Int8, Int4, Float16, Int8Static, Auto.", ModelSettings.Compression.InvalidMessage("Compression", " Int9"));
         Assert.AreEqual("OBT3003", ModelSettings.Compression.ErrorCode);
     }
 }

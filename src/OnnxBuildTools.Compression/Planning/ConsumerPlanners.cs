@@ -52,6 +52,31 @@ internal sealed class PlanningContext(CompressionOptions options, IReadOnlyDicti
 
     public CompressionOptions Options { get; } = options;
 
+    /// <summary>
+    /// The method for one weight: <see cref="CompressionOptions.Method"/>, unless <see cref="CompressionOptions.LayerMethods"/>
+    /// names one of its readers; then the most precise of its readers' methods (a reader not named has the base method).
+    /// </summary>
+    public CompressionMethod MethodFor(WeightSite weight)
+    {
+        var layers = Options.LayerMethods;
+        if (layers.Count == 0 || weight.Uses.Count == 0)
+        {
+            return Options.Method;
+        }
+        return weight.Uses
+            .Select(u => u.Node.Name.Length > 0 && layers.TryGetValue(u.Node.Name, out var m) ? m : Options.Method)
+            .MinBy(Precision);
+    }
+
+    /// <summary>Lower is more precise: None, Float16, Int8 (and Int8Static), Int4.</summary>
+    private static int Precision(CompressionMethod method) => method switch
+    {
+        CompressionMethod.None => 0,
+        CompressionMethod.Float16 => 1,
+        CompressionMethod.Int8 or CompressionMethod.Int8Static => 2,
+        _ => 3,
+    };
+
     /// <summary>The model's ai.onnx opset version.</summary>
     public long DefaultOpset { get; } = defaultOpset;
 
@@ -126,11 +151,12 @@ internal sealed class GatherPlanner : IConsumerPlanner
         {
             return ConsumerPlan.Float;
         }
-        if (options.Method == CompressionMethod.Int4 && options.EmbeddingBits == 4)
+        var method = context.MethodFor(weight);
+        if (method == CompressionMethod.Int4 && options.EmbeddingBits == 4)
         {
             return dims[1] % options.BlockSize == 0 ? new ConsumerPlan(UseKind.NBitsGather) : ConsumerPlan.Float;
         }
-        bool int8Method = options.Method is CompressionMethod.Int8 or CompressionMethod.Int8Static or CompressionMethod.Int4;
+        bool int8Method = method is CompressionMethod.Int8 or CompressionMethod.Int8Static or CompressionMethod.Int4;
         bool contribOpsAllowed = options.Int8MatMul != Int8MatMulForm.Standard;
         return int8Method && contribOpsAllowed && Int8GatherBlockSize(dims[1]) > 0 ? new ConsumerPlan(UseKind.Int8Gather) : ConsumerPlan.Float;
     }
@@ -157,7 +183,7 @@ internal sealed class MatMulPlanner : IConsumerPlanner
             return ConsumerPlan.Float;
         }
         long n = weight.Tensor.Dims[1];
-        var plan = MatMulKinds.For(context.Options, weight.Tensor.Dims[0], n, weightIsNByK: false, alpha: 1f, bias: null);
+        var plan = MatMulKinds.For(context.Options, context.MethodFor(weight), weight.Tensor.Dims[0], n, weightIsNByK: false, alpha: 1f, bias: null);
         // MatMul → Add(bias [N]): the quantized op takes the bias itself (one node less per layer).
         if (plan.Kind is UseKind.DynamicInt8MatMul or UseKind.NBitsMatMul && use.Node.Output.Count == 1
             && context.SoleReader(use.Node.Output[0], use.Graph) is { OpType: "Add", Domain: "" or "ai.onnx", Input.Count: 2, Output.Count: 1 } add)
@@ -190,7 +216,7 @@ internal sealed class GemmPlanner : IConsumerPlanner
         {
             return ConsumerPlan.Float;
         }
-        return MatMulKinds.For(context.Options, k, n, transB, FloatAttribute(node, "alpha", 1f), bias);
+        return MatMulKinds.For(context.Options, context.MethodFor(weight), k, n, transB, FloatAttribute(node, "alpha", 1f), bias);
     }
 
     private static long IntAttribute(NodeProto node, string name, long fallback) =>
@@ -206,9 +232,9 @@ internal static class MatMulKinds
     /// Every MatMul/Gemm with a constant 2-D weight gets the quantized op, whatever its size: measured on ONNX
     /// Runtime 1.31.1 CPU, none is slower than float, down to Silero's batch-1 LSTM Gemms (docs/compression.md).
     /// </summary>
-    public static ConsumerPlan For(CompressionOptions options, long k, long n, bool weightIsNByK, float alpha, string? bias)
+    public static ConsumerPlan For(CompressionOptions options, CompressionMethod method, long k, long n, bool weightIsNByK, float alpha, string? bias)
     {
-        return options.Method switch
+        return method switch
         {
             CompressionMethod.Int8 or CompressionMethod.Int8Static => new ConsumerPlan(UseKind.DynamicInt8MatMul, weightIsNByK, alpha, bias),
             CompressionMethod.Int4 when k >= options.BlockSize => new ConsumerPlan(UseKind.NBitsMatMul, weightIsNByK, alpha, bias),

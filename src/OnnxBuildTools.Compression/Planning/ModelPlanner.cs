@@ -72,7 +72,8 @@ internal static class ModelPlanner
     private static WeightPlan PlanOne(WeightSite site, PlanningContext context)
     {
         var options = context.Options;
-        if (options.Method == CompressionMethod.None)
+        var method = context.MethodFor(site);
+        if (method == CompressionMethod.None)
         {
             return WeightPlan.Float(site, "method None");
         }
@@ -104,11 +105,11 @@ internal static class ModelPlanner
         }
         if (!float.IsFinite(Int8Kernels.MaxAbs(site.Values)))
         {
-            return options.Method == CompressionMethod.Float16
+            return method == CompressionMethod.Float16
                 ? new WeightPlan(site, WeightEncoding.Float16CastAtLoad, [], true, false, null)
                 : WeightPlan.Float(site, "NaN or infinity in the values");
         }
-        if (options.Method == CompressionMethod.Float16)
+        if (method == CompressionMethod.Float16)
         {
             return new WeightPlan(site, WeightEncoding.Float16CastAtLoad, [], true, false, null);
         }

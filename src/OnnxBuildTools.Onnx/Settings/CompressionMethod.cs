@@ -24,4 +24,10 @@ public enum CompressionMethod
     /// <see cref="Int8"/>.
     /// </summary>
     Int8Static,
+
+    /// <summary>
+    /// A method per layer (float, <see cref="Float16"/>, <see cref="Int8"/>, <see cref="Int4"/>), searched at build time:
+    /// the smallest model meeting the accuracy budget and the latency bound (docs/compression.md#auto).
+    /// </summary>
+    Auto,
 }

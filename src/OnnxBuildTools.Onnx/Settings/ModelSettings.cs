@@ -149,6 +149,13 @@ public static class ModelSettings
         "With Pruning: rank entries within each weight (Layer) or across all prunable weights at once (Global).", "Layer", ["Layer", "Global"]);
     public static readonly ModelSetting Reconstruct = new("Reconstruct", SettingKind.Boolean, "reconstruct", stamped: true,
         "With CalibrationData: fit each layer to the original's outputs on the calibration inputs (Int4: GPTQ).", "true");
+    public static readonly ModelSetting AutoMethods = new("AutoMethods", SettingKind.List, "auto-methods", stamped: true,
+        "Compression=\"Auto\": the methods a layer may get besides float, from Float16, Int8 and Int4.",
+        "Float16;Int8;Int4");
+    public static readonly ModelSetting AutoTimeBudget = new("AutoTimeBudget", SettingKind.Text, "auto-time-budget", stamped: true,
+        "Compression=\"Auto\": seconds the search may take per model; when reached, the best configuration found so far is written.", "60");
+    public static readonly ModelSetting MaxLatencyRatio = new("MaxLatencyRatio", SettingKind.Text, "max-latency-ratio", stamped: true,
+        "Compression=\"Auto\": highest latency allowed against the float model, measured on the building machine (one thread); a method whose model is slower is not used.", "1.0");
     public static readonly ModelSetting AccuracyCheck = new("AccuracyCheck", SettingKind.Choice, "accuracy-check", stamped: true,
         "After compressing, run both models in ONNX Runtime and fail (Error) or warn (Warn) when the compressed one misses its accuracy budget, or skip the check (Off).",
         "Error", ["Error", "Warn", "Off"]);
@@ -192,7 +199,7 @@ public static class ModelSettings
     /// <summary>Every setting, in the order the stamp, the job file and the help list them.</summary>
     public static readonly IReadOnlyList<ModelSetting> All =
     [
-        Compression, Exclude, CalibrationData, CalibrationMethod, Pruning, Sparsity, PruningScope, Reconstruct, AccuracyCheck, AccuracyLocalization, ValidationData, MinCosine, MaxRelativeError, MinTop1Agreement,
+        Compression, Exclude, CalibrationData, CalibrationMethod, Pruning, Sparsity, PruningScope, Reconstruct, AutoMethods, AutoTimeBudget, MaxLatencyRatio, AccuracyCheck, AccuracyLocalization, ValidationData, MinCosine, MaxRelativeError, MinTop1Agreement,
         IntegerInputRanges, InputShapes, DimensionSizes, TargetOpset, Format, OptimizationLevel, Embed, OutputPath, Link, ClassName, Namespace,
     ];
 

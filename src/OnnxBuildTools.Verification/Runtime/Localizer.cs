@@ -123,6 +123,31 @@ internal static class Localizer
         };
     }
 
+    /// <summary>Nodes of the main graph reading a weight the compression changed, in graph order (the sensitivity analysis's candidates).</summary>
+    public static IReadOnlyList<Sensitivity.CompressedLayer> CompressedLayers(LoadedModel originalModel, LoadedModel compressedModel)
+    {
+        ModelProto original = Inlined(originalModel), compressed = Inlined(compressedModel);
+        var before = new GraphFacts(original);
+        var after = new GraphFacts(compressed);
+        var layers = new List<Sensitivity.CompressedLayer>();
+        foreach (var node in original.Graph.Node.Where(n => n.OpType != "Constant"))
+        {
+            var changed = node.Input.Where(i => i.Length > 0 && before.WeightDerived.Contains(i))
+                .SelectMany(before.WeightSources).Distinct(StringComparer.Ordinal)
+                .Where(w => !after.Weights.TryGetValue(w, out var kept) || !SameTensor(before.Weights[w], kept))
+                .ToList();
+            if (changed.Count == 0)
+            {
+                continue;
+            }
+            layers.Add(new Sensitivity.CompressedLayer(node.Name, node.OpType,
+                node.Name.Length > 0 ? node.Name : node.OpType,
+                node.Name.Length > 0 ? null : $"the node has no name, so this keeps every {node.OpType} in float",
+                changed, changed.Sum(w => GraphFacts.DataBytes(before.Weights[w]))));
+        }
+        return layers;
+    }
+
     /// <summary>
     /// The tensor where a layer's error can be read: its own output when measured, else the output of the
     /// bias Add the engine fused into it (an Add whose other inputs are all weights).
