@@ -7,7 +7,7 @@ using DataType = OnnxBuildTools.Onnx.Protos.TensorProto.Types.DataType;
 
 namespace OnnxBuildTools.Compression.Rewriting;
 
-/// <summary>The new tensors for one weight: the compressed data, its scales, and zero points when asymmetric.</summary>
+/// <summary>The new tensors for one weight: the compressed data, its scales (a lookup table's codebooks), and zero points when asymmetric.</summary>
 /// <summary><see cref="Sparse"/>: the data is stored as a bit mask and its non-zero elements instead (pruned weights, when smaller).</summary>
 internal sealed record EncodedWeight(WeightEncoding Encoding, TensorProto Data, TensorProto? Scales, TensorProto? ZeroPoints, double? ZeroedFraction = null)
 {
@@ -232,6 +232,8 @@ internal static class WeightEncoder
                 return new EncodedWeight(WeightEncoding.Int8GatherBlockQuantized, Tensor(DataType.Uint8, dims, bytes), Tensor(DataType.Float, [rows, blocks], scales), null,
                     Int8Kernels.ZeroedFraction(values, quantized));
             }
+            case WeightEncoding.LutRestoredAtLoad:
+                return LutWeightEncoder.Encode(plan);
             default:
                 throw new InvalidOperationException($"Unknown encoding {plan.Encoding}.");
         }

@@ -24,4 +24,7 @@ public enum CompressionMethod
     /// <see cref="Int8"/>.
     /// </summary>
     Int8Static,
+
+    /// <summary>Each weight an index into a small float16 codebook (palettization), restored to float32 at session load.</summary>
+    Lut,
 }

@@ -1,0 +1,240 @@
+using OnnxBuildTools.Compression.Kernels;
+
+namespace OnnxBuildTools.Compression.Tests;
+
+/// <summary>Lookup-table kernels against scalar references: packing, nearest-level assignment, the three codebooks.</summary>
+[TestClass]
+public sealed class LutKernelTests
+{
+    /// <summary>The restoring graph's arithmetic in scalar form: word = Σ byte_t · 256^t, index j = ⌊word / 2^(j·b)⌋ mod 2^b.</summary>
+    private static int[] ReferenceUnpack(byte[] packed, int bits, int count)
+    {
+        int wordBits = bits * 8 / (int)System.Numerics.BigInteger.GreatestCommonDivisor(bits, 8);
+        int bytesPerWord = wordBits / 8, perWord = wordBits / bits;
+        var indices = new int[count];
+        for (int i = 0; i < count; i++)
+        {
+            int word = i / perWord, j = i % perWord;
+            long value = 0;
+            for (int t = 0; t < bytesPerWord; t++)
+            {
+                value += (long)packed[word * bytesPerWord + t] << (8 * t);
+            }
+            indices[i] = (int)(value / (1L << (j * bits)) - value / (1L << ((j + 1) * bits)) * (1L << bits));
+        }
+        return indices;
+    }
+
+    [TestMethod]
+    public void EveryWidthPacksWithoutWasteAndUnpacksByTheRestoringArithmetic()
+    {
+        foreach (int bits in Enumerable.Range(2, 7))
+        {
+            foreach (int count in new[] { 1, 7, 8, 9, 24, 33, 1001 })
+            {
+                var random = new Random(bits * 1000 + count);
+                byte[] indices = Enumerable.Range(0, count).Select(_ => (byte)random.Next(1 << bits)).ToArray();
+                var packed = new byte[BitPacking.PackedLength(count, bits)];
+                BitPacking.Pack(indices, bits, packed);
+                Assert.AreEqual((count * bits + 7) / 8 <= packed.Length, true);
+                Assert.IsTrue(packed.Length - (count * bits + 7) / 8 < BitPacking.BytesPerWord(bits), $"{bits} bits, {count}: at most one word of padding");
+                CollectionAssert.AreEqual(indices.Select(i => (int)i).ToArray(), ReferenceUnpack(packed, bits, count), $"{bits} bits, {count} indices");
+            }
+        }
+    }
+
+    [TestMethod]
+    public void PackedLayoutIsALittleEndianBitStream()
+    {
+        var packed = new byte[3];
+        BitPacking.Pack([0, 1, 2, 3, 4, 5, 6, 7], 3, packed);
+        int word = Enumerable.Range(0, 8).Sum(i => i << (3 * i));
+        CollectionAssert.AreEqual(new[] { (byte)word, (byte)(word >> 8), (byte)(word >> 16) }, packed);
+        var nibbles = new byte[2];
+        BitPacking.Pack([1, 2, 3], 4, nibbles);
+        CollectionAssert.AreEqual(new byte[] { 0x21, 0x03 }, nibbles, "lower index in the low nibble, padded with zero");
+        Assert.AreEqual(1, BitPacking.BytesPerWord(2));
+        Assert.AreEqual(3, BitPacking.BytesPerWord(6));
+        Assert.AreEqual(5, BitPacking.BytesPerWord(5));
+        Assert.AreEqual(7, BitPacking.BytesPerWord(7));
+    }
+
+    private static int ReferenceNearest(float[] codebook, float x)
+    {
+        // Nearest by midpoints, ties to the lower level (the definition the vectorized kernels reproduce).
+        int index = 0;
+        for (int j = 0; j < codebook.Length - 1; j++)
+        {
+            if ((codebook[j] + codebook[j + 1]) * 0.5f < x)
+            {
+                index = j + 1;
+            }
+        }
+        return index;
+    }
+
+    [TestMethod]
+    [DataRow(4)]
+    [DataRow(16)]
+    [DataRow(64)]
+    [DataRow(256)]
+    public void AssignmentMatchesTheScalarReference(int levels)
+    {
+        float[] codebook = TestGraphs.RandomValues(levels, levels, 2f).Order().ToArray();
+        codebook[levels / 2] = codebook[levels / 2 - 1]; // a duplicate level
+        var values = TestGraphs.RandomValues(4099, levels + 1, 3f).ToList();
+        for (int j = 0; j < levels - 1; j++)
+        {
+            values.Add((codebook[j] + codebook[j + 1]) * 0.5f); // exactly on a midpoint
+            values.Add(codebook[j]);
+        }
+        values.AddRange([float.MaxValue / 4, -float.MaxValue / 4, 0f]);
+        var indices = new byte[values.Count];
+        LutKernels.Assign(values.ToArray(), codebook, indices);
+        for (int i = 0; i < values.Count; i++)
+        {
+            Assert.AreEqual(ReferenceNearest(codebook, values[i]), indices[i], $"value {values[i]}");
+        }
+    }
+
+    private static double MeanSquaredError(float[] values, float[] codebook) =>
+        values.Average(x => Math.Pow(x - codebook[ReferenceNearest(codebook, x)], 2));
+
+    /// <summary>Plain Lloyd over every value (no histogram), from quantile seeds, run to convergence: the quality reference.</summary>
+    private static float[] ReferenceKMeans(float[] values, int levels)
+    {
+        var sorted = values.Order().ToArray();
+        var centres = Enumerable.Range(0, levels).Select(j => (double)sorted[(int)((j + 0.5) * sorted.Length / levels)]).ToArray();
+        for (int iteration = 0; iteration < 300; iteration++)
+        {
+            var sums = new double[levels];
+            var counts = new int[levels];
+            var current = centres.Select(c => (float)c).ToArray();
+            foreach (float x in sorted)
+            {
+                int j = ReferenceNearest(current, x);
+                sums[j] += x;
+                counts[j]++;
+            }
+            for (int j = 0; j < levels; j++)
+            {
+                centres[j] = counts[j] > 0 ? sums[j] / counts[j] : centres[j];
+            }
+            Array.Sort(centres);
+        }
+        return centres.Select(c => (float)c).ToArray();
+    }
+
+    private static float[] Build(float[] values, int levels, LutMode mode)
+    {
+        var codebook = new float[levels];
+        new LutKernels().Build(values, StridedRuns.Contiguous(values.Length), mode, codebook);
+        return codebook;
+    }
+
+    /// <summary>Laplace-like values (trained weights are heavier-tailed than Gaussian) with a few outliers.</summary>
+    private static float[] WeightLike(int count, int seed)
+    {
+        var random = new Random(seed);
+        var values = new float[count];
+        for (int i = 0; i < count; i++)
+        {
+            double u = random.NextDouble() - 0.5;
+            values[i] = (float)(-0.05 * Math.Sign(u) * Math.Log(1 - 2 * Math.Abs(u)));
+        }
+        values[17] = 0.9f;
+        values[99] = -0.7f;
+        return values;
+    }
+
+    [TestMethod]
+    [DataRow(2)]
+    [DataRow(4)]
+    [DataRow(6)]
+    [DataRow(8)]
+    public void KMeansIsSortedDeterministicAndAsGoodAsFullLloyd(int bits)
+    {
+        int levels = 1 << bits;
+        float[] values = WeightLike(20000, bits);
+        float[] codebook = Build(values, levels, LutMode.KMeans);
+        CollectionAssert.AreEqual(codebook, Build(values, levels, LutMode.KMeans), "same values, same codebook");
+        for (int j = 1; j < levels; j++)
+        {
+            Assert.IsTrue(codebook[j - 1] <= codebook[j], "sorted");
+        }
+        double kmeans = MeanSquaredError(values, codebook);
+        double reference = MeanSquaredError(values, ReferenceKMeans(values, levels));
+        double linear = MeanSquaredError(values, Build(values, levels, LutMode.Linear));
+        Console.WriteLine($"{bits} bits: k-means {kmeans:E3}, full Lloyd {reference:E3}, linear {linear:E3}");
+        Assert.IsTrue(kmeans <= reference * 1.05, $"k-means {kmeans} vs full Lloyd {reference}");
+        Assert.IsTrue(kmeans < linear * 0.8, $"k-means {kmeans} vs linear {linear}");
+    }
+
+    [TestMethod]
+    public void KMeansIsWeightedByHowOftenAValueOccurs()
+    {
+        // The same 400 distinct values from 0 to 2, once each: two levels on each side of 1. With the lower half
+        // 20 times as frequent, three of the four levels go below 1 (optimal level density ∝ frequency^(1/3)).
+        float[] lower = Enumerable.Range(0, 200).Select(i => i * 0.005f).ToArray();
+        float[] upper = Enumerable.Range(0, 200).Select(i => 1f + i * 0.005f).ToArray();
+        float[] even = Build([.. lower, .. upper], 4, LutMode.KMeans);
+        float[] weighted = Build([.. Enumerable.Repeat(lower, 20).SelectMany(v => v), .. upper], 4, LutMode.KMeans);
+        Assert.AreEqual(2, even.Count(c => c < 1f), string.Join(", ", even));
+        Assert.AreEqual(3, weighted.Count(c => c < 1f), string.Join(", ", weighted));
+    }
+
+    [TestMethod]
+    public void FewDistinctValuesAreReproducedExactly()
+    {
+        float[] values = Enumerable.Range(0, 1000).Select(i => new[] { -1f, 0f, 0.5f, 2f }[i * 7 % 4]).ToArray();
+        CollectionAssert.AreEqual(new[] { -1f, 0f, 0.5f, 2f }, Build(values, 4, LutMode.KMeans));
+        var indices = new byte[values.Length];
+        LutKernels.Assign(values, Build(values, 4, LutMode.KMeans), indices);
+        Assert.IsTrue(values.Select((v, i) => new[] { -1f, 0f, 0.5f, 2f }[indices[i]] == v).All(x => x));
+    }
+
+    [TestMethod]
+    public void LinearLevelsAreUniformFromMinToMax()
+    {
+        float[] values = TestGraphs.RandomValues(500, 3, 2f);
+        float[] codebook = Build(values, 16, LutMode.Linear);
+        float min = values.Min(), max = values.Max();
+        for (int j = 0; j < 16; j++)
+        {
+            Assert.AreEqual((float)(min + ((double)max - min) * j / 15), codebook[j]);
+        }
+    }
+
+    [TestMethod]
+    public void LogLevelsHaveAnExactZeroAndGeometricMagnitudesOnBothSides()
+    {
+        float[] values = WeightLike(5000, 11);
+        float[] codebook = Build(values, 16, LutMode.Log);
+        Assert.AreEqual(1, codebook.Count(c => c == 0f), "one exact zero");
+        var positives = codebook.Where(c => c > 0).ToArray();
+        var negatives = codebook.Where(c => c < 0).Select(c => -c).Order().ToArray();
+        Assert.AreEqual(8, positives.Length, "the side with the larger extreme (0.9) gets the whole grid");
+        Assert.AreEqual(7, negatives.Length);
+        float smallest = values.Where(v => v != 0).Min(MathF.Abs);
+        Assert.AreEqual(Math.Max(smallest, LutKernels.MinNormalHalf), positives[0]);
+        Assert.AreEqual(0.9f, positives[^1]);
+        double ratio = positives[1] / (double)positives[0];
+        for (int k = 1; k < positives.Length; k++)
+        {
+            Assert.AreEqual(ratio, positives[k] / (double)positives[k - 1], ratio * 1e-5, "equal steps in log");
+        }
+        CollectionAssert.AreEqual(positives[1..], negatives, "the other side shares the grid, without its smallest magnitude");
+    }
+
+    [TestMethod]
+    public void GroupsReadOnlyTheirOwnChannels()
+    {
+        // [outer 3, channels 4, inner 5]: group 1 of 2 channels is channels 2-3 of every outer index.
+        float[] values = Enumerable.Range(0, 60).Select(i => (float)i).ToArray();
+        var runs = new StridedRuns(1 * 2 * 5, 4 * 5, 2 * 5, 3);
+        var seen = Enumerable.Range(0, runs.Count).SelectMany(r => runs.Run(values, r).ToArray()).ToArray();
+        var expected = Enumerable.Range(0, 60).Where(i => i / 5 % 4 >= 2).Select(i => (float)i).ToArray();
+        CollectionAssert.AreEqual(expected, seen);
+        Assert.AreEqual((10f, 59f), LutKernels.Range(values, runs));
+    }
+}
