@@ -84,7 +84,7 @@ public sealed record CompressionOptions
     /// Lut: output channels per codebook (0: one codebook per tensor). Rounded down to a divisor of the channel
     /// count, and raised when a group would hold fewer than 64 values per level (docs/compression.md).
     /// </summary>
-    public int LutGroupSize { get; init; }
+    public int LutGroupSize { get; init; } = 16;
 
     /// <summary>Fold inference BatchNormalization into the Conv before it (ONNX Runtime does the same at load).</summary>
     public bool FoldBatchNorm { get; init; } = true;

@@ -6,19 +6,29 @@ namespace OnnxBuildTools.Compression.Tests;
 [TestClass]
 public sealed class LutKernelTests
 {
-    /// <summary>The restoring graph's arithmetic in scalar form: word = Σ byte_t · 256^t, index j = ⌊word / 2^(j·b)⌋ mod 2^b.</summary>
+    /// <summary>
+    /// The restoring graph's arithmetic in scalar form. 2, 4, 8 bits: byte ⌊i / n⌋, bits (i mod n)·b. Otherwise
+    /// P planar words: index i is plane j = i / P of word w = i mod P, word = Σ_t packed[t·P + w] · 256^t,
+    /// index = ⌊word / 2^(j·b)⌋ mod 2^b.
+    /// </summary>
     private static int[] ReferenceUnpack(byte[] packed, int bits, int count)
     {
         int wordBits = bits * 8 / (int)System.Numerics.BigInteger.GreatestCommonDivisor(bits, 8);
         int bytesPerWord = wordBits / 8, perWord = wordBits / bits;
+        int words = (count + perWord - 1) / perWord;
         var indices = new int[count];
         for (int i = 0; i < count; i++)
         {
-            int word = i / perWord, j = i % perWord;
+            if (bytesPerWord == 1)
+            {
+                indices[i] = packed[i / perWord] >> (i % perWord * bits) & ((1 << bits) - 1);
+                continue;
+            }
+            int j = i / words, w = i % words;
             long value = 0;
             for (int t = 0; t < bytesPerWord; t++)
             {
-                value += (long)packed[word * bytesPerWord + t] << (8 * t);
+                value += (long)packed[t * words + w] << (8 * t);
             }
             indices[i] = (int)(value / (1L << (j * bits)) - value / (1L << ((j + 1) * bits)) * (1L << bits));
         }
@@ -44,7 +54,7 @@ public sealed class LutKernelTests
     }
 
     [TestMethod]
-    public void PackedLayoutIsALittleEndianBitStream()
+    public void PackedLayoutIsInterleavedBytesOrPlanarLittleEndianWords()
     {
         var packed = new byte[3];
         BitPacking.Pack([0, 1, 2, 3, 4, 5, 6, 7], 3, packed);
@@ -52,7 +62,12 @@ public sealed class LutKernelTests
         CollectionAssert.AreEqual(new[] { (byte)word, (byte)(word >> 8), (byte)(word >> 16) }, packed);
         var nibbles = new byte[2];
         BitPacking.Pack([1, 2, 3], 4, nibbles);
-        CollectionAssert.AreEqual(new byte[] { 0x21, 0x03 }, nibbles, "lower index in the low nibble, padded with zero");
+        CollectionAssert.AreEqual(new byte[] { 0x21, 0x03 }, nibbles, "one-byte words interleaved: lower index in the low nibble, padded with zero");
+        var sixBits = new byte[6];
+        BitPacking.Pack([1, 2, 3, 4, 5, 6, 7], 6, sixBits);
+        int word0 = 1 | 3 << 6 | 5 << 12 | 7 << 18, word1 = 2 | 4 << 6 | 6 << 12;
+        CollectionAssert.AreEqual(new[] { (byte)word0, (byte)word1, (byte)(word0 >> 8), (byte)(word1 >> 8), (byte)(word0 >> 16), (byte)(word1 >> 16) }, sixBits,
+            "byte t of every word together");
         Assert.AreEqual(1, BitPacking.BytesPerWord(2));
         Assert.AreEqual(3, BitPacking.BytesPerWord(6));
         Assert.AreEqual(5, BitPacking.BytesPerWord(5));

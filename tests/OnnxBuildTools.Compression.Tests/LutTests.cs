@@ -17,7 +17,7 @@ public sealed class LutTests
         new() { Method = CompressionMethod.Lut, LutBits = bits, LutMode = mode, LutGroupSize = groupSize, CompactNames = false };
 
     /// <summary>The ops the restoring graph may use (all in ai.onnx opset 7).</summary>
-    private static readonly HashSet<string> RestoringOps = ["Constant", "Cast", "Mul", "ReduceSum", "Div", "Sub", "Reshape", "Slice", "Add", "Gather"];
+    private static readonly HashSet<string> RestoringOps = ["Constant", "Cast", "Mul", "ReduceSum", "Div", "Sub", "Reshape", "Slice", "Add", "Gather", "Transpose", "Mod"];
 
     private static float[] Halves(TensorProto tensor) =>
         MemoryMarshal.Cast<byte, Half>(tensor.RawData.Span).ToArray().Select(h => (float)h).ToArray();
@@ -36,13 +36,16 @@ public sealed class LutTests
     }
 
     /// <summary>y = x · W with W [rows, cols]: W is read as a float value, its channel axis is 0.</summary>
-    private static ModelProto ScaledByWeight(int rows, int cols, float[] w, int opset)
+    private static ModelProto ScaledByWeight(int rows, int cols, float[] w, int opset) => ReadByOneNode("Mul", rows, rows, cols, w, opset);
+
+    /// <summary>y = op(x, W), x [xRows, rows], W [rows, cols]: Mul (channel axis 0) or MatMul (channel axis 1, the output columns).</summary>
+    private static ModelProto ReadByOneNode(string op, int xRows, int rows, int cols, float[] w, int opset)
     {
         var graph = new GraphProto { Name = "scaled" };
-        graph.Input.Add(Value("x", DataType.Float, rows, cols));
-        graph.Output.Add(Value("y", DataType.Float, rows, cols));
+        graph.Input.Add(Value("x", DataType.Float, xRows, op == "Mul" ? cols : rows));
+        graph.Output.Add(Value("y", DataType.Float, xRows, cols));
         graph.Initializer.Add(FloatTensor("W", [rows, cols], w));
-        graph.Node.Add(Node("Mul", "scale", ["x", "W"], ["y"]));
+        graph.Node.Add(Node(op, "reader", ["x", "W"], ["y"]));
         return Model(graph, opset);
     }
 
@@ -60,39 +63,48 @@ public sealed class LutTests
     [DataRow(17)]
     public void RestoredWeightIsTheNearestCodebookLevelAtEveryOpsetWidthAndGrouping(int opset)
     {
-        int grouped = 0;
+        int grouped = 0, channelMajor = 0;
         foreach (var (rows, cols) in new[] { (30, 37), (12, 301), (8, 2050) })
         {
             float[] w = RandomValues(rows * cols, rows + opset);
-            var model = ScaledByWeight(rows, cols, w, opset);
-            foreach (int bits in Enumerable.Range(2, 7))
+            foreach (string op in new[] { "Mul", "MatMul" })
             {
-                foreach (int groupSize in new[] { 0, 5 })
+                // Mul by ones or MatMul by the identity: the output is the restored weight, exactly.
+                var model = ReadByOneNode(op, rows, rows, cols, w, opset);
+                float[] x = op == "Mul" ? Enumerable.Repeat(1f, rows * cols).ToArray() : Enumerable.Range(0, rows * rows).Select(i => i / rows == i % rows ? 1f : 0f).ToArray();
+                int axis = op == "Mul" ? 0 : 1;
+                foreach (int bits in Enumerable.Range(2, 7))
                 {
-                    var result = ModelCompressor.Compress(model, Lut(bits, LutMode.KMeans, groupSize));
-                    string label = $"opset {opset}, [{rows}, {cols}], {bits} bits, groups of {groupSize}";
-                    Assert.AreEqual(WeightEncoding.LutRestoredAtLoad, result.Statistics.Weights.Single().Encoding, label);
-                    Assert.IsTrue(result.Model.Graph.Node.All(n => RestoringOps.Contains(n.OpType) || n.Name == "scale"), label);
-                    var layout = LutPlanner.Layout([rows, cols], 0, bits, LutMode.KMeans, groupSize);
-                    grouped += layout.Groups > 1 ? 1 : 0;
-                    float[] codebooks = Halves(result.Model.Graph.Initializer.Single(t => t.Name == "W_codebook"));
-                    Assert.AreEqual(layout.Groups << bits, codebooks.Length, label);
+                    foreach (int groupSize in new[] { 0, 5 })
+                    {
+                        var result = ModelCompressor.Compress(model, Lut(bits, LutMode.KMeans, groupSize));
+                        string label = $"opset {opset}, {op} [{rows}, {cols}], {bits} bits, groups of {groupSize}";
+                        Assert.AreEqual(WeightEncoding.LutRestoredAtLoad, result.Statistics.Weights.Single().Encoding, label);
+                        Assert.IsTrue(result.Model.Graph.Node.All(n => RestoringOps.Contains(n.OpType) || n.Name == "reader"), label);
+                        var layout = LutPlanner.Layout([rows, cols], axis, bits, LutMode.KMeans, groupSize);
+                        grouped += layout.Groups > 1 ? 1 : 0;
+                        channelMajor += layout.ChannelMajor ? 1 : 0;
+                        float[] codebooks = Halves(result.Model.Graph.Initializer.Single(t => t.Name == "W_codebook"));
+                        Assert.AreEqual(layout.Groups << bits, codebooks.Length, label);
 
-                    float[] restored = Run(result.Model, "x", Enumerable.Repeat(1f, rows * cols).ToArray(), [rows, cols]);
-                    for (int i = 0; i < w.Length; i++)
-                    {
-                        int group = i / layout.Inner % layout.Channels / layout.ChannelsPerGroup;
-                        var codebook = codebooks.AsSpan(group << bits, 1 << bits);
-                        Assert.AreEqual(codebook[Nearest(codebook, w[i])], restored[i], $"{label}: element {i}");
-                    }
-                    if (bits is 3 or 6)
-                    {
-                        CollectionAssert.AreEqual(new[] { "Mul" }, OptimizedGraph(result.Model).Node.Select(n => n.OpType).ToArray(), label);
+                        // MatMul weights are divided by the RMS scale of their row (input channel K) before the lookup.
+                        float[] rowScales = op == "MatMul" ? Halves(result.Model.Graph.Initializer.Single(t => t.Name == "W_input_scale")) : Enumerable.Repeat(1f, rows).ToArray();
+                        Assert.AreEqual(op == "Mul", !result.Model.Graph.Initializer.Any(t => t.Name == "W_input_scale"));
+                        float[] restored = Run(result.Model, "x", x, [rows, op == "Mul" ? cols : rows]);
+                        for (int i = 0; i < w.Length; i++)
+                        {
+                            int group = i / layout.Inner % layout.Channels / layout.ChannelsPerGroup;
+                            var codebook = codebooks.AsSpan(group << bits, 1 << bits);
+                            float scale = rowScales[i / cols];
+                            float expected = op == "MatMul" ? codebook[Nearest(codebook, w[i] / scale)] * scale : codebook[Nearest(codebook, w[i])];
+                            Assert.AreEqual(expected, restored[i], $"{label}: element {i}");
+                        }
+                        CollectionAssert.AreEqual(new[] { op }, OptimizedGraph(result.Model).Node.Select(n => n.OpType).ToArray(), label);
                     }
                 }
             }
         }
-        Assert.IsTrue(grouped >= 8, "several layouts have more than one codebook");
+        Assert.IsTrue(grouped >= 16 && channelMajor >= 6, $"{grouped} layouts with several codebooks, {channelMajor} channel-major");
     }
 
     internal static GraphProto OptimizedGraph(ModelProto model)
@@ -150,17 +162,45 @@ public sealed class LutTests
         Assert.AreEqual(WeightEncoding.LutRestoredAtLoad, result.Statistics.Weights.Single().Encoding);
         // 2 bits need 256 values a codebook: 8 channels of 64 values, so 6 groups along N.
         Assert.AreEqual(6 * 4, Halves(result.Model.Graph.Initializer.Single(t => t.Name == "W_codebook")).Length);
-        var offsets = result.Model.Graph.Initializer.Single(t => t.Name.StartsWith("lut_offsets", StringComparison.Ordinal));
-        CollectionAssert.AreEqual(new long[] { 6, 1 }, offsets.Dims.ToArray());
-        long[] expectedView = axis == 1 ? [K, 6, 8] : [6, 8 * K];
-        var view = result.Model.Graph.Initializer.Single(t => t.Name == $"lut_shape_{string.Join("x", expectedView)}");
-        CollectionAssert.AreEqual(expectedView, MemoryMarshal.Cast<byte, long>(view.RawData.Span).ToArray());
+        // 4 indices a byte, bytes grouped [groups, bytes per group]; each group's byte table is chosen by adding group · 256.
+        CollectionAssert.AreEqual(new long[] { 6, K * 8 / 4 }, result.Model.Graph.Initializer.Single(t => t.Name == "W_lut").Dims.ToArray());
+        Assert.IsTrue(result.Model.Graph.Initializer.Any(t => t.Name == "lut_offsets_6x256"));
+        // N is not the outer axis of [K, N]: indices stored channel-major, the restored weight transposed back.
+        Assert.AreEqual(axis == 1, result.Model.Graph.Node.Any(n => n.OpType == "Transpose"));
+        Assert.AreEqual("Mul", result.Model.Graph.Node.Single(n => n.Output.Contains("W")).OpType, "times the input-channel scales, last");
 
         float[] x = RandomValues(3 * K, 6);
         double cosine = Cosine(Run(model, "x", x, [3, K]), Run(result.Model, "x", x, [3, K]));
         Assert.IsTrue(cosine > 0.9, $"2-bit cosine {cosine}");
         double cosine6 = Cosine(Run(model, "x", x, [3, K]), Run(ModelCompressor.Compress(model, Lut(bits: 6)).Model, "x", x, [3, K]));
         Assert.IsTrue(cosine6 > 0.999, $"6-bit cosine {cosine6}");
+    }
+
+    [TestMethod]
+    public void InputChannelScalesAreTheRmsOfMatMulRowsAndEmbeddingColumns()
+    {
+        var graph = new GraphProto { Name = "embed" };
+        graph.Input.Add(Value("ids", DataType.Int64, 4));
+        graph.Output.Add(Value("y", DataType.Float, 4, 64));
+        float[] table = RandomValues(100 * 32, 3);
+        for (int r = 0; r < 100; r++)
+        {
+            table[r * 32 + 5] *= 20f; // column 5 is 20 times larger
+        }
+        graph.Initializer.Add(FloatTensor("E", [100, 32], table));
+        graph.Initializer.Add(FloatTensor("W", [32, 64], RandomValues(32 * 64, 4)));
+        graph.Node.Add(Node("Gather", "lookup", ["E", "ids"], ["h"]));
+        graph.Node.Add(Node("MatMul", "mm", ["h", "W"], ["y"]));
+        var result = ModelCompressor.Compress(Model(graph), Lut(bits: 4, groupSize: 16));
+        var columnScales = result.Model.Graph.Initializer.Single(t => t.Name == "E_input_scale");
+        CollectionAssert.AreEqual(new long[] { 1, 32 }, columnScales.Dims.ToArray());
+        float[] scales = Halves(columnScales);
+        for (int c = 0; c < 32; c++)
+        {
+            double rms = Math.Sqrt(Enumerable.Range(0, 100).Average(r => (double)table[r * 32 + c] * table[r * 32 + c]));
+            Assert.AreEqual((float)(Half)rms, scales[c], $"column {c}");
+        }
+        CollectionAssert.AreEqual(new long[] { 32, 1 }, result.Model.Graph.Initializer.Single(t => t.Name == "W_input_scale").Dims.ToArray());
     }
 
     [TestMethod]
@@ -245,7 +285,7 @@ public sealed class LutTests
         var compressedThen = result.Model.Graph.Node.Single(n => n.OpType == "If").Attribute.Single(a => a.Name == "then_branch").G;
         foreach (var (g, name) in new[] { (compressedBody, "W"), (compressedThen, "V") })
         {
-            Assert.AreEqual("Gather", g.Node.Single(n => n.Output.Contains(name)).OpType, "restored under its own name");
+            Assert.AreEqual("Mul", g.Node.Single(n => n.Output.Contains(name)).OpType, "restored under its own name (times its input-channel scales)");
             Assert.AreEqual((int)DataType.Uint8, g.Node.Single(n => n.OpType == "Constant" && n.Output[0] == name + "_lut").Attribute[0].T.DataType);
             Assert.IsTrue(g.Node.Where(n => n.OpType == "Constant").All(n => g.Node.IndexOf(n) < g.Node.IndexOf(g.Node.First(m => m.OpType != "Constant"))),
                 "the graph's constants come first");

@@ -142,7 +142,7 @@ internal static class ModelPlanner
         }
         if (options.Method == CompressionMethod.Lut)
         {
-            return LutPlanner.Plan(site, options) ?? Float16(site, "smaller as float16 than as a lookup table", context);
+            return LutPlanner.Plan(site, options, context.DefaultOpset) ?? Float16(site, "smaller as float16 than as a lookup table", context);
         }
         // Small tensors: int8's scales and restoring nodes can cost more than float16 saves.
         return WeightEncoder.EstimatedInt8Bytes(site.Dims, options.PerChannel) < WeightEncoder.EstimatedFloat16Bytes(site.ElementCount)

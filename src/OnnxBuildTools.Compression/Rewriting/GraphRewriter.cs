@@ -94,7 +94,11 @@ internal sealed class GraphRewriter
         {
             zeroPoints.Name = Unique(name + "_zero_point");
         }
-        var stored = (weight.Sparse is { } sparse ? new[] { sparse.Mask, sparse.Values, weight.Scales, weight.ZeroPoints } : [weight.Data, weight.Scales, weight.ZeroPoints])
+        if (weight.InputScales is { } inputScales)
+        {
+            inputScales.Name = Unique(name + "_input_scale");
+        }
+        var stored = (weight.Sparse is { } sparse ? new[] { sparse.Mask, sparse.Values, weight.Scales, weight.ZeroPoints, weight.InputScales } : [weight.Data, weight.Scales, weight.ZeroPoints, weight.InputScales])
             .OfType<TensorProto>().ToList();
         var graph = site.Graph;
         _touched.Add(graph);
@@ -161,7 +165,7 @@ internal sealed class GraphRewriter
             }
             else if (weight.Encoding == WeightEncoding.LutRestoredAtLoad)
             {
-                placed.AddRange(LutRestoreGraph.Build(plan.Lut!, site.Dims, weight.Data.Name, weight.Scales!.Name, name, _defaultOpset,
+                placed.AddRange(LutRestoreGraph.Build(plan.Lut!, site.Dims, weight.Data.Name, weight.Scales!.Name, weight.InputScales?.Name, name, _defaultOpset,
                     Unique, (hint, value) => (_sharedConstants ??= new SharedConstants(Unique, PrefixOf)).NameFor(graph, hint, value)));
             }
             else

@@ -10,17 +10,22 @@ namespace OnnxBuildTools.Compression.Rewriting;
 /// <summary>
 /// The nodes that turn packed indices and float16 codebooks back into the float32 weight under its original
 /// name. Every input is a constant, so ONNX Runtime folds them when the session loads. Only ai.onnx ops that
-/// opset 7 already has (int32 Div, Mul, Sub, ReduceSum; Cast, Reshape, Slice, Add, Gather), in the form the
-/// model's opset expects (ReduceSum axes and Slice bounds are attributes before opsets 13 and 10):
+/// opset 7 already has (Cast, Gather, Reshape, Slice, Transpose, int32 Add, Mul, Sub, Div, ReduceSum; Mod from
+/// opset 10), in the form the model's opset expects (ReduceSum axes and Slice bounds became inputs at 13 and 10).
+/// Folding copies every intermediate tensor, so load time grows with the number of full-size steps; each width
+/// takes the shortest chain found (<see cref="BitPacking"/> layouts):
 /// <code>
-/// words   = Cast(packed [words, bytes per word], int32)
-/// words   = ReduceSum(words · [1, 256, 65536], axis 1)                   (3 and 6 bits: 3-byte words)
-/// words   = bytes[⌊j·b/8⌋] + 256 · bytes[⌊j·b/8⌋ + 1], j = 0 … 7          (5 and 7 bits: the two bytes of each index)
-/// indices = ⌊words / 2^s_j⌋ − ⌊words / 2^(s_j+b)⌋ · 2^b                   (s_j = j·b, or j·b mod 8 for two-byte windows)
-/// indices = Reshape(Slice(indices, 0, count), view) + group · levels      (view [outer, groups, rest]; Slice only when the last word is padded)
-/// weight  = Reshape(Gather(Cast(codebook, float), indices), dims)
+/// 8 bits     weight = Gather(codebook, Cast(indices))
+/// 2, 4 bits  table  = Gather(codebook, the n indices of each byte value [256, n])          (256 × n values)
+///            weight = Reshape(Gather(table, Cast(bytes)), dims)
+/// 3, 6 bits  words  = ReduceSum(Cast(bytes [3, P]) · [[1], [256], [65536]], axis 0)
+/// 5, 7 bits  words  = byte[⌊j·b/8⌋] + 256 · byte[⌊j·b/8⌋ + 1]                              (the two bytes of index j)
+///            index  = ⌊words / 2^s_j⌋ mod 2^b → [n, P] → Reshape(Slice(…, 0, count), view)  (mod: Mod, or Div, Mul, Sub before opset 10)
+///            weight = Reshape(Gather(codebook, index), dims)
 /// </code>
-/// Small constants (byte weights, powers of two, shapes, group offsets) are shared by all weights of a graph.
+/// With several codebooks the lookups add group · 256 (bytes) or group · levels (indices) to select the group's
+/// table; groups along an axis that is not the outermost (MatMul's N) are stored channel-major and transposed
+/// back. MatMul and Gemm weights are finally multiplied by their input-channel scales. Small constants (powers of two, shapes, offsets, byte tables) are shared by all weights of a graph.
 /// </summary>
 internal static class LutRestoreGraph
 {
@@ -29,6 +34,9 @@ internal static class LutRestoreGraph
 
     /// <summary>Slice takes its bounds as inputs from this opset on.</summary>
     private const long SliceBoundsAsInputsOpset = 10;
+
+    /// <summary>Mod exists from this opset on.</summary>
+    private const long ModOpset = 10;
 
     /// <summary>Approximate serialized size of one restoring node with compacted names (as in <see cref="WeightEncoder"/>).</summary>
     private const int NodeBytes = 24;
@@ -43,42 +51,52 @@ internal static class LutRestoreGraph
     /// </summary>
     private static bool ReadsWindows(int bits) => BitPacking.WordBits(bits) > 24;
 
-    /// <summary>The indices' shape before the codebook lookup: the weight's own dims, or [outer,] groups, rest when there are several codebooks.</summary>
-    public static long[] ViewDims(LutPlan lut, long[] dims)
+    /// <summary>2 and 4 bits: bytes looked up in a table of the values of their indices.</summary>
+    private static bool ByTable(int bits) => bits is 2 or 4;
+
+    /// <summary>The lookup's index shape: the weight's own dims, or [groups, values per group] (bytes per group with byte tables).</summary>
+    private static long[] ViewDims(LutPlan lut, long[] dims)
     {
-        if (lut.Groups == 1)
+        long perGroup = lut.ElementCount / lut.Groups;
+        if (ByTable(lut.Bits))
         {
-            return dims;
+            long bytes = BitPacking.WordCount(lut.ElementCount, lut.Bits);
+            return lut.Groups == 1 ? [bytes] : [lut.Groups, bytes / lut.Groups];
         }
-        long rest = (long)lut.ChannelsPerGroup * lut.Inner;
-        return lut.Outer == 1 ? [lut.Groups, rest] : [lut.Outer, lut.Groups, rest];
+        return lut.Groups == 1 ? dims : [lut.Groups, perGroup];
     }
 
-    /// <summary>8 bits: one byte per index, already in the view's shape. Otherwise [words, bytes per word] (or [words, 1]).</summary>
+    /// <summary>8 bits and byte tables: the lookup's index shape. Otherwise planar words: [bytes per word, words].</summary>
     public static long[] PackedDims(LutPlan lut, long[] dims) =>
-        lut.Bits == 8 ? ViewDims(lut, dims) : [BitPacking.WordCount(lut.ElementCount, lut.Bits), BitPacking.BytesPerWord(lut.Bits)];
+        lut.Bits == 8 || ByTable(lut.Bits) ? ViewDims(lut, dims) : [BitPacking.BytesPerWord(lut.Bits), BitPacking.WordCount(lut.ElementCount, lut.Bits)];
 
-    public static int NodeCount(LutPlan lut, long[] dims)
+    /// <summary>[groups, levels] when a byte table is gathered per group, else flat.</summary>
+    public static long[] CodebookDims(LutPlan lut) =>
+        ByTable(lut.Bits) && lut.Groups > 1 ? [lut.Groups, lut.Levels] : [(long)lut.Groups * lut.Levels];
+
+    public static int NodeCount(LutPlan lut, long[] dims, long opset)
     {
-        int bytes = BitPacking.BytesPerWord(lut.Bits), perWord = BitPacking.IndicesPerWord(lut.Bits);
-        bool padded = BitPacking.WordCount(lut.ElementCount, lut.Bits) * perWord != lut.ElementCount;
-        return 1 + (bytes > 1 ? ReadsWindows(lut.Bits) ? 4 : 2 : 0) + (perWord > 1 ? 4 + (padded ? 3 : 1) : 0) + (lut.Groups > 1 ? 2 : 0) + 2;
+        int bits = lut.Bits;
+        bool padded = BitPacking.WordCount(lut.ElementCount, bits) * BitPacking.IndicesPerWord(bits) != lut.ElementCount;
+        int lookup = bits == 8 ? 3
+            : ByTable(bits) ? 5 + (lut.Groups > 1 ? 1 : 0) + (padded ? 2 : 0)
+            : 1 + (BitPacking.BytesPerWord(bits) > 1 ? ReadsWindows(bits) ? 4 : 2 : 0) + (opset >= ModOpset ? 2 : 4) + (padded ? 3 : 1) + 2;
+        int regroup = lut.Groups == 1 ? 0 : 1 + (lut.ChannelMajor ? 2 : 0);
+        return lookup + regroup + 1 + (lut.ScaleAxis >= 0 ? 2 : 0);
     }
 
     /// <summary>Approximate bytes the weight adds to the file: packed indices, codebooks, nodes, and its own constants.</summary>
-    public static long EstimatedBytes(LutPlan lut, long[] dims) =>
+    public static long EstimatedBytes(LutPlan lut, long[] dims, long opset) =>
         BitPacking.PackedLength(lut.ElementCount, lut.Bits) + 2L * lut.Groups * lut.Levels + 2 * TensorBytes
-        + NodeCount(lut, dims) * NodeBytes
-        + (lut.Groups > 1 ? 4L * lut.Groups + 3 * TensorBytes + 8 * (dims.Length + 3) : TensorBytes + 8 * dims.Length);
+        + NodeCount(lut, dims, opset) * NodeBytes
+        + (lut.Groups > 1 ? 4L * lut.Groups + 3 * TensorBytes + 8 * (dims.Length + 3) : TensorBytes + 8 * dims.Length)
+        + (lut.ScaleAxis >= 0 ? 2L * lut.ScaleLength + TensorBytes : 0);
 
     /// <param name="constant">Returns the name of a constant with the given value in the weight's graph (shared; the string is a name hint).</param>
-    public static List<NodeProto> Build(LutPlan lut, long[] dims, string packed, string codebook, string output, long opset,
+    public static List<NodeProto> Build(LutPlan lut, long[] dims, string packed, string codebook, string? inputScales, string output, long opset,
         Func<string, string> unique, Func<string, TensorProto, string> constant)
     {
         int bits = lut.Bits;
-        int bytesPerWord = BitPacking.BytesPerWord(bits), perWord = BitPacking.IndicesPerWord(bits);
-        long words = BitPacking.WordCount(lut.ElementCount, bits);
-        var view = ViewDims(lut, dims);
         var nodes = new List<NodeProto>();
         string Emit(string opType, string suffix, string[] inputs, params AttributeProto[] attributes)
         {
@@ -90,58 +108,135 @@ internal static class LutRestoreGraph
             constant($"lut_{hint}", Tensor(DataType.Int32, shape, values.ToArray()));
         string Int64s(string hint, long[] values) =>
             constant($"lut_{hint}", Tensor(DataType.Int64, [values.Length], values));
+        string Shape(long[] shape) => Int64s($"shape_{string.Join("x", shape)}", shape);
+        string GroupOffsets(string value, long step) =>
+            Emit("Add", "grouped", [value, Integers($"offsets_{lut.Groups}x{step}", [lut.Groups, 1], Enumerable.Range(0, lut.Groups).Select(g => g * step))]);
+        string FirstValues(string value, long count) => opset >= SliceBoundsAsInputsOpset
+            ? Emit("Slice", "sliced", [value, Int64s("zero", [0]), Int64s($"end_{count}", [count]), Int64s("axis_0", [0])])
+            : Emit("Slice", "sliced", [value], Ints("starts", [0]), Ints("ends", [count]), Ints("axes", [0]));
 
-        string current = Emit("Cast", "words", [packed], Int("to", (long)DataType.Int32));
-        long[] shifts = [.. Enumerable.Range(0, perWord).Select(j => (long)j * bits)];
-        if (bytesPerWord > 1 && ReadsWindows(bits))
+        string table = Emit("Cast", "codebook", [codebook], Int("to", (long)DataType.Float));
+        string current = Emit("Cast", "indices", [packed], Int("to", (long)DataType.Int32));
+        long[] shape;
+        if (bits == 8)
         {
-            // Index j lies in bytes ⌊j·b / 8⌋ and the next (the last byte of a word holds no index's start that runs over).
-            long[] first = [.. shifts.Select(s => s / 8)];
-            long[] second = [.. first.Select(f => Math.Min(f + 1, bytesPerWord - 1))];
-            string low = Emit("Gather", "low_byte", [current, Int64s($"first_bytes_{bits}", first)], Int("axis", 1));
-            string high = Emit("Gather", "high_byte", [current, Int64s($"second_bytes_{bits}", second)], Int("axis", 1));
-            string highScaled = Emit("Mul", "high_scaled", [high, Integers("byte_256", [], [256])]);
-            current = Emit("Add", "window", [low, highScaled]);
-            shifts = [.. shifts.Select(s => s % 8)];
-        }
-        else if (bytesPerWord > 1)
-        {
-            string weighted = Emit("Mul", "bytes", [current, Integers($"byte_weights_{bytesPerWord}", [bytesPerWord], Enumerable.Range(0, bytesPerWord).Select(j => 1L << (8 * j)))]);
-            current = opset >= ReduceAxesAsInputOpset
-                ? Emit("ReduceSum", "word", [weighted, Int64s("axis_1", [1])])
-                : Emit("ReduceSum", "word", [weighted], Ints("axes", [1]), Int("keepdims", 1));
-        }
-        if (perWord > 1)
-        {
-            string lowBits = Emit("Div", "shifted", [current, Integers($"shifts_{bits}_{string.Join("_", shifts)}", [perWord], shifts.Select(s => 1L << (int)s))]);
-            string above = Emit("Div", "above", [current, Integers($"next_shifts_{bits}_{string.Join("_", shifts)}", [perWord], shifts.Select(s => 1L << (int)(s + bits)))]);
-            string dropped = Emit("Mul", "above_scaled", [above, Integers($"levels_{bits}", [], [1L << bits])]);
-            current = Emit("Sub", "indices", [lowBits, dropped]);
-            long padded = words * perWord;
-            if (padded != lut.ElementCount)
+            shape = ViewDims(lut, dims);
+            if (lut.Groups > 1)
             {
-                current = Emit("Reshape", "flat", [current, Int64s($"shape_{padded}", [padded])]);
-                current = opset >= SliceBoundsAsInputsOpset
-                    ? Emit("Slice", "sliced", [current, Int64s("zero", [0]), Int64s($"end_{lut.ElementCount}", [lut.ElementCount]), Int64s("axis_0", [0])])
-                    : Emit("Slice", "sliced", [current], Ints("starts", [0]), Ints("ends", [lut.ElementCount]), Ints("axes", [0]));
+                current = GroupOffsets(current, lut.Levels);
             }
-            current = Emit("Reshape", "view", [current, Int64s($"shape_{string.Join("x", view)}", view)]);
+            current = Emit("Gather", "values", [table, current]);
         }
-        if (lut.Groups > 1)
+        else if (ByTable(bits))
         {
-            current = Emit("Add", "global", [current, Integers($"offsets_{lut.Groups}x{lut.Levels}", [lut.Groups, 1], Enumerable.Range(0, lut.Groups).Select(g => (long)g * lut.Levels))]);
-        }
-        string table = Emit("Cast", "table", [codebook], Int("to", (long)DataType.Float));
-        if (view.SequenceEqual(dims))
-        {
-            nodes.Add(Node("Gather", unique($"{output}_lut_gather"), [table, current], [output]));
+            // The values of the n indices of every byte value, per group.
+            int perByte = BitPacking.IndicesPerWord(bits);
+            var byteIndices = new byte[256 * perByte];
+            for (int value = 0; value < 256; value++)
+            {
+                for (int j = 0; j < perByte; j++)
+                {
+                    byteIndices[value * perByte + j] = (byte)((value >> (j * bits)) & ((1 << bits) - 1));
+                }
+            }
+            string unpack = Emit("Cast", "byte_indices", [constant($"lut_byte_indices_{bits}", ByteTensor([256, perByte], byteIndices))], Int("to", (long)DataType.Int32));
+            string values = lut.Groups == 1
+                ? Emit("Gather", "byte_values", [table, unpack])
+                : Emit("Reshape", "byte_values", [Emit("Gather", "group_byte_values", [table, unpack], Int("axis", 1)), Shape([lut.Groups * 256L, perByte])]);
+            var view = ViewDims(lut, dims);
+            if (lut.Groups > 1)
+            {
+                current = GroupOffsets(current, 256);
+            }
+            current = Emit("Gather", "values", [values, current]);
+            shape = [.. view, perByte];
+            long count = view.Aggregate(1L, (a, d) => a * d) * perByte;
+            if (count != lut.ElementCount)
+            {
+                current = FirstValues(Emit("Reshape", "flat", [current, Shape([count])]), lut.ElementCount);
+                shape = [lut.ElementCount];
+            }
         }
         else
         {
-            string gathered = Emit("Gather", "values", [table, current]);
-            nodes.Add(Node("Reshape", unique($"{output}_lut_reshape"), [gathered, Int64s($"shape_{string.Join("x", dims)}", dims)], [output]));
+            current = ArithmeticIndices(lut, current, opset, Emit, Integers, Int64s);
+            long words = BitPacking.WordCount(lut.ElementCount, bits), padded = words * BitPacking.IndicesPerWord(bits);
+            if (padded != lut.ElementCount)
+            {
+                current = FirstValues(Emit("Reshape", "flat", [current, Shape([padded])]), lut.ElementCount);
+            }
+            shape = ViewDims(lut, dims);
+            current = Emit("Reshape", "view", [current, Shape(shape)]);
+            if (lut.Groups > 1)
+            {
+                current = GroupOffsets(current, lut.Levels);
+            }
+            current = Emit("Gather", "values", [table, current]);
         }
+
+        if (lut.ChannelMajor)
+        {
+            // [channels, outer, inner] back to [outer, channels, inner] (inner dropped when 1).
+            long[] channelMajor = lut.Inner == 1 ? [lut.Channels, lut.Outer] : [lut.Channels, lut.Outer, lut.Inner];
+            current = Emit("Reshape", "channel_major", [current, Shape(channelMajor)]);
+            current = Emit("Transpose", "transposed", [current], Ints("perm", lut.Inner == 1 ? [1, 0] : [1, 0, 2]));
+            shape = lut.Inner == 1 ? [lut.Outer, lut.Channels] : [lut.Outer, lut.Channels, lut.Inner];
+        }
+        if (!shape.SequenceEqual(dims))
+        {
+            current = Emit("Reshape", "reshaped", [current, Shape(dims)]);
+        }
+        if (inputScales is not null)
+        {
+            Emit("Mul", "scaled", [current, Emit("Cast", "input_scales", [inputScales], Int("to", (long)DataType.Float))]);
+        }
+        nodes[^1].Output[0] = output;
         return nodes;
+    }
+
+    /// <summary>The indices of planar words (3, 5, 6, 7 bits) as int32 [indices per word, words].</summary>
+    private static string ArithmeticIndices(LutPlan lut, string bytes, long opset, Func<string, string, string[], AttributeProto[], string> emit,
+        Func<string, long[], IEnumerable<long>, string> integers, Func<string, long[], string> int64s)
+    {
+        int bits = lut.Bits;
+        int bytesPerWord = BitPacking.BytesPerWord(bits), perWord = BitPacking.IndicesPerWord(bits);
+        string current = bytes;
+        long[] shifts = [.. Enumerable.Range(0, perWord).Select(j => (long)j * bits)];
+        if (ReadsWindows(bits))
+        {
+            // Index j lies in bytes ⌊j·b / 8⌋ and the next (an index that starts in a word's last byte ends there).
+            long[] first = [.. shifts.Select(s => s / 8)];
+            long[] second = [.. first.Select(f => Math.Min(f + 1, bytesPerWord - 1))];
+            string low = emit("Gather", "low_byte", [current, int64s($"first_bytes_{bits}", first)], []);
+            string high = emit("Gather", "high_byte", [current, int64s($"second_bytes_{bits}", second)], []);
+            string highScaled = emit("Mul", "high_scaled", [high, integers("byte_256", [], [256])], []);
+            current = emit("Add", "window", [low, highScaled], []);
+            shifts = [.. shifts.Select(s => s % 8)];
+        }
+        else
+        {
+            string weighted = emit("Mul", "weighted", [current, integers($"byte_weights_{bytesPerWord}", [bytesPerWord, 1], Enumerable.Range(0, bytesPerWord).Select(t => 1L << (8 * t)))], []);
+            current = opset >= ReduceAxesAsInputOpset
+                ? emit("ReduceSum", "words", [weighted, int64s("axis_0", [0])], [])
+                : emit("ReduceSum", "words", [weighted], [Ints("axes", [0]), Int("keepdims", 1)]);
+        }
+        string key = $"{bits}_{string.Join("_", shifts)}";
+        string lowBits = emit("Div", "shifted", [current, integers($"shifts_{key}", [perWord, 1], shifts.Select(s => 1L << (int)s))], []);
+        string levels = integers($"levels_{bits}", [], [1L << bits]);
+        if (opset >= ModOpset)
+        {
+            return emit("Mod", "index_planes", [lowBits, levels], []);
+        }
+        string above = emit("Div", "above", [current, integers($"next_shifts_{key}", [perWord, 1], shifts.Select(s => 1L << (int)(s + bits)))], []);
+        string dropped = emit("Mul", "above_scaled", [above, levels], []);
+        return emit("Sub", "index_planes", [lowBits, dropped], []);
+    }
+
+    private static TensorProto ByteTensor(long[] dims, byte[] values)
+    {
+        var tensor = new TensorProto { DataType = (int)DataType.Uint8, RawData = UnsafeByteOperations.UnsafeWrap(values) };
+        tensor.Dims.AddRange(dims);
+        return tensor;
     }
 
     private static TensorProto Tensor(DataType type, long[] dims, long[] values)

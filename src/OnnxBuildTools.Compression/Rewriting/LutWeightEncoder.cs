@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using OnnxBuildTools.Compression.Kernels;
 using OnnxBuildTools.Compression.Planning;
@@ -16,29 +17,106 @@ internal static class LutWeightEncoder
     {
         var lut = plan.Lut ?? throw new InvalidOperationException("A lookup-table plan without its layout.");
         var site = plan.Site;
+        long[] dims = site.Dims;
+        // Values divided by their input channel's scale, then channel-major ([channels, outer, inner]) when the
+        // indices are stored that way; null: the weight's own values.
+        Half[]? inputScales = lut.ScaleAxis >= 0 ? new Half[lut.ScaleLength] : null;
+        float[]? source = inputScales is null ? null : DivideByInputScales(site.Values, dims, lut.ScaleAxis, inputScales);
+        if (lut.ChannelMajor)
+        {
+            source = ChannelMajorCopy(source is null ? site.Values : source, lut);
+        }
         int levels = lut.Levels;
         var indices = new byte[checked((int)lut.ElementCount)];
         var codebooks = new Half[lut.Groups * levels];
         if (lut.Groups == 1)
         {
-            EncodeGroup(site.Values, lut, 0, new LutKernels(), codebooks, indices);
+            EncodeGroup(source is null ? site.Values : source, lut, 0, new LutKernels(), codebooks, indices);
         }
         else
         {
             Parallel.For(0, lut.Groups, () => new LutKernels(), (group, _, kernels) =>
             {
-                EncodeGroup(site.Values, lut, group, kernels, codebooks, indices);
+                EncodeGroup(source is null ? site.Values : source, lut, group, kernels, codebooks, indices);
                 return kernels;
             }, _ => { });
         }
         var packed = new byte[BitPacking.PackedLength(indices.Length, lut.Bits)];
         BitPacking.Pack(indices, lut.Bits, packed);
-        long[] dims = site.Dims;
         return new EncodedWeight(
             WeightEncoding.LutRestoredAtLoad,
             WeightEncoder.Tensor(DataType.Uint8, LutRestoreGraph.PackedDims(lut, dims), packed),
-            WeightEncoder.Tensor(DataType.Float16, [codebooks.Length], MemoryMarshal.AsBytes(codebooks.AsSpan()).ToArray()),
-            null);
+            WeightEncoder.Tensor(DataType.Float16, LutRestoreGraph.CodebookDims(lut), MemoryMarshal.AsBytes(codebooks.AsSpan()).ToArray()),
+            null,
+            InputScales: inputScales is null ? null
+                : WeightEncoder.Tensor(DataType.Float16, [.. dims.Select((d, i) => i == lut.ScaleAxis ? d : 1L)], MemoryMarshal.AsBytes(inputScales.AsSpan()).ToArray()));
+    }
+
+    /// <summary>
+    /// The RMS of every index of <paramref name="axis"/> over all other axes, rounded to float16 (at least 2^-14; 1 for
+    /// all zeros) into <paramref name="scales"/>, and the values divided by their index's scale.
+    /// </summary>
+    internal static float[] DivideByInputScales(ReadOnlySpan<float> values, long[] dims, int axis, Span<Half> scales)
+    {
+        int length = checked((int)dims[axis]);
+        int outer = checked((int)dims.Take(axis).Aggregate(1L, (a, d) => a * d));
+        int inner = checked((int)dims.Skip(axis + 1).Aggregate(1L, (a, d) => a * d));
+        var sums = new float[length];
+        var result = new float[values.Length];
+        for (int o = 0; o < outer; o++)
+        {
+            if (inner == 1)
+            {
+                var row = values.Slice(o * length, length);
+                TensorPrimitives.MultiplyAdd(row, row, sums, sums);
+                continue;
+            }
+            for (int k = 0; k < length; k++)
+            {
+                sums[k] += TensorPrimitives.SumOfSquares(values.Slice((o * length + k) * inner, inner));
+            }
+        }
+        var divisors = new float[length];
+        long count = (long)outer * inner;
+        for (int k = 0; k < length; k++)
+        {
+            double rms = Math.Sqrt(sums[k] / count);
+            scales[k] = rms > 0 ? (Half)Math.Clamp(rms, LutKernels.MinNormalHalf, Float16Kernels.MaxHalf) : Half.One;
+            divisors[k] = (float)scales[k];
+        }
+        for (int o = 0; o < outer; o++)
+        {
+            if (inner == 1)
+            {
+                TensorPrimitives.Divide(values.Slice(o * length, length), divisors, result.AsSpan(o * length, length));
+                continue;
+            }
+            for (int k = 0; k < length; k++)
+            {
+                int start = (o * length + k) * inner;
+                TensorPrimitives.Divide(values.Slice(start, inner), divisors[k], result.AsSpan(start, inner));
+            }
+        }
+        return result;
+    }
+
+    private static float[] ChannelMajorCopy(ReadOnlySpan<float> values, LutPlan lut)
+    {
+        var copy = new float[values.Length];
+        int inner = lut.Inner;
+        if (inner == 1)
+        {
+            WeightEncoder.Transpose(values, lut.Outer, lut.Channels, copy);
+            return copy;
+        }
+        for (int o = 0; o < lut.Outer; o++)
+        {
+            for (int c = 0; c < lut.Channels; c++)
+            {
+                values.Slice((o * lut.Channels + c) * inner, inner).CopyTo(copy.AsSpan((c * lut.Outer + o) * inner, inner));
+            }
+        }
+        return copy;
     }
 
     private static void EncodeGroup(ReadOnlySpan<float> values, LutPlan lut, int group, LutKernels kernels, Half[] codebooks, byte[] indices)
