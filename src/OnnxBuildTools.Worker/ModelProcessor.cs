@@ -173,9 +173,9 @@ public static class ModelProcessor
         bool compresses = job.Compression != CompressionMethod.None || job.Pruning != PruningMethod.None;
         if (compresses)
         {
-            var options = new CompressionOptions
+            var options = job.CompressionOptions with
             {
-                Method = job.Compression, Exclude = job.Exclude, CompactNames = false,
+                CompactNames = false,
                 Pruning = job.Pruning, Sparsity = job.Sparsity, PruningScope = Enum.Parse<PruningScope>(job[ModelSettings.PruningScope]),
             };
             if (job.Compression == CompressionMethod.Int8Static && job.Pruning != PruningMethod.None)

@@ -1,6 +1,6 @@
-namespace OnnxBuildTools.Compression;
+namespace OnnxBuildTools.Onnx.Settings;
 
-/// <summary>How a lookup table's levels are chosen.</summary>
+/// <summary>How the levels of a <see cref="CompressionMethod.Lut"/> codebook are chosen (this file is also compiled into the task).</summary>
 public enum LutMode
 {
     /// <summary>Weighted 1-D k-means (k-means++ seeding, fixed seed) over a fine histogram of the values.</summary>
