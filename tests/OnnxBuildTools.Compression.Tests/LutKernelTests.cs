@@ -211,13 +211,29 @@ public sealed class LutKernelTests
     [TestMethod]
     public void LinearLevelsAreUniformFromMinToMax()
     {
-        float[] values = TestGraphs.RandomValues(500, 3, 2f);
-        float[] codebook = Build(values, 16, LutMode.Linear);
-        float min = values.Min(), max = values.Max();
+        float[] positive = TestGraphs.RandomValues(500, 3, 2f).Select(MathF.Abs).ToArray();
+        float[] codebook = Build(positive, 16, LutMode.Linear);
+        float min = positive.Min(), max = positive.Max();
         for (int j = 0; j < 16; j++)
         {
             Assert.AreEqual((float)(min + ((double)max - min) * j / 15), codebook[j]);
         }
+    }
+
+    /// <summary>Across zero the grid keeps its step uniform, covers both extremes, and has zero as a level.</summary>
+    [TestMethod]
+    public void LinearLevelsAcrossZeroHaveAnExactZero()
+    {
+        float[] values = [.. TestGraphs.RandomValues(500, 3, 2f), -3.1f, 1.3f];
+        float[] codebook = Build(values, 16, LutMode.Linear);
+        Assert.AreEqual(1, codebook.Count(c => c == 0f), "zero is a level");
+        Assert.IsTrue(codebook[0] <= values.Min() && codebook[^1] >= values.Max(), "covers the range");
+        double step = codebook[1] - codebook[0];
+        for (int j = 1; j < 16; j++)
+        {
+            Assert.AreEqual(step, codebook[j] - codebook[j - 1], step * 1e-5, "uniform");
+        }
+        Assert.IsTrue(step <= (values.Max() - values.Min()) / 14.0, $"step {step}: at most one level more than the uniform grid's");
     }
 
     [TestMethod]
@@ -230,8 +246,6 @@ public sealed class LutKernelTests
         var negatives = codebook.Where(c => c < 0).Select(c => -c).Order().ToArray();
         Assert.AreEqual(8, positives.Length, "the side with the larger extreme (0.9) gets the whole grid");
         Assert.AreEqual(7, negatives.Length);
-        float smallest = values.Where(v => v != 0).Min(MathF.Abs);
-        Assert.AreEqual(Math.Max(smallest, LutKernels.MinNormalHalf), positives[0]);
         Assert.AreEqual(0.9f, positives[^1]);
         double ratio = positives[1] / (double)positives[0];
         for (int k = 1; k < positives.Length; k++)
@@ -239,6 +253,31 @@ public sealed class LutKernelTests
             Assert.AreEqual(ratio, positives[k] / (double)positives[k - 1], ratio * 1e-5, "equal steps in log");
         }
         CollectionAssert.AreEqual(positives[1..], negatives, "the other side shares the grid, without its smallest magnitude");
+    }
+
+    /// <summary>
+    /// The low end of the log grid is searched: it is the smallest magnitude or 0.9 / 2^(t/2), and no candidate
+    /// gives these values a smaller squared error (the full values, not only the search's sample, within 5%).
+    /// Starting from the smallest magnitude (1e-6 here) would waste most levels on values that hardly count.
+    /// </summary>
+    [TestMethod]
+    public void LogLevelsStartWhereTheErrorIsLeast()
+    {
+        float[] values = WeightLike(20000, 12);
+        values[5] = 1e-6f;
+        float[] codebook = Build(values, 16, LutMode.Log);
+        float low = codebook.Where(c => c > 0).Min();
+        double chosen = MeanSquaredError(values, codebook);
+        var candidate = new float[16];
+        for (int t = 1; t <= 40; t++)
+        {
+            float other = (float)(0.9 * Math.Pow(2, -t / 2.0));
+            LutKernels.LogGrid(other, 0.9f, positiveStronger: true, candidate);
+            Assert.IsTrue(chosen <= MeanSquaredError(values, candidate) * 1.05, $"low end {low}: {chosen} against {other}: {MeanSquaredError(values, candidate)}");
+        }
+        LutKernels.LogGrid(LutKernels.MinNormalHalf, 0.9f, positiveStronger: true, candidate);
+        Assert.IsTrue(chosen < MeanSquaredError(values, candidate) * 0.5, "far better than from the smallest magnitude float16 keeps");
+        Assert.IsTrue(Enumerable.Range(1, 40).Any(t => low == (float)(0.9 * Math.Pow(2, -t / 2.0))), $"low end {low}");
     }
 
     [TestMethod]

@@ -42,7 +42,7 @@ public sealed class LutEndToEndTests
     {
         string items = """
             <OnnxModel Include="models/paddleocr_cls.onnx" Compression="Lut" ClassName="PaddleocrCls" Namespace="Lut" />
-            <OnnxModel Include="models/silero_vad.onnx" Compression="Lut" LutBits="8" LutMode="kmeans" LutGroupSize="0" ClassName="SileroVad" Namespace="Lut"
+            <OnnxModel Include="models/silero_vad.onnx" Compression="Lut" LutBits="8" LutMode="linear" LutGroupSize="0" ClassName="SileroVad" Namespace="Lut"
                        InputShapes="input=1x576;state=2x1x128" IntegerInputRanges="sr=16000" />
             """;
         var project = ConsumerProject.Create("LutWrappers", items, program: Program);

@@ -87,10 +87,27 @@ internal sealed class LutKernels
         return (min, max);
     }
 
-    /// <summary>Level j = min + (max − min) · j / (levels − 1).</summary>
+    /// <summary>
+    /// Uniform levels over [min, max]. When the range spans zero, zero is one of the levels (as a zero point makes
+    /// it for int8): the step is the smallest that covers both sides with a whole number of steps each, so level j
+    /// is (j − z) · step, and z is the level nearest to where zero fell on the uniform grid, so zero weights (padding,
+    /// pruned weights) stay zero. Otherwise level j = min + (max − min) · j / (levels − 1).
+    /// </summary>
     public static void LinearLevels(float min, float max, Span<float> codebook)
     {
         int last = codebook.Length - 1;
+        if (min < 0f && max > 0f)
+        {
+            double uniform = ((double)max - min) / last;
+            int zero = (int)Math.Clamp(Math.Round(-(double)min / uniform), 1, last - 1);
+            double step = Math.Max(-(double)min / zero, (double)max / (last - zero));
+            for (int j = 0; j <= last; j++)
+            {
+                codebook[j] = (float)((j - zero) * step);
+            }
+            codebook[zero] = 0f;
+            return;
+        }
         for (int j = 0; j <= last; j++)
         {
             codebook[j] = (float)(min + ((double)max - min) * j / last);
@@ -98,11 +115,17 @@ internal sealed class LutKernels
         codebook[last] = max;
     }
 
+    /// <summary>Values of a group the Log search measures its candidates on (every n-th value).</summary>
+    public const int LogSearchSample = 4096;
+
     /// <summary>
-    /// Zero, and a grid of levels/2 magnitudes from the smallest non-zero magnitude (at least float16's smallest
-    /// normal, 2^-14, where the float16 codebook still has full precision, unless every magnitude is below it) to
-    /// the largest, equally spaced in log. The sign with the larger extreme gets the whole grid; the other sign
-    /// all but the smallest magnitude, so the levels number exactly 2^bits.
+    /// Zero, and a grid of levels/2 magnitudes from a low end to the largest magnitude, equally spaced in log. The
+    /// sign with the larger extreme gets the whole grid; the other sign all but the smallest magnitude, so the
+    /// levels number exactly 2^bits. The low end is, among the smallest non-zero magnitude (at least float16's
+    /// smallest normal, 2^-14, where the float16 codebook still has full precision, unless every magnitude is below
+    /// it) and the largest magnitude divided by 2^(t/2) above it (t = 1, 2, …), the one whose levels give a sample of
+    /// the values the least squared error: spanning from the very smallest magnitude spends most levels on weights
+    /// that hardly count (Silero VAD, 6 bits: cosine 0.89 from the smallest magnitude).
     /// </summary>
     public static void LogLevels(ReadOnlySpan<float> values, StridedRuns runs, Span<float> codebook)
     {
@@ -132,17 +155,41 @@ internal sealed class LutKernels
         {
             return;
         }
-        float low = Math.Max(minMagnitude, Math.Min(maxMagnitude, MinNormalHalf));
+        float floor = Math.Max(minMagnitude, Math.Min(maxMagnitude, MinNormalHalf));
+        bool positiveStronger = maxPositive >= maxNegative;
+        Span<float> sample = Sample(values, runs, stackalloc float[LogSearchSample]);
+        Span<byte> indices = stackalloc byte[sample.Length];
+        float best = floor;
+        double bestError = double.PositiveInfinity;
+        for (int t = 1; ; t++)
+        {
+            float low = Math.Max(floor, (float)(maxMagnitude * Math.Pow(2, -t / 2.0)));
+            LogGrid(low, maxMagnitude, positiveStronger, codebook);
+            double error = SquaredError(sample, codebook, indices);
+            if (error < bestError)
+            {
+                (best, bestError) = (low, error);
+            }
+            if (low <= floor)
+            {
+                break;
+            }
+        }
+        LogGrid(best, maxMagnitude, positiveStronger, codebook);
+    }
+
+    /// <summary>Zero and levels/2 magnitudes from <paramref name="low"/> to <paramref name="high"/>, equally spaced in log (<see cref="LogLevels"/>).</summary>
+    public static void LogGrid(float low, float high, bool positiveStronger, Span<float> codebook)
+    {
         int grid = codebook.Length / 2;
         Span<float> magnitudes = stackalloc float[grid];
-        double logLow = Math.Log(low), step = (Math.Log(maxMagnitude) - logLow) / (grid - 1);
+        double logLow = Math.Log(low), step = (Math.Log(high) - logLow) / (grid - 1);
         for (int k = 0; k < grid; k++)
         {
             magnitudes[k] = (float)Math.Exp(logLow + step * k);
         }
         magnitudes[0] = low;
-        magnitudes[grid - 1] = maxMagnitude;
-        bool positiveStronger = maxPositive >= maxNegative;
+        magnitudes[grid - 1] = high;
         // Sorted: negatives (largest magnitude first), zero, positives.
         int negatives = positiveStronger ? grid - 1 : grid;
         int at = 0;
@@ -155,6 +202,31 @@ internal sealed class LutKernels
         {
             codebook[at++] = magnitudes[k];
         }
+    }
+
+    /// <summary>Every n-th value of the runs, at most <c>destination.Length</c> of them, in order.</summary>
+    private static Span<float> Sample(ReadOnlySpan<float> values, StridedRuns runs, Span<float> destination)
+    {
+        long count = runs.ElementCount;
+        long stride = Math.Max(1, (count + destination.Length - 1) / destination.Length);
+        int taken = 0;
+        for (long i = 0; i < count && taken < destination.Length; i += stride)
+        {
+            destination[taken++] = values[runs.Offset + (int)(i / runs.Length) * runs.Stride + (int)(i % runs.Length)];
+        }
+        return destination[..taken];
+    }
+
+    private static double SquaredError(ReadOnlySpan<float> sample, ReadOnlySpan<float> codebook, Span<byte> indices)
+    {
+        Assign(sample, codebook, indices);
+        double error = 0;
+        for (int i = 0; i < sample.Length; i++)
+        {
+            double difference = sample[i] - codebook[indices[i]];
+            error += difference * difference;
+        }
+        return error;
     }
 
     /// <summary>The smallest normal float16, 2^-14.</summary>

@@ -9,10 +9,13 @@ namespace OnnxBuildTools.Compression.Planning;
 /// with the output-channel axis in the middle: one codebook of 2^<see cref="Bits"/> levels per
 /// <see cref="ChannelsPerGroup"/> consecutive channels (a per-tensor codebook is one group of one channel).
 /// </summary>
-/// <param name="ScaleAxis">The axis whose entries (MatMul's input channels K, an embedding table's columns) are divided by
-/// their RMS before the codebooks are built and multiplied back at load; −1 for none.</param>
+/// <param name="ScaleAxis">The axis whose entries are divided by a scale of their own before the codebooks are built and
+/// multiplied back at load (MatMul's input channels K, an embedding table's columns; with Linear and Log levels the
+/// output channels); −1 for none.</param>
 /// <param name="ScaleLength">The length of that axis.</param>
-internal sealed record LutPlan(int Bits, LutMode Mode, int Outer, int Channels, int Inner, int ChannelsPerGroup, int ScaleAxis = -1, int ScaleLength = 0)
+/// <param name="ScaleByMaxMagnitude">The scale is each entry's largest magnitude (else its RMS).</param>
+internal sealed record LutPlan(int Bits, LutMode Mode, int Outer, int Channels, int Inner, int ChannelsPerGroup, int ScaleAxis = -1, int ScaleLength = 0,
+    bool ScaleByMaxMagnitude = false)
 {
     public int Levels => 1 << Bits;
 
@@ -58,6 +61,13 @@ internal static class LutPlanner
         if (inputAxis >= 0)
         {
             lut = lut with { ScaleAxis = inputAxis, ScaleLength = checked((int)site.Dims[inputAxis]) };
+        }
+        else if (options.LutMode is LutMode.Linear or LutMode.Log && site.Dims.Length >= 2 && site.Dims[channelAxis] > 1)
+        {
+            // Levels spread from the extremes waste most of their range on a tensor whose channels differ in scale
+            // (reparameterized convolutions: one channel's largest weight up to 143 times the tensor's RMS in Silero
+            // VAD). Each output channel divided by its largest magnitude spans [−1, 1], as int8's per-channel scales.
+            lut = lut with { ScaleAxis = channelAxis, ScaleLength = checked((int)site.Dims[channelAxis]), ScaleByMaxMagnitude = true };
         }
         return LutRestoreGraph.EstimatedBytes(lut, site.Dims, opset) < WeightEncoder.EstimatedFloat16Bytes(site.ElementCount)
             ? new WeightPlan(site, WeightEncoding.LutRestoredAtLoad, [], true, false, null) { Lut = lut }

@@ -21,7 +21,7 @@ internal static class LutWeightEncoder
         // Values divided by their input channel's scale, then channel-major ([channels, outer, inner]) when the
         // indices are stored that way; null: the weight's own values.
         Half[]? inputScales = lut.ScaleAxis >= 0 ? new Half[lut.ScaleLength] : null;
-        float[]? source = inputScales is null ? null : DivideByInputScales(site.Values, dims, lut.ScaleAxis, inputScales);
+        float[]? source = inputScales is null ? null : DivideByScales(site.Values, dims, lut.ScaleAxis, inputScales, lut.ScaleByMaxMagnitude);
         if (lut.ChannelMajor)
         {
             source = ChannelMajorCopy(source is null ? site.Values : source, lut);
@@ -53,10 +53,11 @@ internal static class LutWeightEncoder
     }
 
     /// <summary>
-    /// The RMS of every index of <paramref name="axis"/> over all other axes, rounded to float16 (at least 2^-14; 1 for
-    /// all zeros) into <paramref name="scales"/>, and the values divided by their index's scale.
+    /// The RMS (or with <paramref name="byMaxMagnitude"/> the largest magnitude) of every index of <paramref name="axis"/>
+    /// over all other axes, rounded to float16 (at least 2^-14; 1 for all zeros) into <paramref name="scales"/>, and the
+    /// values divided by their index's scale.
     /// </summary>
-    internal static float[] DivideByInputScales(ReadOnlySpan<float> values, long[] dims, int axis, Span<Half> scales)
+    internal static float[] DivideByScales(ReadOnlySpan<float> values, long[] dims, int axis, Span<Half> scales, bool byMaxMagnitude = false)
     {
         int length = checked((int)dims[axis]);
         int outer = checked((int)dims.Take(axis).Aggregate(1L, (a, d) => a * d));
@@ -68,20 +69,32 @@ internal static class LutWeightEncoder
             if (inner == 1)
             {
                 var row = values.Slice(o * length, length);
-                TensorPrimitives.MultiplyAdd(row, row, sums, sums);
+                if (byMaxMagnitude)
+                {
+                    for (int k = 0; k < length; k++)
+                    {
+                        sums[k] = Math.Max(sums[k], MathF.Abs(row[k]));
+                    }
+                }
+                else
+                {
+                    TensorPrimitives.MultiplyAdd(row, row, sums, sums);
+                }
                 continue;
             }
             for (int k = 0; k < length; k++)
             {
-                sums[k] += TensorPrimitives.SumOfSquares(values.Slice((o * length + k) * inner, inner));
+                var run = values.Slice((o * length + k) * inner, inner);
+                sums[k] = byMaxMagnitude ? Math.Max(sums[k], MathF.Abs(TensorPrimitives.MaxMagnitude(run)))
+                    : sums[k] + TensorPrimitives.SumOfSquares(run);
             }
         }
         var divisors = new float[length];
         long count = (long)outer * inner;
         for (int k = 0; k < length; k++)
         {
-            double rms = Math.Sqrt(sums[k] / count);
-            scales[k] = rms > 0 ? (Half)Math.Clamp(rms, LutKernels.MinNormalHalf, Float16Kernels.MaxHalf) : Half.One;
+            double scale = byMaxMagnitude ? sums[k] : Math.Sqrt(sums[k] / count);
+            scales[k] = scale > 0 ? (Half)Math.Clamp(scale, LutKernels.MinNormalHalf, Float16Kernels.MaxHalf) : Half.One;
             divisors[k] = (float)scales[k];
         }
         for (int o = 0; o < outer; o++)
