@@ -7,7 +7,7 @@ namespace OnnxBuildTools.Compression.Kernels;
 /// <list type="bullet">
 /// <item>One-byte words (2, 4, 8 bits) are interleaved: byte w holds indices w·n … w·n + n − 1, so a table of the
 /// n values of each of the 256 bytes turns the bytes into the weight with one Gather.</item>
-/// <item>Wider words (3, 5, 6, 7 bits) are planar: with P words, word w holds indices w, w + P, w + 2P, …, and
+/// <item>Wider words (3, 5, 7 bits; 6 bits when packed by <see cref="Pack"/>, but stored by <see cref="PackSplit"/>) are planar: with P words, word w holds indices w, w + P, w + 2P, …, and
 /// byte t of every word is stored together (packed[t·P + w]). The restoring graph reads index plane j as
 /// ⌊word / 2^(j·b)⌋ mod 2^b for all words at once, along rows of P values (ONNX Runtime's element-wise kernels
 /// are slow on rows of a few values), and the planes laid end to end are the indices in order.</item>
@@ -28,7 +28,10 @@ internal static class BitPacking
 
     public static long WordCount(long indexCount, int bits) => (indexCount + IndicesPerWord(bits) - 1) / IndicesPerWord(bits);
 
-    public static long PackedLength(long indexCount, int bits) => WordCount(indexCount, bits) * BytesPerWord(bits);
+    public static long PackedLength(long indexCount, int bits) => IsSplit(bits) ? SplitCount(indexCount) / 4 * 3 : WordCount(indexCount, bits) * BytesPerWord(bits);
+
+    /// <summary>Indices a codebook group must hold a multiple of, so that its bytes are its own: 8 / bits for 2 and 4, 4 for split 6 bits.</summary>
+    public static int GroupAlignment(int bits) => IsByteAligned(bits) ? 8 / bits : IsSplit(bits) ? 4 : 1;
 
     /// <summary>2, 4 and 8 bits: whole indices per byte, interleaved.</summary>
     public static bool IsByteAligned(int bits) => 8 % bits == 0;
@@ -77,6 +80,35 @@ internal static class BitPacking
             {
                 packed[t * words + w] = (byte)(word >> (8 * t));
             }
+        }
+    }
+
+    /// <summary>
+    /// 6 bits are stored as two byte-aligned planes: the high 4 bits of every index (2 a byte, interleaved), then the
+    /// low 2 bits (4 a byte), each padded to a whole number of 4 indices. The restoring graph turns both planes into
+    /// index parts with byte tables (one Gather each, like 2 and 4 bits) and adds them, which ONNX Runtime folds far
+    /// faster than the word arithmetic (Div, Mod) of the other widths.
+    /// </summary>
+    public static bool IsSplit(int bits) => bits == 6;
+
+    /// <summary>Indices a split layout holds (padded to a multiple of 4).</summary>
+    public static long SplitCount(long indexCount) => (indexCount + 3) / 4 * 4;
+
+    /// <summary>Bytes of the split layout's high plane; the low plane follows.</summary>
+    public static long SplitHighBytes(long indexCount) => SplitCount(indexCount) / 2;
+
+    /// <summary>Packs 6-bit indices in the split layout (<see cref="IsSplit"/>): <see cref="PackedLength"/> bytes, no waste beyond the padding.</summary>
+    public static void PackSplit(ReadOnlySpan<byte> indices, Span<byte> packed)
+    {
+        long count = SplitCount(indices.Length);
+        var high = packed[..checked((int)(count / 2))];
+        var low = packed.Slice(high.Length, checked((int)(count / 4)));
+        high.Clear();
+        low.Clear();
+        for (int i = 0; i < indices.Length; i++)
+        {
+            high[i / 2] |= (byte)((indices[i] >> 2) << (i % 2 * 4));
+            low[i / 4] |= (byte)((indices[i] & 3) << (i % 4 * 2));
         }
     }
 

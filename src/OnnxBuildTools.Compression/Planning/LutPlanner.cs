@@ -97,8 +97,8 @@ internal static class LutPlanner
         {
             size = SmallestDivisorAtLeast(channels, (int)Math.Min(needed, channels));
         }
-        // Bytes of 2- and 4-bit indices are looked up per group, so a group must fill whole bytes.
-        int perByte = BitPacking.IsByteAligned(bits) ? 8 / bits : 1;
+        // Bytes of 2-, 4- and (split) 6-bit indices are looked up per group, so a group must fill whole bytes.
+        int perByte = BitPacking.GroupAlignment(bits);
         if (size < channels && (long)size * perChannel % perByte != 0)
         {
             size = channels;

@@ -18,7 +18,9 @@ namespace OnnxBuildTools.Compression.Rewriting;
 /// 8 bits     weight = Gather(codebook, Cast(indices))
 /// 2, 4 bits  table  = Gather(codebook, the n indices of each byte value [256, n])          (256 × n values)
 ///            weight = Reshape(Gather(table, Cast(bytes)), dims)
-/// 3, 6 bits  words  = ReduceSum(Cast(bytes [3, P]) · [[1], [256], [65536]], axis 0)
+/// 6 bits     index  = Reshape(Gather(4 × high nibbles [256, 2], high bytes)) + Reshape(Gather(low 2 bits [256, 4], low bytes))
+///            weight = Reshape(Gather(codebook, index), dims)                               (two byte-aligned planes)
+/// 3 bits     words  = ReduceSum(Cast(bytes [3, P]) · [[1], [256], [65536]], axis 0)
 /// 5, 7 bits  words  = byte[⌊j·b/8⌋] + 256 · byte[⌊j·b/8⌋ + 1]                              (the two bytes of index j)
 ///            index  = ⌊words / 2^s_j⌋ mod 2^b → [n, P] → Reshape(Slice(…, 0, count), view)  (mod: Mod, or Div, Mul, Sub before opset 10)
 ///            weight = Reshape(Gather(codebook, index), dims)
@@ -68,7 +70,8 @@ internal static class LutRestoreGraph
 
     /// <summary>8 bits and byte tables: the lookup's index shape. Otherwise planar words: [bytes per word, words].</summary>
     public static long[] PackedDims(LutPlan lut, long[] dims) =>
-        lut.Bits == 8 || ByTable(lut.Bits) ? ViewDims(lut, dims) : [BitPacking.BytesPerWord(lut.Bits), BitPacking.WordCount(lut.ElementCount, lut.Bits)];
+        BitPacking.IsSplit(lut.Bits) ? [BitPacking.PackedLength(lut.ElementCount, lut.Bits)]
+        : lut.Bits == 8 || ByTable(lut.Bits) ? ViewDims(lut, dims) : [BitPacking.BytesPerWord(lut.Bits), BitPacking.WordCount(lut.ElementCount, lut.Bits)];
 
     /// <summary>[groups, levels] when a byte table is gathered per group, else flat.</summary>
     public static long[] CodebookDims(LutPlan lut) =>
@@ -79,6 +82,7 @@ internal static class LutRestoreGraph
         int bits = lut.Bits;
         bool padded = BitPacking.WordCount(lut.ElementCount, bits) * BitPacking.IndicesPerWord(bits) != lut.ElementCount;
         int lookup = bits == 8 ? 3
+            : BitPacking.IsSplit(bits) ? 11 + (BitPacking.SplitCount(lut.ElementCount) != lut.ElementCount ? 1 : 0)
             : ByTable(bits) ? 5 + (lut.Groups > 1 ? 1 : 0) + (padded ? 2 : 0)
             : 1 + (BitPacking.BytesPerWord(bits) > 1 ? ReadsWindows(bits) ? 4 : 2 : 0) + (opset >= ModOpset ? 2 : 4) + (padded ? 3 : 1) + 2;
         int regroup = lut.Groups == 1 ? 0 : 1 + (lut.ChannelMajor ? 2 : 0);
@@ -156,6 +160,41 @@ internal static class LutRestoreGraph
                 current = FirstValues(Emit("Reshape", "flat", [current, Shape([count])]), lut.ElementCount);
                 shape = [lut.ElementCount];
             }
+        }
+        else if (BitPacking.IsSplit(bits))
+        {
+            // Index = 4 · high nibble + low 2 bits, each plane's bytes looked up in a table of its parts.
+            long count = BitPacking.SplitCount(lut.ElementCount), highBytes = BitPacking.SplitHighBytes(lut.ElementCount);
+            string Part(string hint, long start, long end, int perByte, int partBits, int weight)
+            {
+                var values = new long[256 * perByte];
+                for (int value = 0; value < 256; value++)
+                {
+                    for (int j = 0; j < perByte; j++)
+                    {
+                        values[value * perByte + j] = ((value >> (j * partBits)) & ((1 << partBits) - 1)) * weight;
+                    }
+                }
+                string bytes = opset >= SliceBoundsAsInputsOpset
+                    ? Emit("Slice", hint + "_bytes", [current, Int64s($"start_{start}", [start]), Int64s($"end_{end}", [end]), Int64s("axis_0", [0])])
+                    : Emit("Slice", hint + "_bytes", [current], Ints("starts", [start]), Ints("ends", [end]), Ints("axes", [0]));
+                string parts = Emit("Gather", hint, [Integers($"split_{hint}_table", [256, perByte], values), bytes]);
+                return Emit("Reshape", hint + "_flat", [parts, Shape([count])]);
+            }
+            string high = Part("high", 0, highBytes, 2, 4, 4);
+            string low = Part("low", highBytes, highBytes + count / 4, 4, 2, 1);
+            current = Emit("Add", "split_index", [high, low]);
+            if (count != lut.ElementCount)
+            {
+                current = FirstValues(current, lut.ElementCount);
+            }
+            shape = ViewDims(lut, dims);
+            current = Emit("Reshape", "view", [current, Shape(shape)]);
+            if (lut.Groups > 1)
+            {
+                current = GroupOffsets(current, lut.Levels);
+            }
+            current = Emit("Gather", "values", [table, current]);
         }
         else
         {

@@ -42,7 +42,14 @@ internal static class LutWeightEncoder
             }, _ => { });
         }
         var packed = new byte[BitPacking.PackedLength(indices.Length, lut.Bits)];
-        BitPacking.Pack(indices, lut.Bits, packed);
+        if (BitPacking.IsSplit(lut.Bits))
+        {
+            BitPacking.PackSplit(indices, packed);
+        }
+        else
+        {
+            BitPacking.Pack(indices, lut.Bits, packed);
+        }
         return new EncodedWeight(
             WeightEncoding.LutRestoredAtLoad,
             WeightEncoder.Tensor(DataType.Uint8, LutRestoreGraph.PackedDims(lut, dims), packed),
