@@ -82,7 +82,7 @@ internal static class LutRestoreGraph
         int bits = lut.Bits;
         bool padded = BitPacking.WordCount(lut.ElementCount, bits) * BitPacking.IndicesPerWord(bits) != lut.ElementCount;
         int lookup = bits == 8 ? 3
-            : BitPacking.IsSplit(bits) ? 11 + (BitPacking.SplitCount(lut.ElementCount) != lut.ElementCount ? 1 : 0)
+            : BitPacking.IsSplit(bits) ? 13 + (BitPacking.SplitCount(lut.ElementCount) != lut.ElementCount ? 1 : 0)
             : ByTable(bits) ? 5 + (lut.Groups > 1 ? 1 : 0) + (padded ? 2 : 0)
             : 1 + (BitPacking.BytesPerWord(bits) > 1 ? ReadsWindows(bits) ? 4 : 2 : 0) + (opset >= ModOpset ? 2 : 4) + (padded ? 3 : 1) + 2;
         int regroup = lut.Groups == 1 ? 0 : 1 + (lut.ChannelMajor ? 2 : 0);
@@ -167,18 +167,20 @@ internal static class LutRestoreGraph
             long count = BitPacking.SplitCount(lut.ElementCount), highBytes = BitPacking.SplitHighBytes(lut.ElementCount);
             string Part(string hint, long start, long end, int perByte, int partBits, int weight)
             {
-                var values = new long[256 * perByte];
+                // Stored as bytes (a quarter of int32's size in the file) and widened once.
+                var values = new byte[256 * perByte];
                 for (int value = 0; value < 256; value++)
                 {
                     for (int j = 0; j < perByte; j++)
                     {
-                        values[value * perByte + j] = ((value >> (j * partBits)) & ((1 << partBits) - 1)) * weight;
+                        values[value * perByte + j] = (byte)(((value >> (j * partBits)) & ((1 << partBits) - 1)) * weight);
                     }
                 }
+                string partTable = Emit("Cast", hint + "_table", [constant($"lut_split_{hint}_table", ByteTensor([256, perByte], values))], Int("to", (long)DataType.Int32));
                 string bytes = opset >= SliceBoundsAsInputsOpset
                     ? Emit("Slice", hint + "_bytes", [current, Int64s($"start_{start}", [start]), Int64s($"end_{end}", [end]), Int64s("axis_0", [0])])
                     : Emit("Slice", hint + "_bytes", [current], Ints("starts", [start]), Ints("ends", [end]), Ints("axes", [0]));
-                string parts = Emit("Gather", hint, [Integers($"split_{hint}_table", [256, perByte], values), bytes]);
+                string parts = Emit("Gather", hint, [partTable, bytes]);
                 return Emit("Reshape", hint + "_flat", [parts, Shape([count])]);
             }
             string high = Part("high", 0, highBytes, 2, 4, 4);
