@@ -1,7 +1,6 @@
 using System.Globalization;
 using OnnxBuildTools.Compression;
 using OnnxBuildTools.Onnx.Diagnostics;
-using OnnxBuildTools.Compression;
 
 namespace OnnxBuildTools.Worker;
 
