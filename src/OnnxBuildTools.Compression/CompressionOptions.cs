@@ -81,6 +81,18 @@ public sealed record CompressionOptions
     /// <summary>Int8: one scale per output channel (true) or one per tensor (false).</summary>
     public bool PerChannel { get; init; } = true;
 
+    /// <summary>Lut: bits per index, 2 to 8 (a codebook of 2^bits levels).</summary>
+    public int LutBits { get; init; } = 6;
+
+    /// <summary>Lut: how the levels are chosen.</summary>
+    public LutMode LutMode { get; init; } = LutMode.KMeans;
+
+    /// <summary>
+    /// Lut: output channels per codebook (0: one codebook per tensor). Rounded down to a divisor of the channel
+    /// count, and raised when a group would hold fewer than 64 values per level (docs/compression.md).
+    /// </summary>
+    public int LutGroupSize { get; init; } = 16;
+
     /// <summary>Fold inference BatchNormalization into the Conv before it (ONNX Runtime does the same at load).</summary>
     public bool FoldBatchNorm { get; init; } = true;
 
@@ -165,6 +177,11 @@ public sealed record CompressionOptions
         {
             throw new DiagnosticException(DiagnosticCodes.CompressionInvalidOption, filePath,
                 $"Accuracy level {AccuracyLevel} is not in 0..4.");
+        }
+        if (LutBits is < 2 or > 8 || !Enum.IsDefined(LutMode) || LutGroupSize < 0)
+        {
+            throw new DiagnosticException(DiagnosticCodes.CompressionInvalidOption, filePath,
+                $"Lookup-table options out of range: bits {LutBits} (2..8), mode '{LutMode}', group size {LutGroupSize} (0 or more).");
         }
         if (MinElements < 0 || MinInt8Elements < 0)
         {

@@ -39,6 +39,9 @@ public enum WeightEncoding
 
     /// <summary>A Conv or Gemm bias as int32 at scale (input scale × weight scale), behind a <c>DequantizeLinear</c> (Int8Static).</summary>
     Int32Bias,
+
+    /// <summary>Packed indices into a float16 codebook per group of channels, restored to float32 once when the session loads.</summary>
+    LutRestoredAtLoad,
 }
 
 /// <summary>How an Int8Static layer (Conv, MatMul, Gemm, ConvTranspose with a constant weight) runs.</summary>

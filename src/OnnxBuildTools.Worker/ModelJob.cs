@@ -1,5 +1,6 @@
-using OnnxBuildTools.Onnx.Diagnostics;
+using System.Globalization;
 using OnnxBuildTools.Compression;
+using OnnxBuildTools.Onnx.Diagnostics;
 
 namespace OnnxBuildTools.Worker;
 
@@ -44,6 +45,16 @@ public sealed record ModelJob
     public PruningMethod Pruning => Enum.Parse<PruningMethod>(this[ModelSettings.Pruning]);
 
     public double Sparsity => double.Parse(this[ModelSettings.Sparsity], System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>The compression options of the job's settings (the engine's defaults for the rest).</summary>
+    public CompressionOptions CompressionOptions => new()
+    {
+        Method = Compression,
+        Exclude = Exclude,
+        LutBits = int.Parse(this[ModelSettings.LutBits], CultureInfo.InvariantCulture),
+        LutMode = Enum.Parse<LutMode>(this[ModelSettings.LutMode]),
+        LutGroupSize = int.Parse(this[ModelSettings.LutGroupSize], CultureInfo.InvariantCulture),
+    };
 
     /// <summary>Node names or op types to leave in float.</summary>
     public IReadOnlyList<string> Exclude => ModelSettings.SplitList(this[ModelSettings.Exclude]);

@@ -176,9 +176,9 @@ public static class ModelProcessor
         bool compresses = job.Compression != CompressionMethod.None || job.Pruning != PruningMethod.None;
         if (compresses)
         {
-            var options = new CompressionOptions
+            var options = job.CompressionOptions with
             {
-                Method = job.Compression == CompressionMethod.Auto ? CompressionMethod.Int8 : job.Compression, Exclude = job.Exclude, CompactNames = false,
+                Method = job.Compression == CompressionMethod.Auto ? CompressionMethod.Int8 : job.Compression, CompactNames = false,
                 Pruning = job.Pruning, Sparsity = job.Sparsity, PruningScope = Enum.Parse<PruningScope>(job[ModelSettings.PruningScope]),
             };
             if (job.Compression == CompressionMethod.Int8Static && job.Pruning != PruningMethod.None)

@@ -9,25 +9,26 @@ using OnnxBuildTools.Testing;
 namespace OnnxBuildTools.Benchmarks;
 
 /// <summary>
-/// `compression [model-filter] [method] [Fused|Standard] [option=value ...]`: for every corpus model × method prints size ratio, engine throughput
+/// `compression [model-filter] [methods] [Fused|Standard] [option=value ...]`: for every corpus model × method prints size ratio, engine throughput
 /// (in-process, and with file I/O), compressed/fp32 latency ratio (ONNX Runtime, one thread, same process,
-/// interleaved rounds) and fidelity on fixed inputs; arctic-embed-xs is judged on real sentences.
+/// interleaved rounds), session load time and fidelity on fixed inputs; arctic-embed-xs is judged on real sentences.
+/// Methods: comma-separated, with lookup-table variants such as <c>Lut4-KMeans-g16</c> or <c>Lut*-*</c> (<see cref="CompressionVariants"/>).
 /// </summary>
 internal static class CompressionBenchmark
 {
-    private static readonly CompressionMethod[] Methods = [CompressionMethod.Int8, CompressionMethod.Int4, CompressionMethod.Float16];
+    private const string DefaultMethods = "Int8,Int4,Float16,Lut";
 
     public static int Run(string[] args)
     {
         string filter = args.Length > 0 ? args[0] : "";
-        var methods = args.Length > 1 ? [Enum.Parse<CompressionMethod>(args[1], ignoreCase: true)] : Methods;
+        var methods = CompressionVariants.Parse(args.Length > 1 ? args[1] : DefaultMethods);
         var int8Form = args.Length > 2 ? Enum.Parse<Int8MatMulForm>(args[2], ignoreCase: true) : Int8MatMulForm.Fused;
         // Further arguments override options: symmetric=false, blocksize=64, accuracylevel=0, minelements=1024, minint8elements=16,
-        // compactgraph=false, embeddingbits=4.
+        // compactgraph=false, embeddingbits=4, lutgroupsize=16, runs=3 (engine timing runs, default 10), timing=false, exclude=Gather+Conv.
         var overrides = args.Skip(3).Select(a => a.Split('=', 2)).ToDictionary(p => p[0].ToLowerInvariant(), p => p[1]);
         var rows = new List<string>();
-        Console.WriteLine("| model | method | size ratio | engine MB/s | MB/s with I/O | latency ratio best (median) | cosine | rel. L2 | agreement | accuracy fp32 → compressed |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
+        Console.WriteLine("| model | method | size ratio | engine MB/s (per CPU-second) | MB/s with I/O | latency ratio best (median) | load ms fp32 → compressed (best) | cosine | rel. L2 | agreement | accuracy fp32 → compressed |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var (name, path) in TestCorpus.RealModels())
         {
             if (!name.Contains(filter, StringComparison.Ordinal))
@@ -39,11 +40,10 @@ internal static class CompressionBenchmark
             var workload = Workload.For(name);
             using var reference = NewSession(originalBytes);
             var referenceOutputs = workload.Evaluate(reference);
-            foreach (var method in methods)
+            foreach (var variant in methods)
             {
-                var options = new CompressionOptions
+                var options = variant.Apply(new CompressionOptions
                 {
-                    Method = method,
                     Int8MatMul = int8Form,
                     Symmetric = !overrides.TryGetValue("symmetric", out var symmetric) || bool.Parse(symmetric),
                     BlockSize = overrides.TryGetValue("blocksize", out var block) ? int.Parse(block, CultureInfo.InvariantCulture) : 32,
@@ -52,18 +52,24 @@ internal static class CompressionBenchmark
                     MinInt8Elements = overrides.TryGetValue("minint8elements", out var min8) ? long.Parse(min8, CultureInfo.InvariantCulture) : new CompressionOptions().MinInt8Elements,
                     CompactGraph = !overrides.TryGetValue("compactgraph", out var compact) || bool.Parse(compact),
                     EmbeddingBits = overrides.TryGetValue("embeddingbits", out var bits) ? int.Parse(bits, CultureInfo.InvariantCulture) : 8,
-                };
-                var (compressed, engineSeconds, weightBytes) = TimeEngine(original, options);
-                double withIo = TimeWithIo(path, options);
+                    LutGroupSize = overrides.TryGetValue("lutgroupsize", out var group) ? int.Parse(group, CultureInfo.InvariantCulture) : new CompressionOptions().LutGroupSize,
+                    Exclude = overrides.TryGetValue("exclude", out var exclude) ? exclude.Split('+') : [],
+                });
+                int runs = overrides.TryGetValue("runs", out var count) ? int.Parse(count, CultureInfo.InvariantCulture) : 10;
+                // timing=false: fidelity and size only (no engine, I/O, load or latency timing).
+                bool timing = !overrides.TryGetValue("timing", out var timed) || bool.Parse(timed);
+                var (compressed, engineSeconds, engineCpuSeconds, weightBytes) = TimeEngine(original, options, timing ? runs : 1);
+                double withIo = timing ? TimeWithIo(path, options, Math.Min(3, runs)) : double.NaN;
                 byte[] compressedBytes = compressed.Model.ToByteArray();
+                var (referenceLoad, candidateLoad) = timing ? LoadMilliseconds(originalBytes, compressedBytes) : (double.NaN, double.NaN);
                 using var candidate = NewSession(compressedBytes);
                 var candidateOutputs = workload.Evaluate(candidate);
-                var latency = LatencyRatio(reference, candidate, workload);
+                var latency = timing ? LatencyRatio(reference, candidate, workload) : (Best: double.NaN, Median: double.NaN);
                 var fidelity = Fidelity.Compare(referenceOutputs, candidateOutputs);
                 string agreement = workload.Agreement(referenceOutputs, candidateOutputs);
                 string accuracy = workload.Accuracy is { } acc ? $"{acc(referenceOutputs):F4} → {acc(candidateOutputs):F4}" : "";
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"| {name} | {method} | {(double)compressedBytes.Length / originalBytes.Length:F3} | {weightBytes / 1e6 / engineSeconds:F0} | {weightBytes / 1e6 / withIo:F0} | {latency.Best:F3} ({latency.Median:F3}) | {fidelity.Cosine:F6} | {fidelity.RelativeL2:F5} | {agreement} | {accuracy} |"));
+                    $"| {name} | {variant.Label} | {(double)compressedBytes.Length / originalBytes.Length:F3} | {weightBytes / 1e6 / engineSeconds:F0} ({weightBytes / 1e6 / engineCpuSeconds:F0}) | {weightBytes / 1e6 / withIo:F0} | {latency.Best:F3} ({latency.Median:F3}) | {referenceLoad:F0} → {candidateLoad:F0} | {fidelity.Cosine:F6} | {fidelity.RelativeL2:F5} | {agreement} | {accuracy} |"));
             }
         }
         return 0;
@@ -75,26 +81,56 @@ internal static class CompressionBenchmark
         return new InferenceSession(model, options);
     }
 
-    /// <summary>Best of 10 in-process runs (no file I/O): seconds, and the fp32 bytes of all weights seen.</summary>
-    private static (CompressionResult Result, double Seconds, long WeightBytes) TimeEngine(ModelProto model, CompressionOptions options)
+    /// <summary>
+    /// Session creation (parse, graph optimizations including constant folding, kernel setup) of the fp32 and the
+    /// compressed model, interleaved over 5 rounds: the best of each, in milliseconds (other jobs only add time;
+    /// the first, cold round of a model is several times slower).
+    /// </summary>
+    private static (double Reference, double Candidate) LoadMilliseconds(byte[] reference, byte[] candidate)
+    {
+        var times = (Reference: new List<double>(), Candidate: new List<double>());
+        for (int round = 0; round < 5; round++)
+        {
+            foreach (var (model, list) in new[] { (reference, times.Reference), (candidate, times.Candidate) })
+            {
+                var watch = Stopwatch.StartNew();
+                using (NewSession(model))
+                {
+                    list.Add(watch.Elapsed.TotalMilliseconds);
+                }
+            }
+        }
+        return (times.Reference.Min(), times.Candidate.Min());
+    }
+
+    /// <summary>
+    /// Best of <paramref name="runs"/> in-process runs (no file I/O): wall seconds, the CPU seconds of that run (all
+    /// threads; robust to other jobs on a shared machine), and the fp32 bytes of all weights seen.
+    /// </summary>
+    private static (CompressionResult Result, double Seconds, double CpuSeconds, long WeightBytes) TimeEngine(ModelProto model, CompressionOptions options, int runs)
     {
         CompressionResult? result = null;
-        double best = double.MaxValue;
-        for (int i = 0; i < 10; i++)
+        double best = double.MaxValue, bestCpu = double.MaxValue;
+        using var process = Process.GetCurrentProcess();
+        for (int i = 0; i < runs; i++)
         {
+            process.Refresh();
+            var cpu = process.TotalProcessorTime;
             var watch = Stopwatch.StartNew();
             result = ModelCompressor.Compress(model, options);
             best = Math.Min(best, watch.Elapsed.TotalSeconds);
+            process.Refresh();
+            bestCpu = Math.Min(bestCpu, (process.TotalProcessorTime - cpu).TotalSeconds);
         }
-        return (result!, best, result!.Statistics.BytesBefore);
+        return (result!, best, bestCpu, result!.Statistics.BytesBefore);
     }
 
     /// <summary>Best of several runs of read, parse, compress, serialize, write.</summary>
-    private static double TimeWithIo(string path, CompressionOptions options)
+    private static double TimeWithIo(string path, CompressionOptions options, int runs)
     {
         string output = Path.Combine(Path.GetTempPath(), $"obt-bench-{Environment.ProcessId}.onnx");
         double best = double.MaxValue;
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < runs; i++)
         {
             var watch = Stopwatch.StartNew();
             var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));

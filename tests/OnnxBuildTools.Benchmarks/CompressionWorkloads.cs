@@ -291,6 +291,8 @@ internal static class Fidelity
                 diff += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
             }
         }
-        return (dot / Math.Sqrt(aa * bb), Math.Sqrt(diff / aa));
+        // As the accuracy gate: an all-zero side has cosine 0 (1 when both are), not 0/0; NaN only from NaN outputs.
+        double cosine = double.IsNaN(dot) || aa == 0 || bb == 0 ? (double.IsNaN(dot) ? double.NaN : aa == bb ? 1 : 0) : dot / Math.Sqrt(aa * bb);
+        return (cosine, Math.Sqrt(diff / aa));
     }
 }

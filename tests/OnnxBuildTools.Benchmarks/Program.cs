@@ -7,6 +7,8 @@ switch (name)
     case "accuracy-gate": return AccuracyGateBenchmark.Run(rest);
     case "compression":
         return OnnxBuildTools.Benchmarks.CompressionBenchmark.Run(rest);
+    case "lut-load":
+        return OnnxBuildTools.Benchmarks.LutLoadBenchmark.Run(rest);
     case "compression-convinteger":
         return OnnxBuildTools.Benchmarks.ConvIntegerExperiment.Run(rest);
     case "formats": return OnnxBuildTools.Benchmarks.FormatBenchmark.Run(rest);

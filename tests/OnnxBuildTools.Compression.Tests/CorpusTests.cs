@@ -154,7 +154,7 @@ public sealed class CorpusTests
     }
 
     /// <summary>Fixed inputs per model: a list of runs, each a list of (name, values, shape).</summary>
-    private static List<List<(string Name, Array Values, long[] Shape)>> FeedsFor(string name)
+    internal static List<List<(string Name, Array Values, long[] Shape)>> FeedsFor(string name)
     {
         var random = new Random(42);
         float[] Noise(int n, float scale) => Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() * 2 - 1) * scale).ToArray();
@@ -188,7 +188,7 @@ public sealed class CorpusTests
         }
     }
 
-    private static float[] RunAll(byte[] model, List<List<(string Name, Array Values, long[] Shape)>> runs)
+    internal static float[] RunAll(byte[] model, List<List<(string Name, Array Values, long[] Shape)>> runs)
     {
         using var session = new InferenceSession(model);
         var outputs = new List<float>();

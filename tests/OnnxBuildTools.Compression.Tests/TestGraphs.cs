@@ -80,6 +80,11 @@ internal static class TestGraphs
             aa += (double)a[i] * a[i];
             bb += (double)b[i] * b[i];
         }
+        // As the accuracy gate: an all-zero side has cosine 0 (1 when both are), not 0/0; NaN only from NaN values.
+        if (!double.IsNaN(dot) && (aa == 0 || bb == 0))
+        {
+            return aa == bb ? 1 : 0;
+        }
         return dot / Math.Sqrt(aa * bb);
     }
 

@@ -45,7 +45,7 @@ public sealed class BuildOutputTests
     [TestMethod]
     public void EveryMethodGivesASmallerModelThatRunsClose()
     {
-        string[] methods = ["Int8", "Int4", "Float16"];
+        string[] methods = ["Int8", "Int4", "Float16", "Lut"];
         var project = ConsumerProject.Create("Methods", string.Concat(methods.Select(m => $"""<OnnxModel Include="{m}.onnx" Compression="{m}" />""")));
         foreach (string method in methods)
         {

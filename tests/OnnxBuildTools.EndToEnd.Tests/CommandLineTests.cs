@@ -28,7 +28,7 @@ public sealed partial class CommandLineTests
         ProcessResult compress = E2E.Dotnet(E2E.Root, E2E.WorkerPath, "compress", "--help").AssertSucceeded("compress --help");
         List<string> options = SettingOptions();
         Assert.IsTrue(options.Count >= 10, "docs/msbuild-reference.md lists too few options: " + string.Join(", ", options));
-        foreach (string expected in options.Concat(["--output", "--signature", "--report", "<None|Int8|Int4|Float16|Int8Static|Auto>"]))
+        foreach (string expected in options.Concat(["--output", "--signature", "--report", "<None|Int8|Int4|Float16|Int8Static|Lut|Auto>"]))
         {
             StringAssert.Contains(compress.Output, expected);
         }
@@ -46,7 +46,7 @@ public sealed partial class CommandLineTests
             StringAssert.StartsWith(result.Output, "error OBT3006: ", string.Join(' ', args));
         }
         ProcessResult method = E2E.Dotnet(E2E.Root, E2E.WorkerPath, "compress", model, "--output", "o.onnx", "--compression", "Int9").AssertFailed("an unknown method");
-        StringAssert.StartsWith(method.Output, $"{model}: error OBT3003: --compression='Int9' is not valid; expected one of None, Int8, Int4, Float16, Int8Static, Auto.");
+        StringAssert.StartsWith(method.Output, $"{model}: error OBT3003: --compression='Int9' is not valid; expected one of None, Int8, Int4, Float16, Int8Static, Lut, Auto.");
     }
 
     [TestMethod]

@@ -85,7 +85,16 @@ public sealed partial class ModelSettingsTests
         Assert.IsNull(ModelSettings.Sparsity.Normalize("NaN", folder));
         Assert.AreEqual("Global", ModelSettings.PruningScope.Normalize("global", folder));
         Assert.AreEqual("Magnitude", ModelSettings.Pruning.Normalize("MAGNITUDE", folder));
-        Assert.AreEqual("Compression='Int9' is not valid; expected one of None, Int8, Int4, Float16, Int8Static, Auto.", ModelSettings.Compression.InvalidMessage("Compression", " Int9"));
+        Assert.AreEqual("Compression='Int9' is not valid; expected one of None, Int8, Int4, Float16, Int8Static, Lut, Auto.", ModelSettings.Compression.InvalidMessage("Compression", " Int9"));
+        Assert.AreEqual("4", ModelSettings.LutBits.Normalize(" 4 ", folder));
+        Assert.IsNull(ModelSettings.LutBits.Normalize("9", folder));
+        Assert.AreEqual("Log", ModelSettings.LutMode.Normalize("log", folder));
+        CollectionAssert.AreEqual(Enum.GetNames<LutMode>(), ModelSettings.LutMode.Choices.ToArray(), "the modes are the enum's names");
+        Assert.AreEqual("8", ModelSettings.LutGroupSize.Normalize(" 08 ", folder));
+        Assert.AreEqual("16", ModelSettings.LutGroupSize.Normalize("", folder));
+        Assert.IsNull(ModelSettings.LutGroupSize.Normalize("-1", folder));
+        Assert.IsNull(ModelSettings.LutGroupSize.Normalize("1.5", folder));
+        Assert.AreEqual("LutGroupSize='x' is not valid; expected a whole number, 0 or more.", ModelSettings.LutGroupSize.InvalidMessage("LutGroupSize", "x"));
         Assert.AreEqual("OBT3003", ModelSettings.Compression.ErrorCode);
     }
 }

@@ -40,6 +40,7 @@ public sealed class EngineGateTests
     [DataRow(CompressionMethod.Float16)]
     [DataRow(CompressionMethod.Int8)]
     [DataRow(CompressionMethod.Int4)]
+    [DataRow(CompressionMethod.Lut)]
     public void EngineOutputOnAHealthyModelMeetsTheMethodsDefaultBudget(CompressionMethod method)
     {
         using var dir = new TempDirectory();

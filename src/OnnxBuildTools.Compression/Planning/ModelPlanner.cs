@@ -141,6 +141,10 @@ internal static class ModelPlanner
         {
             return Float16(site, "below the int8 size threshold: float16", context);
         }
+        if (options.Method == CompressionMethod.Lut)
+        {
+            return LutPlanner.Plan(site, options, context.DefaultOpset) ?? Float16(site, "smaller as float16 than as a lookup table", context);
+        }
         // Small tensors: int8's scales and restoring nodes can cost more than float16 saves.
         return WeightEncoder.EstimatedInt8Bytes(site.Dims, options.PerChannel) < WeightEncoder.EstimatedFloat16Bytes(site.ElementCount)
             ? new WeightPlan(site, WeightEncoding.Int8DequantizedAtLoad, [], true, false, null)

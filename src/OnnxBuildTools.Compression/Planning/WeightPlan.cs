@@ -19,5 +19,8 @@ internal sealed record WeightPlan(
     /// <summary>Int4 with <see cref="CompressionOptions.Reconstruct"/>: E[x xᵀ] of the input every fused consumer reads, for GPTQ; null for plain rounding.</summary>
     public SecondMoment? InputMoment { get; init; }
 
+    /// <summary>The lookup-table layout, for <see cref="WeightEncoding.LutRestoredAtLoad"/>.</summary>
+    public LutPlan? Lut { get; init; }
+
     public static WeightPlan Float(WeightSite site, string reason) => new(site, WeightEncoding.Float, [], true, false, reason);
 }

@@ -26,6 +26,7 @@ internal sealed class GraphRewriter
     private readonly long _defaultOpset;
     private bool _usesMicrosoftOps;
     private StaticPlan _static = StaticPlan.None;
+    private SharedConstants? _sharedConstants;
 
     public GraphRewriter(ModelProto model, CompressionOptions options)
     {
@@ -75,6 +76,7 @@ internal sealed class GraphRewriter
             WeightEncoding.Float16CastAtLoad => "_fp16",
             WeightEncoding.Int4MatMulNBits or WeightEncoding.Int4GatherBlockQuantized => "_q4",
             WeightEncoding.Int32Bias => "_q32",
+            WeightEncoding.LutRestoredAtLoad => "_lut",
             _ => "_q8",
         };
         // A pruned float32 weight is stored (or restored from its mask) under its own name.
@@ -86,13 +88,17 @@ internal sealed class GraphRewriter
         }
         if (weight.Scales is { } scales)
         {
-            scales.Name = Unique(name + "_scale");
+            scales.Name = Unique(name + (weight.Encoding == WeightEncoding.LutRestoredAtLoad ? "_codebook" : "_scale"));
         }
         if (weight.ZeroPoints is { } zeroPoints)
         {
             zeroPoints.Name = Unique(name + "_zero_point");
         }
-        var stored = (weight.Sparse is { } sparse ? new[] { sparse.Mask, sparse.Values, weight.Scales, weight.ZeroPoints } : [weight.Data, weight.Scales, weight.ZeroPoints])
+        if (weight.InputScales is { } inputScales)
+        {
+            inputScales.Name = Unique(name + "_input_scale");
+        }
+        var stored = (weight.Sparse is { } sparse ? new[] { sparse.Mask, sparse.Values, weight.Scales, weight.ZeroPoints, weight.InputScales } : [weight.Data, weight.Scales, weight.ZeroPoints, weight.InputScales])
             .OfType<TensorProto>().ToList();
         var graph = site.Graph;
         _touched.Add(graph);
@@ -156,6 +162,11 @@ internal sealed class GraphRewriter
             else if (weight.Encoding == WeightEncoding.Float16CastAtLoad)
             {
                 placed.Add(Node("Cast", Unique(name + "_cast"), [weight.Data.Name], [name], CastTo(DataType.Float)));
+            }
+            else if (weight.Encoding == WeightEncoding.LutRestoredAtLoad)
+            {
+                placed.AddRange(LutRestoreGraph.Build(plan.Lut!, site.Dims, weight.Data.Name, weight.Scales!.Name, weight.InputScales?.Name, name, _defaultOpset,
+                    Unique, (hint, value) => (_sharedConstants ??= new SharedConstants(Unique, PrefixOf)).NameFor(graph, hint, value)));
             }
             else
             {
@@ -582,3 +593,4 @@ internal sealed class GraphRewriter
     private static AttributeProto IntAttribute(string name, long value) =>
         new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
 }
+

@@ -7,13 +7,14 @@ using DataType = OnnxBuildTools.Onnx.Protos.TensorProto.Types.DataType;
 
 namespace OnnxBuildTools.Compression.Rewriting;
 
-/// <summary>The new tensors for one weight: the compressed data, its scales, and zero points when asymmetric.</summary>
+/// <summary>The new tensors for one weight: the compressed data, its scales (a lookup table's codebooks), zero points when asymmetric, and a lookup table's input-channel scales.</summary>
 /// <summary><see cref="Sparse"/>: the data is stored as a bit mask and its non-zero elements instead (pruned weights, when smaller).</summary>
-internal sealed record EncodedWeight(WeightEncoding Encoding, TensorProto Data, TensorProto? Scales, TensorProto? ZeroPoints, double? ZeroedFraction = null)
+internal sealed record EncodedWeight(WeightEncoding Encoding, TensorProto Data, TensorProto? Scales, TensorProto? ZeroPoints, double? ZeroedFraction = null,
+    TensorProto? InputScales = null)
 {
     public SparseData? Sparse { get; init; }
 
-    public long ByteCount => (Sparse?.ByteCount ?? Data.RawData.Length) + (Scales?.RawData.Length ?? 0) + (ZeroPoints?.RawData.Length ?? 0);
+    public long ByteCount => (Sparse?.ByteCount ?? Data.RawData.Length) + (Scales?.RawData.Length ?? 0) + (ZeroPoints?.RawData.Length ?? 0) + (InputScales?.RawData.Length ?? 0);
 }
 
 /// <summary>Runs the kernels for one plan. Pure: tensors in, new tensors out (names are set by the rewriter).</summary>
@@ -232,6 +233,8 @@ internal static class WeightEncoder
                 return new EncodedWeight(WeightEncoding.Int8GatherBlockQuantized, Tensor(DataType.Uint8, dims, bytes), Tensor(DataType.Float, [rows, blocks], scales), null,
                     Int8Kernels.ZeroedFraction(values, quantized));
             }
+            case WeightEncoding.LutRestoredAtLoad:
+                return LutWeightEncoder.Encode(plan);
             default:
                 throw new InvalidOperationException($"Unknown encoding {plan.Encoding}.");
         }
@@ -280,7 +283,7 @@ internal static class WeightEncoder
         }
     }
 
-    private static void Transpose<T>(ReadOnlySpan<T> source, int rows, int cols, Span<T> destination)
+    internal static void Transpose<T>(ReadOnlySpan<T> source, int rows, int cols, Span<T> destination)
     {
         const int Tile = 32;
         for (int r0 = 0; r0 < rows; r0 += Tile)

@@ -25,6 +25,8 @@ public enum CompressionMethod
     /// </summary>
     Int8Static,
 
+    /// <summary>Each weight an index into a small float16 codebook (palettization), restored to float32 at session load.</summary>
+    Lut,
     /// <summary>
     /// A method per layer (float, <see cref="Float16"/>, <see cref="Int8"/>, <see cref="Int4"/>), searched at build time:
     /// the smallest model meeting the accuracy budget and the latency bound (docs/compression.md#auto).

@@ -27,6 +27,8 @@ public enum SettingKind
     RelativePath,
     /// <summary>A number from 0 to 1 (invariant culture); normalized to its shortest round-trip spelling.</summary>
     Fraction,
+    /// <summary>A whole number, 0 or more; normalized to its decimal digits.</summary>
+    Count,
 }
 
 /// <summary>One <c>OnnxModel</c> item metadata: its names, its default, how it is checked, and where it goes.</summary>
@@ -77,6 +79,7 @@ public sealed class ModelSetting
         SettingKind.RelativePath => "a relative path inside the output folder",
         SettingKind.Folder => "a folder path",
         SettingKind.Fraction => "a number from 0 to 1 such as 0.5",
+        SettingKind.Count => "a whole number, 0 or more",
         _ => "any text",
     };
 
@@ -102,6 +105,8 @@ public sealed class ModelSetting
             SettingKind.RelativePath => ModelSettings.IsSafeRelativePath(value) ? value : null,
             SettingKind.Fraction => double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double number)
                 && number >= 0 && number <= 1 ? number.ToString("R", System.Globalization.CultureInfo.InvariantCulture) : null,
+            SettingKind.Count => int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int count)
+                ? count.ToString(System.Globalization.CultureInfo.InvariantCulture) : null,
             _ => value,
         };
     }
@@ -176,6 +181,13 @@ public static class ModelSettings
         "Shapes of synthesized inputs, e.g. 'input=1x576;state=2x1x128' ('name=' is a scalar).");
     public static readonly ModelSetting DimensionSizes = new("DimensionSizes", SettingKind.Text, "dimension-sizes", stamped: true,
         "Sizes of symbolic dimensions for synthesized inputs, e.g. 'batch=1;seq=32'.");
+    public static readonly ModelSetting LutBits = new("LutBits", SettingKind.Choice, "lut-bits", stamped: true,
+        "With Compression Lut: bits per weight index, 2-8 (a codebook of 2^bits levels).", "6", ["2", "3", "4", "5", "6", "7", "8"]);
+    public static readonly ModelSetting LutMode = new("LutMode", SettingKind.Choice, "lut-mode", stamped: true,
+        "With Compression Lut: how the codebook levels are chosen: KMeans (weighted k-means), Linear (uniform from min to max) or Log (zero and log-spaced magnitudes).",
+        nameof(Settings.LutMode.KMeans), typeof(Settings.LutMode).GetEnumNames());
+    public static readonly ModelSetting LutGroupSize = new("LutGroupSize", SettingKind.Count, "lut-group-size", stamped: true,
+        "With Compression Lut: output channels that share a codebook; 0 means one codebook per tensor.", "16");
     public static readonly ModelSetting TargetOpset = new("TargetOpset", SettingKind.Choice, "target-opset", stamped: true,
         "Convert the model's standard operators to this opset (7-21) before compressing; empty keeps the model's own (docs/opset-conversion.md).",
         "", [.. Enumerable.Range(7, 15).Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture))]);
@@ -199,7 +211,7 @@ public static class ModelSettings
     /// <summary>Every setting, in the order the stamp, the job file and the help list them.</summary>
     public static readonly IReadOnlyList<ModelSetting> All =
     [
-        Compression, Exclude, CalibrationData, CalibrationMethod, Pruning, Sparsity, PruningScope, Reconstruct, AutoMethods, AutoTimeBudget, MaxLatencyRatio, AccuracyCheck, AccuracyLocalization, ValidationData, MinCosine, MaxRelativeError, MinTop1Agreement,
+        Compression, LutBits, LutMode, LutGroupSize, Exclude, CalibrationData, CalibrationMethod, Pruning, Sparsity, PruningScope, Reconstruct, AutoMethods, AutoTimeBudget, MaxLatencyRatio, AccuracyCheck, AccuracyLocalization, ValidationData, MinCosine, MaxRelativeError, MinTop1Agreement,
         IntegerInputRanges, InputShapes, DimensionSizes, TargetOpset, Format, OptimizationLevel, Embed, OutputPath, Link, ClassName, Namespace,
     ];
 
