@@ -1,5 +1,6 @@
 using OnnxBuildTools.Compression.Kernels;
 using OnnxBuildTools.Compression.Rewriting;
+using OnnxBuildTools.Onnx.Diagnostics;
 using OnnxBuildTools.Onnx.Protos;
 using OnnxBuildTools.Onnx.Weights;
 
@@ -18,7 +19,7 @@ internal static class ModelPlanner
             .ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
         var context = new PlanningContext(options, unique, defaultOpset, model is null ? null : SoleReaders(model), staticPlan);
         var plans = new WeightPlan[sites.Count];
-        Parallel.For(0, sites.Count, i => plans[i] = PlanOne(sites[i], context));
+        ParallelWork.For(sites.Count, i => plans[i] = PlanOne(sites[i], context));
         return plans;
     }
 

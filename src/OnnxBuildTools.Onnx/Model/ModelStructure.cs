@@ -45,8 +45,10 @@ internal static class ModelStructure
 
     private static void CheckArity(NodeProto node, long opset, string? path)
     {
-        if (node.Domain is not ("" or "ai.onnx") || opset > OperatorSchemas.MaxOpset) return;
-        var schema = OperatorSchemas.InEffect(node.OpType, (int)Math.Max(1, opset));
+        if (node.Domain is not ("" or "ai.onnx")) return;
+        // Past the table's newest opset, the newest schema still gives the inputs an op requires (versions add optional ones).
+        bool beyondTable = opset > OperatorSchemas.MaxOpset;
+        var schema = OperatorSchemas.InEffect(node.OpType, (int)Math.Clamp(opset, 1, OperatorSchemas.MaxOpset));
         if (schema is null) return;
         int requiredOutputs = schema.Outputs.Count(p => !p.Optional && !p.Variadic);
         for (int i = 0; i < schema.Inputs.Count && !schema.Inputs[i].Variadic; i++)
@@ -56,13 +58,14 @@ internal static class ModelStructure
                 throw Arity(node, path, $"has no input {i} ('{schema.Inputs[i].Name}'), which {schema} requires");
             }
         }
-        if (node.Input.Count > schema.MaxInputs)
-        {
-            throw Arity(node, path, $"has {node.Input.Count} inputs; {schema} takes at most {schema.MaxInputs}");
-        }
         if (node.Output.Count < requiredOutputs || node.Output.Take(requiredOutputs).Any(o => o.Length == 0))
         {
             throw Arity(node, path, $"has {node.Output.Count(o => o.Length > 0)} named outputs; {schema} requires {requiredOutputs}");
+        }
+        if (beyondTable) return;
+        if (node.Input.Count > schema.MaxInputs)
+        {
+            throw Arity(node, path, $"has {node.Input.Count} inputs; {schema} takes at most {schema.MaxInputs}");
         }
         if (node.Output.Count > schema.MaxOutputs)
         {
