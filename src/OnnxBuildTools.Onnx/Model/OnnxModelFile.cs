@@ -176,6 +176,11 @@ public static class OnnxModelFile
 
     private static void ValidateTensor(TensorProto tensor, ExternalDataStore? external, string? path)
     {
+        if (tensor.DataType <= 0)
+        {
+            // UNDEFINED (0) or negative: no ONNX tensor has it (types the table does not know yet are OBT1015 when read).
+            throw new DiagnosticException(DiagnosticCodes.TensorTypeUnsupported, path, $"Tensor '{tensor.Name}' has the data type {tensor.DataType}, which no ONNX tensor has.");
+        }
         long elements = TensorData.ElementCount(tensor, path);
         if (elements < 0)
         {
