@@ -116,14 +116,21 @@ public static class Campaign
                     if (!child.RunCase(index, options, (stage, outcome, detail) =>
                     {
                         result.Add(mutator.Name, stage, outcome.ToString());
-                        if (outcome == Outcome.Failed) result.FailureQueue.Enqueue(new FuzzFailure(index, mutator.Name, source, stage, detail));
+                        if (outcome == Outcome.Failed)
+                        {
+                            result.FailureQueue.Enqueue(new FuzzFailure(index, mutator.Name, source, stage, detail));
+                            if (progress is not null)
+                            {
+                                lock (progress) progress.WriteLine($"FAILED case {index} [{mutator.Name}, {source}] {stage}: {detail}");
+                            }
+                        }
                     }))
                     {
                         child.Dispose();
                         child = null;
                     }
                     long done = Interlocked.Increment(ref result.CasesRun);
-                    if (progress is not null && done % 1000 == 0)
+                    if (progress is not null && done % 250 == 0)
                     {
                         lock (progress) progress.WriteLine($"{done} cases, {result.Count(outcome: "Failed")} failed stage runs, {watch.Elapsed:hh\\:mm\\:ss}");
                     }
@@ -176,8 +183,6 @@ public static class Campaign
                 UseShellExecute = false,
             };
             foreach (string arg in new[] { assembly, "child", "--seed", seed.ToString(CultureInfo.InvariantCulture), "--work", workDirectory }) start.ArgumentList.Add(arg);
-            // A managed allocation past 3 GB is an OutOfMemoryException in the child, not a machine brought to its knees.
-            start.Environment["DOTNET_GCHeapHardLimit"] = "0xC0000000";
             start.Environment["DOTNET_gcServer"] = "0";
             var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start '{host}'.");
             process.ErrorDataReceived += (_, _) => { };

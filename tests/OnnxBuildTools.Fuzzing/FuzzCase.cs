@@ -52,7 +52,15 @@ internal static class FuzzCase
     });
 
     /// <summary>The case's own random stream: independent of every other case, the same on every run.</summary>
-    public static Random RandomFor(int seed, long index) => new(HashCode.Combine(seed, index, 0x5EED));
+    public static Random RandomFor(int seed, long index)
+    {
+        // SplitMix64 finalizer (not HashCode, which is seeded per process): the same case in parent, child and reproduce.
+        ulong z = ((ulong)(uint)seed << 32) ^ (ulong)index ^ 0x5EED_0000_0000UL;
+        z += 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return new Random((int)(z ^ (z >> 31)));
+    }
 
     /// <summary>Mutator and source model of a case, without building it (the parent labels results with these).</summary>
     public static (Mutator Mutator, string Source) Describe(int seed, long index, FuzzCorpus corpus)

@@ -182,7 +182,8 @@ internal static class SemanticMutators
                 Attribute =
                 {
                     new AttributeProto { Name = "then_branch", Type = AttributeProto.Types.AttributeType.Graph, G = graph },
-                    new AttributeProto { Name = "else_branch", Type = AttributeProto.Types.AttributeType.Graph, G = graph.Clone() },
+                    // A small else branch: cloning the growing graph here would double it per level.
+                    new AttributeProto { Name = "else_branch", Type = AttributeProto.Types.AttributeType.Graph, G = new GraphProto { Name = $"else{i}", Output = { graph.Output } } },
                 },
             });
             graph = outer;

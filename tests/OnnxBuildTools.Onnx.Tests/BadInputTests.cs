@@ -229,8 +229,11 @@ public sealed class BadInputTests
 
         var typed = new TensorProto { Name = "w", DataType = (int)DataType.Float, Dims = { 4 }, FloatData = { 1, 2 } };
         File.WriteAllBytes(path, ModelWithWeight(typed).ToByteArray());
-        using var model = OnnxModelFile.Load(path); // typed fields are checked when read
-        ExpectDiagnostic(DiagnosticCodes.TensorDataMismatch, path, () => TensorData.ToFloatArray(WeightCatalog.Enumerate(model.Proto).Single().Tensor, model.ExternalData, path));
+        ExpectDiagnostic(DiagnosticCodes.TensorDataMismatch, path, () => OnnxModelFile.Load(path)); // typed fields are counted at load too
+
+        var typedHuge = new TensorProto { Name = "w", DataType = (int)DataType.Float, Dims = { 1L << 40 }, FloatData = { 1 } };
+        File.WriteAllBytes(path, ModelWithWeight(typedHuge).ToByteArray());
+        ExpectDiagnostic(DiagnosticCodes.TensorDataMismatch, path, () => OnnxModelFile.Load(path));
     }
 
     private static byte[] ValidModelBytes() => ModelWithWeight(ModelBuilder.FloatTensor("w", [1, 2, 3, 4], 4)).ToByteArray();
@@ -352,5 +355,32 @@ public sealed class BadInputTests
         // A zero dim makes any product empty; a negative one is reported as -1 (not a count).
         Assert.AreEqual(0, TensorData.ElementCount(new TensorProto { Dims = { 1L << 40, 1L << 40, 0 } }));
         Assert.AreEqual(-1, TensorData.ElementCount(new TensorProto { Dims = { 1L << 40, 1L << 40, -1 } }));
+    }
+
+    [TestMethod]
+    public void ValuesAssignedTwiceOrNamesListedTwice()
+    {
+        ModelProto Variant(Action<ModelProto> edit)
+        {
+            var model = ModelWithWeight(ModelBuilder.FloatTensor("w", [1, 2, 3, 4], 4));
+            edit(model);
+            return model;
+        }
+        var variants = new[]
+        {
+            Variant(m => m.Graph.Node.Add(ModelBuilder.MakeNode("Identity", ["x"], ["y"]))),          // y written twice
+            Variant(m => m.Graph.Node.Add(ModelBuilder.MakeNode("Identity", ["x"], ["w"]))),          // a node writes an initializer
+            Variant(m => m.Graph.Initializer.Add(m.Graph.Initializer[0].Clone())),                     // two initializers named w
+            Variant(m => m.Graph.Input.Add(m.Graph.Input[0].Clone())),                                 // input listed twice
+            Variant(m => m.Graph.Output.Add(m.Graph.Output[0].Clone())),                               // output listed twice
+        };
+        foreach (var model in variants)
+        {
+            string path = Write("names.onnx", model.ToByteArray());
+            ExpectDiagnostic(DiagnosticCodes.ModelGraphInvalid, path, () => OnnxModelFile.Load(path));
+        }
+        // IR < 4: an initializer may also be listed as a graph input.
+        string legal = Write("legal.onnx", Variant(m => m.Graph.Input.Add(ModelBuilder.ValueInfo("w", DataType.Float, 4L))).ToByteArray());
+        using var loaded = OnnxModelFile.Load(legal);
     }
 }

@@ -9,7 +9,7 @@ namespace OnnxBuildTools.Onnx.Model;
 /// The structural checks every consumer of a model may rely on, made once when the model is read
 /// (<see cref="OnnxModelFile.Validate(ModelProto, ExternalDataStore?, string?)"/>): subgraphs nest a bounded
 /// number of levels, and every default-domain node has the inputs and outputs its operator requires in
-/// the model's opset. Violations are OBT1017 naming the node.
+/// the model's opset, and every value is assigned once. Violations are OBT1017.
 /// </summary>
 internal static class ModelStructure
 {
@@ -35,10 +35,44 @@ internal static class ModelStructure
             {
                 throw new DiagnosticException(DiagnosticCodes.ModelGraphInvalid, path, "A subgraph contains itself.");
             }
+            CheckNames(graph, path);
             foreach (var node in graph.Node)
             {
                 CheckArity(node, opset, path);
                 foreach (var (sub, _) in WeightCatalog.Subgraphs(node)) pending.Push((sub, depth + 1));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Single assignment within a graph: inputs, outputs and initializers each listed once, and every node output
+    /// named once and not also a graph input or initializer (an initializer may still be listed as an input, IR &lt; 4).
+    /// </summary>
+    private static void CheckNames(GraphProto graph, string? path)
+    {
+        static string? Twice(IEnumerable<string> names)
+        {
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            return names.Where(n => n.Length > 0).FirstOrDefault(n => !seen.Add(n));
+        }
+        string where = graph.Name.Length > 0 ? $"graph '{graph.Name}'" : "a graph";
+        if (Twice(graph.Input.Select(v => v.Name)) is { } input)
+            throw new DiagnosticException(DiagnosticCodes.ModelGraphInvalid, path, $"The {where} lists the input '{input}' twice.");
+        if (Twice(graph.Output.Select(v => v.Name)) is { } output)
+            throw new DiagnosticException(DiagnosticCodes.ModelGraphInvalid, path, $"The {where} lists the output '{output}' twice.");
+        if (Twice(graph.Initializer.Select(t => t.Name)) is { } initializer)
+            throw new DiagnosticException(DiagnosticCodes.ModelGraphInvalid, path, $"The {where} has two initializers named '{initializer}'.");
+        var defined = new HashSet<string>(graph.Input.Select(v => v.Name).Concat(graph.Initializer.Select(t => t.Name)), StringComparer.Ordinal);
+        var produced = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var node in graph.Node)
+        {
+            foreach (string name in node.Output)
+            {
+                if (name.Length > 0 && (!produced.Add(name) || defined.Contains(name)))
+                {
+                    throw new DiagnosticException(DiagnosticCodes.ModelGraphInvalid, path,
+                        $"In the {where}, the value '{name}' is assigned twice (node '{(node.Name.Length > 0 ? node.Name : node.OpType)}' writes it again).");
+                }
             }
         }
     }

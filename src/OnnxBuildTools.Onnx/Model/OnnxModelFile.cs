@@ -199,7 +199,11 @@ public static class OnnxModelFile
         }
         else
         {
-            return; // Typed fields are checked by count when read; strings have no fixed size.
+            if (expected >= 0)
+            {
+                TensorData.GetBytes(tensor, null, path); // typed fields: their count is checked against the dims (OBT1014)
+            }
+            return; // strings have no fixed size
         }
         if (expected >= 0 && actual != expected)
         {
