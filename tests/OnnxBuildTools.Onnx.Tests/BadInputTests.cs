@@ -373,6 +373,8 @@ public sealed class BadInputTests
             Variant(m => m.Graph.Initializer.Add(m.Graph.Initializer[0].Clone())),                     // two initializers named w
             Variant(m => m.Graph.Input.Add(m.Graph.Input[0].Clone())),                                 // input listed twice
             Variant(m => m.Graph.Output.Add(m.Graph.Output[0].Clone())),                               // output listed twice
+            Variant(m => m.Graph.Node[0].Input[0] = "y"),                                              // a node reads its own output
+            Variant(m => m.Graph.Node.Insert(0, ModelBuilder.MakeNode("Relu", ["y"], ["z"]))),         // reads a later node's output
         };
         foreach (var model in variants)
         {

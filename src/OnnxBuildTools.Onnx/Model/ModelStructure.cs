@@ -63,15 +63,29 @@ internal static class ModelStructure
         if (Twice(graph.Initializer.Select(t => t.Name)) is { } initializer)
             throw new DiagnosticException(DiagnosticCodes.ModelGraphInvalid, path, $"The {where} has two initializers named '{initializer}'.");
         var defined = new HashSet<string>(graph.Input.Select(v => v.Name).Concat(graph.Initializer.Select(t => t.Name)), StringComparer.Ordinal);
-        var produced = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var node in graph.Node)
+        var producer = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < graph.Node.Count; i++)
         {
+            var node = graph.Node[i];
             foreach (string name in node.Output)
             {
-                if (name.Length > 0 && (!produced.Add(name) || defined.Contains(name)))
+                if (name.Length > 0 && (!producer.TryAdd(name, i) || defined.Contains(name)))
                 {
                     throw new DiagnosticException(DiagnosticCodes.ModelGraphInvalid, path,
-                        $"In the {where}, the value '{name}' is assigned twice (node '{(node.Name.Length > 0 ? node.Name : node.OpType)}' writes it again).");
+                        $"In the {where}, the value '{name}' is assigned twice (node '{Label(node)}' writes it again).");
+                }
+            }
+        }
+        // Nodes are in topological order (ONNX requires it): none reads a value its own or a later node writes, so there is no cycle.
+        for (int i = 0; i < graph.Node.Count; i++)
+        {
+            var node = graph.Node[i];
+            foreach (string name in node.Input)
+            {
+                if (name.Length > 0 && producer.TryGetValue(name, out int at) && at >= i)
+                {
+                    throw new DiagnosticException(DiagnosticCodes.ModelGraphInvalid, path,
+                        $"In the {where}, node '{Label(node)}' reads '{name}', which {(at == i ? "it writes itself" : "a later node writes")}: the nodes are not in topological order, or form a cycle.");
                 }
             }
         }
@@ -106,6 +120,8 @@ internal static class ModelStructure
             throw Arity(node, path, $"has {node.Output.Count} outputs; {schema} has at most {schema.MaxOutputs}");
         }
     }
+
+    private static string Label(NodeProto node) => node.Name.Length > 0 ? node.Name : node.OpType;
 
     private static DiagnosticException Arity(NodeProto node, string? path, string what) =>
         new(DiagnosticCodes.ModelGraphInvalid, path,
