@@ -144,4 +144,21 @@ public sealed class BadModelTests
         }
         Assert.ThrowsExactly<InvalidOperationException>(() => ParallelWork.For(10, i => { if (i == 3) throw new InvalidOperationException("bug"); }));
     }
+
+    [TestMethod]
+    public void WeightThatIsOnlyAGraphOutputStaysFloat()
+    {
+        // Found by the fuzzer: a rank-2 weight read by no node, only listed as a graph output (was an index out of range in planning).
+        var graph = new GraphProto { Name = "constant_out" };
+        graph.Input.Add(Value("x", DataType.Float, 4));
+        graph.Output.Add(Value("x_out", DataType.Float, 4));
+        graph.Output.Add(Value("W", DataType.Float, 8, 8));
+        graph.Initializer.Add(FloatTensor("W", [8, 8], RandomValues(64, 3)));
+        graph.Node.Add(Node("Identity", "id", ["x"], ["x_out"]));
+        foreach (var method in Methods)
+        {
+            var result = ModelCompressor.Compress(Model(graph), new CompressionOptions { Method = method, MinElements = 1, MinInt8Elements = 1 }, "out.onnx");
+            Assert.AreEqual((int)DataType.Float, result.Model.Graph.Initializer.Single(t => t.Name == "W").DataType, $"{method}");
+        }
+    }
 }

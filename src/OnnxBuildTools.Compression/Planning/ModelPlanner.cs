@@ -72,6 +72,10 @@ internal static class ModelPlanner
         {
             return WeightPlan.Float(site, "unused");
         }
+        if (site.Uses.Count == 0)
+        {
+            return WeightPlan.Float(site, "read by no node, only a graph output");
+        }
         var consumers = site.Uses.Select(u => (Use: u, Consumer: ConsumerPlanners.Plan(u, site, context))).ToList();
         if (consumers.FirstOrDefault(c => c.Consumer.Kind == UseKind.KeepFloat) is { Consumer: { } kept })
         {
