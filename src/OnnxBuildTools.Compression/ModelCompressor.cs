@@ -40,6 +40,8 @@ public static class ModelCompressor
         {
             throw new DiagnosticException(DiagnosticCodes.CompressionUnsupportedModel, filePath, "The model has no graph.");
         }
+        // The same checks as loading a file (a ModelProto built or edited in memory gets them here).
+        OnnxModelFile.Validate(source, external, filePath);
         var watch = Stopwatch.StartNew();
         // The clone shares no mutable state with the source; raw_data buffers are immutable and shared.
         var model = source.Clone();
@@ -76,7 +78,7 @@ public static class ModelCompressor
         var pruning = PruningPlanner.Plan(sites, options, opset);
         var plans = ModelPlanner.Plan(sites, options, opset, model, staticPlan, pruning);
         var encoded = new EncodedWeight?[plans.Count];
-        Parallel.For(0, plans.Count, i => encoded[i] = WeightEncoder.Encode(plans[i], options));
+        ParallelWork.For(plans.Count, i => encoded[i] = WeightEncoder.Encode(plans[i], options));
         new GraphRewriter(model, options).Apply(plans, encoded, staticPlan);
         if (options.CompactGraph && (options.Method != CompressionMethod.None || options.Pruning != PruningMethod.None))
         {
@@ -149,6 +151,7 @@ public static class ModelCompressor
         {
             return CalibrationRequest.Empty;
         }
+        OnnxModelFile.Validate(source, external, external?.ModelPath);
         var (model, refusal) = WithQuantizeLinear(source.Clone(), null);
         if (options.FoldBatchNorm)
         {

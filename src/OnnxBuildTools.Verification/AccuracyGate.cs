@@ -48,6 +48,8 @@ public static partial class AccuracyGate
                 "MaxSamples, LocalizationSamples, MaxLocalizedLayers and DefaultSymbolicDimensionSize must be at least 1.");
         }
         string originalModelPath = original.FilePath, compressedModelPath = compressed.FilePath;
+        RequireUniqueNames(original.Proto, originalModelPath);
+        RequireUniqueNames(compressed.Proto, compressedModelPath);
         var inputs = ModelInput.Of(original.Proto);
         CheckOptionNames(inputs, options, originalModelPath);
         var (samples, source) = ReadInputs(original.Proto, inputs, options);
@@ -285,6 +287,18 @@ public static partial class AccuracyGate
                 return new InputDescription(i.Name, ElementTypes.Name(i.ElementType), "[" + string.Join(",", plan.Shape) + "]", plan.Distribution);
             }).ToList(),
         });
+    }
+
+    /// <summary>A graph input or output listed twice is malformed (OBT1017); inputs and outputs are keyed by name here.</summary>
+    private static void RequireUniqueNames(ModelProto model, string path)
+    {
+        foreach (var (list, kind) in new[] { (model.Graph.Input, "input"), (model.Graph.Output, "output") })
+        {
+            if (list.GroupBy(v => v.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } twice)
+            {
+                throw new DiagnosticException(DiagnosticCodes.ModelGraphInvalid, path, $"The graph lists the {kind} '{twice.Key}' {twice.Count()} times.");
+            }
+        }
     }
 
     [GeneratedRegex("logit|score|prob|class|softmax", RegexOptions.IgnoreCase)]

@@ -19,6 +19,9 @@ public sealed record VerificationOptions
     /// <summary>Samples to synthesize, and the most taken from validation data.</summary>
     public int MaxSamples { get; init; } = 16;
 
+    /// <summary>Most bytes the synthesized inputs of one sample may take (all inputs together); beyond it the check is skipped with OBT4013.</summary>
+    public long MaxSynthesizedSampleBytes { get; init; } = 256L * 1024 * 1024;
+
     /// <summary>Seed of the synthesized inputs.</summary>
     public int Seed { get; init; }
 

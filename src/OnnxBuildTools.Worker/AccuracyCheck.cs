@@ -49,7 +49,7 @@ public static class AccuracyCheck
             using var namedCompressed = new LoadedModel(named, source);
             result = AccuracyGate.Verify(original, compressed, options, namedCompressed, keepInFloat);
         }
-        catch (DiagnosticException e) when (e.Code == DiagnosticCodes.InputNotSynthesizable)
+        catch (DiagnosticException e) when (e.Code is DiagnosticCodes.InputNotSynthesizable or DiagnosticCodes.SynthesizedInputTooLarge)
         {
             // No inputs to check with: say so and keep the model (the check could not run; it did not fail).
             report(new DiagnosticException(e.Code, source, $"'{job.DisplayName}': {e.Message}").ToCanonicalString("warning"));

@@ -133,8 +133,7 @@ public static class CommandLine
             {
                 // A bug, not a user error: still one coded line, no stack trace unless asked for.
                 string detail = Environment.GetEnvironmentVariable("ONNXBUILDTOOLS_DEBUG") == "1" ? "\n" + e : "";
-                line = new DiagnosticException(DiagnosticCodes.WorkerFailed, Path.GetFullPath(job.SourcePath),
-                    $"Internal error while processing '{job.DisplayName}': {e.GetType().Name}: {e.Message}{detail}").ToCanonicalString();
+                line = new DiagnosticException(DiagnosticCodes.WorkerFailed, Path.GetFullPath(job.SourcePath), InternalErrorMessage(job.DisplayName, e, detail)).ToCanonicalString();
                 failed = true;
             }
             lock (gate)
@@ -159,6 +158,14 @@ public static class CommandLine
         });
         return failures == 0 ? Success : ModelFailed;
     }
+
+    /// <summary>
+    /// OBT3005 for an exception that is not a diagnostic. Bad input always has its own code, so this is a bug in
+    /// OnnxBuildTools: the message says so and asks for a report.
+    /// </summary>
+    public static string InternalErrorMessage(string displayName, Exception e, string detail) =>
+        $"Internal error while processing '{displayName}': {e.GetType().Name}: {e.Message}. This is a bug in OnnxBuildTools, not a problem with your model: "
+        + $"please file a bug report with this message, the output of the same build with ONNXBUILDTOOLS_DEBUG=1, and the model if you can share it.{detail}";
 
     internal static DiagnosticException Usage(string message) => new(DiagnosticCodes.InvalidCommandLine, null, message);
 }

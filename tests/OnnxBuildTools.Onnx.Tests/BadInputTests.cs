@@ -229,7 +229,160 @@ public sealed class BadInputTests
 
         var typed = new TensorProto { Name = "w", DataType = (int)DataType.Float, Dims = { 4 }, FloatData = { 1, 2 } };
         File.WriteAllBytes(path, ModelWithWeight(typed).ToByteArray());
-        using var model = OnnxModelFile.Load(path); // typed fields are checked when read
-        ExpectDiagnostic(DiagnosticCodes.TensorDataMismatch, path, () => TensorData.ToFloatArray(WeightCatalog.Enumerate(model.Proto).Single().Tensor, model.ExternalData, path));
+        ExpectDiagnostic(DiagnosticCodes.TensorDataMismatch, path, () => OnnxModelFile.Load(path)); // typed fields are counted at load too
+
+        var typedHuge = new TensorProto { Name = "w", DataType = (int)DataType.Float, Dims = { 1L << 40 }, FloatData = { 1 } };
+        File.WriteAllBytes(path, ModelWithWeight(typedHuge).ToByteArray());
+        ExpectDiagnostic(DiagnosticCodes.TensorDataMismatch, path, () => OnnxModelFile.Load(path));
+    }
+
+    private static byte[] ValidModelBytes() => ModelWithWeight(ModelBuilder.FloatTensor("w", [1, 2, 3, 4], 4)).ToByteArray();
+
+    [TestMethod]
+    public void HundredThousandNestedGroupsAreCorruptNotAStackOverflow()
+    {
+        // An unknown field 100 opening 100,000 groups, each closed: the signature scanner skips groups without recursion.
+        var tail = new List<byte>();
+        for (int i = 0; i < 100_000; i++) tail.AddRange([0xA3, 0x06]); // field 100, wire type 3 (start group)
+        for (int i = 0; i < 100_000; i++) tail.AddRange([0xA4, 0x06]); // field 100, wire type 4 (end group)
+        string path = Write("groups.onnx", [.. ValidModelBytes(), .. tail]);
+        ExpectDiagnostic(DiagnosticCodes.SignatureModelCorrupt, path, () => OnnxBuildTools.Onnx.Signatures.ModelSignature.ReadFromFile(path));
+        ExpectDiagnostic(DiagnosticCodes.ModelCorrupt, path, () => OnnxModelFile.Load(path));
+
+        // A few nested groups are legal protobuf and are skipped.
+        string shallow = Write("shallow.onnx", [.. ValidModelBytes(), 0xA3, 0x06, 0xA3, 0x06, 0xA4, 0x06, 0xA4, 0x06]);
+        Assert.AreEqual("x", OnnxBuildTools.Onnx.Signatures.ModelSignature.ReadFromFile(shallow).Inputs.Single().Name);
+    }
+
+    [TestMethod]
+    public void NestedLengthPrefixOfIntMaxIsCorrupt()
+    {
+        // graph (field 7) holding a node (field 1) whose length prefix says 2^31 - 1 bytes.
+        byte[] node = [0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0x07, 0x01, 0x02];
+        byte[] model = [0x08, 0x08, 0x3A, (byte)node.Length, .. node];
+        string path = Write("length.onnx", model);
+        ExpectDiagnostic(DiagnosticCodes.ModelCorrupt, path, () => OnnxModelFile.Load(path));
+        ExpectDiagnostic(DiagnosticCodes.SignatureModelCorrupt, path, () => OnnxBuildTools.Onnx.Signatures.ModelSignature.ReadFromFile(path));
+    }
+
+    [TestMethod]
+    public void ExternalLocationWithInvalidCharacters()
+    {
+        foreach (string location in new[] { "a\0b.bin", "bad|name.bin", "tab\tname", "c:d" })
+        {
+            string path = Write("chars.onnx", ModelWithWeight(ExternalTensor(location, 0, 16)).ToByteArray());
+            ExpectDiagnostic(location == "c:d" ? DiagnosticCodes.ExternalDataAbsolutePath : DiagnosticCodes.ExternalDataLocationInvalid, path, () => OnnxModelFile.Load(path));
+        }
+        string empty = Write("dot.onnx", ModelWithWeight(ExternalTensor("./", 0, 16)).ToByteArray());
+        ExpectDiagnostic(DiagnosticCodes.ExternalDataLocationInvalid, empty, () => OnnxModelFile.Load(empty));
+    }
+
+    [TestMethod]
+    public void SymlinkLoopAndDanglingSymlinkAsExternalData()
+    {
+        File.CreateSymbolicLink(Path.Combine(_dir, "a.bin"), "b.bin");
+        File.CreateSymbolicLink(Path.Combine(_dir, "b.bin"), "a.bin");
+        string loop = Write("loop.onnx", ModelWithWeight(ExternalTensor("a.bin", 0, 16)).ToByteArray());
+        ExpectDiagnostic(DiagnosticCodes.ExternalDataLocationInvalid, loop, () => OnnxModelFile.Load(loop));
+
+        File.CreateSymbolicLink(Path.Combine(_dir, "dangling.bin"), "nowhere.bin");
+        string dangling = Write("dangling.onnx", ModelWithWeight(ExternalTensor("dangling.bin", 0, 16)).ToByteArray());
+        ExpectDiagnostic(DiagnosticCodes.ExternalDataLocationInvalid, dangling, () => OnnxModelFile.Load(dangling));
+
+        Directory.CreateSymbolicLink(Path.Combine(_dir, "dir-link"), "no-such-dir");
+        string throughDir = Write("dirlink.onnx", ModelWithWeight(ExternalTensor("dir-link/w.bin", 0, 16)).ToByteArray());
+        ExpectDiagnostic(DiagnosticCodes.ExternalDataLocationInvalid, throughDir, () => OnnxModelFile.Load(throughDir));
+    }
+
+    [TestMethod]
+    public void NodeWithTooFewInputsOrOutputs()
+    {
+        var model = ModelWithWeight(ModelBuilder.FloatTensor("w", [1, 2, 3, 4], 4));
+        model.Graph.Node[0].Input.RemoveAt(1); // Add with one input
+        string path = Write("arity.onnx", model.ToByteArray());
+        var e = ExpectDiagnostic(DiagnosticCodes.ModelGraphInvalid, path, () => OnnxModelFile.Load(path));
+        StringAssert.Contains(e.Message, "Add");
+        ExpectDiagnostic(DiagnosticCodes.ModelGraphInvalid, path, () => OnnxModelFile.Parse(path));
+
+        model.Graph.Node[0].Input.Add("w");
+        model.Graph.Node[0].Output.Clear();
+        File.WriteAllBytes(path, model.ToByteArray());
+        ExpectDiagnostic(DiagnosticCodes.ModelGraphInvalid, path, () => OnnxModelFile.Load(path));
+
+        // Conv with an empty required input name.
+        var conv = ModelWithWeight(ModelBuilder.FloatTensor("w", [1, 2, 3, 4], 4));
+        conv.Graph.Node[0] = ModelBuilder.MakeNode("Conv", ["x", ""], ["y"]);
+        File.WriteAllBytes(path, conv.ToByteArray());
+        ExpectDiagnostic(DiagnosticCodes.ModelGraphInvalid, path, () => OnnxModelFile.Load(path));
+    }
+
+    [TestMethod]
+    public void SubgraphsNestedTooDeepInMemory()
+    {
+        // Built in code (no protobuf recursion limit applies): the check walks the graphs without recursion.
+        var graph = new GraphProto { Name = "leaf" };
+        for (int i = 0; i < 5_000; i++)
+        {
+            var node = ModelBuilder.MakeNode("If", ["c"], ["o"], attributes: [ModelBuilder.Attribute("then_branch", graph), ModelBuilder.Attribute("else_branch", new GraphProto())]);
+            graph = new GraphProto { Name = $"g{i}" };
+            graph.Node.Add(node);
+        }
+        var model = new ModelProto { IrVersion = 8, Graph = graph, OpsetImport = { new OperatorSetIdProto { Version = 17 } } };
+        var e = Assert.ThrowsExactly<DiagnosticException>(() => OnnxModelFile.Validate(model, null, "deep.onnx"));
+        Assert.AreEqual(DiagnosticCodes.ModelGraphInvalid, e.Code);
+    }
+
+    [TestMethod]
+    public void ParseValidatesLikeLoad()
+    {
+        var raw = ModelBuilder.FloatTensor("w", [1, 2, 3], 4); // 3 floats declared as 4
+        byte[] bytes = ModelWithWeight(raw).ToByteArray();
+        string path = Write("parse.onnx", bytes);
+        ExpectDiagnostic(DiagnosticCodes.TensorDataMismatch, path, () => OnnxModelFile.Parse(path));
+        ExpectDiagnostic(DiagnosticCodes.TensorDataMismatch, path, () => OnnxModelFile.Parse(bytes, path));
+    }
+
+    [TestMethod]
+    public void ElementCountAndByteSizeNeverWrapAround()
+    {
+        var overflow = new TensorProto { Name = "big", DataType = (int)DataType.Float, Dims = { 1L << 40, 1L << 40 } };
+        Assert.AreEqual(DiagnosticCodes.TensorDataMismatch, Assert.ThrowsExactly<DiagnosticException>(() => TensorData.ElementCount(overflow)).Code);
+        Assert.AreEqual(DiagnosticCodes.TensorDataMismatch, Assert.ThrowsExactly<DiagnosticException>(() => TensorData.ByteLength(overflow)).Code);
+        var bytesOverflow = new TensorProto { Name = "wide", DataType = (int)DataType.Double, Dims = { 1L << 61 } };
+        Assert.AreEqual(1L << 61, TensorData.ElementCount(bytesOverflow));
+        Assert.AreEqual(DiagnosticCodes.TensorDataMismatch, Assert.ThrowsExactly<DiagnosticException>(() => TensorData.ByteLength(bytesOverflow)).Code);
+        Assert.AreEqual(DiagnosticCodes.TensorDataMismatch, Assert.ThrowsExactly<DiagnosticException>(() => TensorData.ToFloatArray(new TensorProto { Name = "f", DataType = (int)DataType.Float, Dims = { 1L << 40 } })).Code);
+        // A zero dim makes any product empty; a negative one is reported as -1 (not a count).
+        Assert.AreEqual(0, TensorData.ElementCount(new TensorProto { Dims = { 1L << 40, 1L << 40, 0 } }));
+        Assert.AreEqual(-1, TensorData.ElementCount(new TensorProto { Dims = { 1L << 40, 1L << 40, -1 } }));
+    }
+
+    [TestMethod]
+    public void ValuesAssignedTwiceOrNamesListedTwice()
+    {
+        ModelProto Variant(Action<ModelProto> edit)
+        {
+            var model = ModelWithWeight(ModelBuilder.FloatTensor("w", [1, 2, 3, 4], 4));
+            edit(model);
+            return model;
+        }
+        var variants = new[]
+        {
+            Variant(m => m.Graph.Node.Add(ModelBuilder.MakeNode("Identity", ["x"], ["y"]))),          // y written twice
+            Variant(m => m.Graph.Node.Add(ModelBuilder.MakeNode("Identity", ["x"], ["w"]))),          // a node writes an initializer
+            Variant(m => m.Graph.Initializer.Add(m.Graph.Initializer[0].Clone())),                     // two initializers named w
+            Variant(m => m.Graph.Input.Add(m.Graph.Input[0].Clone())),                                 // input listed twice
+            Variant(m => m.Graph.Output.Add(m.Graph.Output[0].Clone())),                               // output listed twice
+            Variant(m => m.Graph.Node[0].Input[0] = "y"),                                              // a node reads its own output
+            Variant(m => m.Graph.Node.Insert(0, ModelBuilder.MakeNode("Relu", ["y"], ["z"]))),         // reads a later node's output
+        };
+        foreach (var model in variants)
+        {
+            string path = Write("names.onnx", model.ToByteArray());
+            ExpectDiagnostic(DiagnosticCodes.ModelGraphInvalid, path, () => OnnxModelFile.Load(path));
+        }
+        // IR < 4: an initializer may also be listed as a graph input.
+        string legal = Write("legal.onnx", Variant(m => m.Graph.Input.Add(ModelBuilder.ValueInfo("w", DataType.Float, 4L))).ToByteArray());
+        using var loaded = OnnxModelFile.Load(legal);
     }
 }

@@ -164,4 +164,33 @@ public sealed class ModelProcessorTests
         Assert.IsFalse(File.Exists(failed.Path), "the model is deleted");
         Assert.IsFalse(File.Exists(failed.ExternalDataPath), "and so is its external data");
     }
+
+    [TestMethod]
+    public void HugeDeclaredInputSkipsTheGateWithAWarningAndKeepsTheModel()
+    {
+        // One 20000x20000 float input and a small weight: 1.6 GB per synthesized sample, over the 256 MiB cap.
+        var model = new ModelBuilder("huge")
+            .Input("x", DataType.Float, 20000L, 20000L)
+            .Output("y", DataType.Float, 20000L, 20000L)
+            .Initializer("w", [.. Enumerable.Range(0, 512).Select(i => i / 512f)], 512)
+            .Node("Identity", ["x"], ["y"], "id")
+            .Build();
+        model.Graph.Output.Add(ModelBuilder.ValueInfo("w_out", DataType.Float, 512L));
+        model.Graph.Node.Add(ModelBuilder.MakeNode("Identity", ["w"], ["w_out"], "wid"));
+        string source = Path.Combine(_dir, "huge.onnx");
+        OnnxModelFile.Save(model, source);
+        var lines = new List<string>();
+        ModelProcessor.Process(Job(source, "Error"), lines.Add);
+        StringAssert.Contains(lines.Single(l => l.Contains("OBT4013", StringComparison.Ordinal)), ": warning OBT4013:");
+        Assert.IsTrue(File.Exists(Path.Combine(_dir, "out", "huge.onnx")));
+    }
+
+    [TestMethod]
+    public void InternalErrorAsksForABugReport()
+    {
+        string message = CommandLine.InternalErrorMessage("m.onnx", new InvalidOperationException("boom"), "");
+        StringAssert.Contains(message, "InvalidOperationException: boom");
+        StringAssert.Contains(message, "bug in OnnxBuildTools");
+        StringAssert.Contains(message, "bug report");
+    }
 }

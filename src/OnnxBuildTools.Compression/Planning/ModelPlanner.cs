@@ -1,5 +1,6 @@
 using OnnxBuildTools.Compression.Kernels;
 using OnnxBuildTools.Compression.Rewriting;
+using OnnxBuildTools.Onnx.Diagnostics;
 using OnnxBuildTools.Onnx.Protos;
 using OnnxBuildTools.Onnx.Weights;
 
@@ -19,7 +20,7 @@ internal static class ModelPlanner
         var context = new PlanningContext(options, unique, defaultOpset, model is null ? null : SoleReaders(model), staticPlan);
         var plans = new WeightPlan[sites.Count];
         pruning ??= PruningPlan.None;
-        Parallel.For(0, sites.Count, i =>
+        ParallelWork.For(sites.Count, i =>
         {
             var plan = PlanOne(sites[i], context);
             plans[i] = plan with { Pruning = pruning.For(sites[i]), InputMoment = ReconstructionMoment(plan, options) };
@@ -97,6 +98,10 @@ internal static class ModelPlanner
         if (site.Uses.Count == 0 && !site.IsGraphOutput)
         {
             return WeightPlan.Float(site, "unused");
+        }
+        if (site.Uses.Count == 0)
+        {
+            return WeightPlan.Float(site, "read by no node, only a graph output");
         }
         var consumers = site.Uses.Select(u => (Use: u, Consumer: ConsumerPlanners.Plan(u, site, context))).ToList();
         if (consumers.FirstOrDefault(c => c.Consumer.Kind == UseKind.KeepFloat) is { Consumer: { } kept })

@@ -1,3 +1,4 @@
+using OnnxBuildTools.Onnx.Diagnostics;
 using OnnxBuildTools.Compression.Kernels;
 
 namespace OnnxBuildTools.Compression.Planning;
@@ -63,7 +64,7 @@ internal static class PruningPlanner
         if (options.PruningScope == PruningScope.Layer)
         {
             var planned = new PrunedWeight?[candidates.Count];
-            Parallel.For(0, candidates.Count, i =>
+            ParallelWork.For(candidates.Count, i =>
             {
                 var magnitudes = Magnitudes(candidates[i].Values);
                 long count = PrunedCount(magnitudes.Length, options.Sparsity);

@@ -60,8 +60,8 @@ internal static class BatchNormFolding
         {
             if (bn.Output.Count != 1 || bn.Input.Count != 5 || bn.Attribute.Any(a => a.Name == "training_mode" && a.I != 0)
                 || !producers.TryGetValue(bn.Input[0], out var conv) || conv.OpType != "Conv" || conv.Domain.Length != 0
-                || conv.Output.Count != 1 || references.GetValueOrDefault(conv.Output[0]) != 1
-                || !weights.TryGetValue(conv.Input[1], out var w) || w.Uses.Count != 1 || w.IsGraphOutput || w.Tensor.Dims.Count < 2)
+                || conv.Input.Count < 2 || conv.Output.Count != 1 || references.GetValueOrDefault(conv.Output[0]) != 1
+                || !weights.TryGetValue(conv.Input[1], out var w) || w.Uses.Count != 1 || w.IsGraphOutput || !HasChannelShape(w))
             {
                 continue;
             }
@@ -72,7 +72,10 @@ internal static class BatchNormFolding
             }
             long channels = w.Tensor.Dims[0];
             var parameters = bn.Input.Skip(1).Select(n => weights.GetValueOrDefault(n)).ToList();
-            if (parameters.Any(p => p is null || p.ElementCount != channels || p.Tensor.Dims.Count != 1))
+            // Only a Conv and BatchNormalization whose shapes agree are folded: [channels] parameters and bias for
+            // [channels, ...] weights. Anything else is left for ONNX Runtime to judge.
+            if (parameters.Any(p => p is null || p.Tensor.Dims.Count != 1 || p.ElementCount != channels)
+                || (b is not null && (b.Tensor.Dims.Count != 1 || b.ElementCount != channels)))
             {
                 continue;
             }
@@ -128,6 +131,11 @@ internal static class BatchNormFolding
         }
         return folded;
     }
+
+    /// <summary>A Conv weight of rank 2 or more with at least one output channel and a whole number of values per channel.</summary>
+    private static bool HasChannelShape(WeightSite weight) =>
+        weight.Tensor.Dims.Count >= 2 && weight.Tensor.Dims[0] > 0 && weight.ElementCount > 0
+        && weight.ElementCount % weight.Tensor.Dims[0] == 0 && weight.ElementCount <= int.MaxValue;
 
     private static void RemoveReference<T>(IList<T> list, T item)
         where T : class

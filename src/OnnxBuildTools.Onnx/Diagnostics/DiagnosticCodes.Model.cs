@@ -27,6 +27,10 @@ public static partial class DiagnosticCodes
     public const string TensorDataMismatch = "OBT1014";
     /// <summary>A tensor has a data type the model layer does not know.</summary>
     public const string TensorTypeUnsupported = "OBT1015";
+    /// <summary>An external-data location cannot name a file: invalid characters, a symbolic-link loop, or a link that leads nowhere.</summary>
+    public const string ExternalDataLocationInvalid = "OBT1016";
+    /// <summary>The graph is malformed: a node lacks inputs or outputs its operator requires, or subgraphs nest too deep.</summary>
+    public const string ModelGraphInvalid = "OBT1017";
     /// <summary>The model could not be written.</summary>
     public const string ModelWriteFailed = "OBT1020";
 }

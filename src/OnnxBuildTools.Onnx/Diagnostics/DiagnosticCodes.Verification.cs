@@ -38,4 +38,7 @@ public static partial class DiagnosticCodes
 
     /// <summary>The compressed model's outputs do not match the original's (names, types, shapes).</summary>
     public const string OutputsMismatch = "OBT4012";
+
+    /// <summary>The synthesized inputs of one sample would exceed <c>VerificationOptions.MaxSynthesizedSampleBytes</c>; the check is skipped (a warning).</summary>
+    public const string SynthesizedInputTooLarge = "OBT4013";
 }

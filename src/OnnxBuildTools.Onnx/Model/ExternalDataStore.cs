@@ -49,7 +49,16 @@ public sealed class ExternalDataStore : IDisposable
                 $"Tensor '{tensor.Name}' is marked external but has no 'location'.");
         }
         string fullPath = ResolveLocation(tensor.Name, location);
-        long fileLength = new FileInfo(fullPath).Length;
+        long fileLength;
+        try
+        {
+            fileLength = new FileInfo(fullPath).Length;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new DiagnosticException(DiagnosticCodes.ExternalDataMissing, ModelPath,
+                $"Tensor '{tensor.Name}' needs the external data file '{location}', which cannot be read: {e.Message}");
+        }
         if (length < 0) length = fileLength - offset;
         if (offset < 0 || length < 0 || offset > fileLength || length > fileLength - offset)
         {
@@ -74,13 +83,33 @@ public sealed class ExternalDataStore : IDisposable
         {
             if (!_files.TryGetValue(reference.RealPath, out file!))
             {
-                file = new MappedFile(reference.RealPath);
+                file = Map(tensor, reference);
                 _files.Add(reference.RealPath, file);
             }
         }
         return file.Slice(reference.Offset, (int)reference.Length);
     }
 
+    private MappedFile Map(TensorProto tensor, ExternalReference reference)
+    {
+        try
+        {
+            return new MappedFile(reference.RealPath);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            throw new DiagnosticException(DiagnosticCodes.ExternalDataMissing, ModelPath,
+                $"Tensor '{tensor.Name}' needs the external data file '{reference.Location}', which cannot be mapped: {e.Message}");
+        }
+    }
+
+    /// <summary>Characters no external-data location may hold, on any platform (a model written on Linux is read on Windows).</summary>
+    private static readonly char[] ForbiddenLocationChars = [.. Path.GetInvalidPathChars().Concat(['\0', ':', '*', '?', '"', '<', '>', '|']).Distinct()];
+
+    /// <summary>
+    /// Checks a location as text first (no file-system call sees a bad one), then resolves it with every symbolic
+    /// link followed; a loop or a link that leads nowhere is OBT1016, a path outside the folder OBT1011.
+    /// </summary>
     private string ResolveLocation(string tensorName, string location)
     {
         if (Path.IsPathRooted(location) || location.StartsWith('/') || location.StartsWith('\\') || (location.Length > 1 && location[1] == ':'))
@@ -88,26 +117,47 @@ public sealed class ExternalDataStore : IDisposable
             throw new DiagnosticException(DiagnosticCodes.ExternalDataAbsolutePath, ModelPath,
                 $"Tensor '{tensorName}' points to the absolute path '{location}'; external data must be relative to the model's folder.");
         }
+        if (location.IndexOfAny(ForbiddenLocationChars) >= 0 || location.Any(char.IsControl))
+        {
+            throw new DiagnosticException(DiagnosticCodes.ExternalDataLocationInvalid, ModelPath,
+                $"Tensor '{tensorName}' has the external-data location '{Printable(location)}', which holds characters no file name may contain.");
+        }
         var segments = location.Split('/', '\\');
         if (segments.Any(s => s == ".."))
         {
             throw new DiagnosticException(DiagnosticCodes.ExternalDataEscapesFolder, ModelPath,
                 $"Tensor '{tensorName}' points to '{location}', which leaves the model's folder.");
         }
-        string fullPath = Path.GetFullPath(Path.Combine(ModelDirectory, Path.Combine(segments)));
-        if (!File.Exists(fullPath))
+        if (segments.All(s => s.Length == 0 || s == "."))
         {
-            throw new DiagnosticException(DiagnosticCodes.ExternalDataMissing, ModelPath,
-                $"Tensor '{tensorName}' needs the external data file '{location}', which does not exist.");
+            throw new DiagnosticException(DiagnosticCodes.ExternalDataLocationInvalid, ModelPath,
+                $"Tensor '{tensorName}' has the external-data location '{location}', which names no file.");
         }
-        string real = SafePaths.ResolveRealPath(fullPath);
+        string real;
+        try
+        {
+            string fullPath = Path.GetFullPath(Path.Combine(ModelDirectory, Path.Combine(segments)));
+            real = SafePaths.ResolveRealPath(fullPath);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new DiagnosticException(DiagnosticCodes.ExternalDataLocationInvalid, ModelPath,
+                $"Tensor '{tensorName}' points to '{location}', which cannot be resolved: {e.Message}");
+        }
         if (!SafePaths.IsInside(real, _realModelDirectory))
         {
             throw new DiagnosticException(DiagnosticCodes.ExternalDataEscapesFolder, ModelPath,
                 $"Tensor '{tensorName}' points to '{location}', which resolves through a link to '{real}', outside the model's folder.");
         }
+        if (!File.Exists(real))
+        {
+            throw new DiagnosticException(DiagnosticCodes.ExternalDataMissing, ModelPath,
+                $"Tensor '{tensorName}' needs the external data file '{location}', which does not exist.");
+        }
         return real;
     }
+
+    private static string Printable(string text) => string.Concat(text.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString()));
 
     private long ParseNumber(TensorProto tensor, string key, string value)
     {

@@ -48,13 +48,22 @@ public static class OnnxModelFile
     private const int ExternalAlignment = 4096;
 
     /// <summary>
-    /// Parses a model file and validates every weight (external-data locations, data lengths), without
-    /// reading external data. Every failure is a <see cref="DiagnosticException"/> naming the file.
+    /// Parses a model file and validates it (<see cref="Validate(ModelProto, ExternalDataStore?, string?)"/>),
+    /// including external-data locations, without reading external data. Every failure is a
+    /// <see cref="DiagnosticException"/> naming the file.
     /// </summary>
     public static LoadedModel Load(string path)
     {
-        var proto = Parse(path);
-        var loaded = new LoadedModel(proto, path);
+        var proto = ParseUnvalidated(path);
+        LoadedModel loaded;
+        try
+        {
+            loaded = new LoadedModel(proto, path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new DiagnosticException(DiagnosticCodes.ModelUnreadable, path, $"The model's folder could not be resolved: {e.Message}");
+        }
         try
         {
             Validate(loaded);
@@ -67,8 +76,18 @@ public static class OnnxModelFile
         }
     }
 
-    /// <summary>Parses a model file into a message, checking only that it is a readable ONNX model.</summary>
+    /// <summary>
+    /// Parses a model file into a message and validates it as <see cref="Load"/> does, except that external
+    /// data is not looked at (no folder is kept to read it from).
+    /// </summary>
     public static ModelProto Parse(string path)
+    {
+        var model = ParseUnvalidated(path);
+        Validate(model, null, path);
+        return model;
+    }
+
+    private static ModelProto ParseUnvalidated(string path)
     {
         if (!File.Exists(path))
         {
@@ -93,18 +112,32 @@ public static class OnnxModelFile
         {
             throw new DiagnosticException(DiagnosticCodes.ModelUnreadable, path, $"The model file could not be read: {e.Message}");
         }
-        return Parse(bytes, path);
+        return ParseBytes(bytes, path);
     }
 
-    /// <summary>Parses model bytes; <paramref name="path"/> is used in messages only.</summary>
+    /// <summary>Parses model bytes and validates them as <see cref="Parse(string)"/> does; <paramref name="path"/> is used in messages only.</summary>
     public static ModelProto Parse(ReadOnlySpan<byte> bytes, string? path)
+    {
+        var model = ParseBytes(bytes, path);
+        Validate(model, null, path);
+        return model;
+    }
+
+    /// <summary>
+    /// What Google.Protobuf throws on malformed input: <see cref="InvalidProtocolBufferException"/> mostly, but an
+    /// index or argument exception for some corrupt length prefixes (e.g. 2^31 − 1 in a nested message).
+    /// </summary>
+    internal static bool IsProtobufFailure(Exception e) =>
+        e is InvalidProtocolBufferException or IndexOutOfRangeException or ArgumentException or OverflowException or InvalidOperationException;
+
+    private static ModelProto ParseBytes(ReadOnlySpan<byte> bytes, string? path)
     {
         ModelProto model;
         try
         {
             model = ModelProto.Parser.ParseFrom(bytes);
         }
-        catch (InvalidProtocolBufferException e)
+        catch (Exception e) when (IsProtobufFailure(e))
         {
             throw new DiagnosticException(DiagnosticCodes.ModelCorrupt, path,
                 $"The file is not a valid ONNX model: its protobuf encoding is broken ({e.Message.TrimEnd('.')}). The file may be truncated or not a model at all.");
@@ -117,35 +150,47 @@ public static class OnnxModelFile
         return model;
     }
 
-    /// <summary>Checks every weight: external references stay in the folder and fit their file; data lengths match dims.</summary>
+    /// <summary>Validates a loaded model: <see cref="Validate(ModelProto, ExternalDataStore?, string?)"/> with its external data.</summary>
     public static void Validate(LoadedModel model)
     {
-        foreach (var weight in WeightCatalog.Enumerate(model.Proto))
+        ArgumentNullException.ThrowIfNull(model);
+        Validate(model.Proto, model.ExternalData, model.FilePath);
+    }
+
+    /// <summary>
+    /// The one validation every entry point shares (<see cref="Load"/>, <see cref="Parse(string)"/>, the compression
+    /// engine): the graph's structure (node arity, nesting), and every weight: dims that are non-negative and
+    /// whose byte size fits a long, data lengths that match the dims, and (when <paramref name="external"/> is
+    /// given) external references that stay in the folder and fit their file. Nothing is read from external files.
+    /// </summary>
+    public static void Validate(ModelProto model, ExternalDataStore? external, string? path)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ModelStructure.Check(model, path);
+        foreach (var weight in WeightCatalog.Enumerate(model))
         {
-            ValidateTensor(weight.Tensor, model.ExternalData, model.FilePath);
-            if (weight.Sparse?.Indices is { } indices) ValidateTensor(indices, model.ExternalData, model.FilePath);
+            ValidateTensor(weight.Tensor, external, path);
+            if (weight.Sparse?.Indices is { } indices) ValidateTensor(indices, external, path);
         }
     }
 
-    private static void ValidateTensor(TensorProto tensor, ExternalDataStore external, string path)
+    private static void ValidateTensor(TensorProto tensor, ExternalDataStore? external, string? path)
     {
-        long elements;
-        try
+        if (tensor.DataType <= 0)
         {
-            elements = TensorData.ElementCount(tensor);
+            // UNDEFINED (0) or negative: no ONNX tensor has it (types the table does not know yet are OBT1015 when read).
+            throw new DiagnosticException(DiagnosticCodes.TensorTypeUnsupported, path, $"Tensor '{tensor.Name}' has the data type {tensor.DataType}, which no ONNX tensor has.");
         }
-        catch (OverflowException)
-        {
-            throw new DiagnosticException(DiagnosticCodes.TensorDataMismatch, path, $"Tensor '{tensor.Name}' declares dims [{string.Join(",", tensor.Dims)}], whose product overflows.");
-        }
+        long elements = TensorData.ElementCount(tensor, path);
         if (elements < 0)
         {
             throw new DiagnosticException(DiagnosticCodes.TensorDataMismatch, path, $"Tensor '{tensor.Name}' declares a negative dimension [{string.Join(",", tensor.Dims)}].");
         }
-        long expected = ElementTypes.ByteLength((TensorProto.Types.DataType)tensor.DataType, elements);
+        long expected = TensorData.ByteLengthOf((TensorProto.Types.DataType)tensor.DataType, elements, tensor, path);
         long actual;
         if (ExternalDataStore.IsExternal(tensor))
         {
+            if (external is null) return;
             actual = external.Describe(tensor).Length;
         }
         else if (tensor.HasRawData)
@@ -154,7 +199,11 @@ public static class OnnxModelFile
         }
         else
         {
-            return; // Typed fields are checked by count when read; strings have no fixed size.
+            if (expected >= 0)
+            {
+                TensorData.GetBytes(tensor, null, path); // typed fields: their count is checked against the dims (OBT1014)
+            }
+            return; // strings have no fixed size
         }
         if (expected >= 0 && actual != expected)
         {

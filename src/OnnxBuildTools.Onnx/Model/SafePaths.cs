@@ -3,7 +3,13 @@ namespace OnnxBuildTools.Onnx.Model;
 /// <summary>Path checks that follow symbolic links, so a link cannot lead a model out of its folder.</summary>
 internal static class SafePaths
 {
-    /// <summary>The absolute path with every symbolic link along it resolved.</summary>
+    /// <summary>Symbolic links followed before a path counts as a loop (Linux's own limit).</summary>
+    public const int MaxLinkHops = 40;
+
+    /// <summary>
+    /// The absolute path with every symbolic link along it resolved. A loop (more than <see cref="MaxLinkHops"/> links)
+    /// or a link whose target is missing (a dangling link) is an <see cref="IOException"/>; a missing plain file is not.
+    /// </summary>
     public static string ResolveRealPath(string path)
     {
         string full = Path.GetFullPath(path);
@@ -16,14 +22,19 @@ internal static class SafePaths
             string part = pending.Pop();
             string next = Path.Combine(current, part);
             FileSystemInfo info = Directory.Exists(next) ? new DirectoryInfo(next) : new FileInfo(next);
-            string? target = info.Exists ? info.LinkTarget : null;
+            // A dangling link does not "exist" (Exists follows it), but it still has a target.
+            string? target = info.LinkTarget;
             if (target is null)
             {
                 current = next;
                 continue;
             }
-            if (++hops > 40) throw new IOException($"Too many symbolic links resolving '{path}'.");
+            if (++hops > MaxLinkHops) throw new IOException($"Too many symbolic links (a loop?) resolving '{path}'.");
             string resolved = Path.GetFullPath(Path.IsPathRooted(target) ? target : Path.Combine(current, target));
+            if (!File.Exists(resolved) && !Directory.Exists(resolved) && new FileInfo(resolved).LinkTarget is null)
+            {
+                throw new IOException($"The symbolic link '{next}' points to '{target}', which does not exist.");
+            }
             string resolvedRoot = Path.GetPathRoot(resolved)!;
             foreach (string p in resolved.Substring(resolvedRoot.Length).Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries).Reverse())
             {

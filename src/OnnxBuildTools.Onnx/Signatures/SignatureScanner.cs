@@ -189,7 +189,7 @@ internal static class SignatureScanner
         {
             info = ValueInfoProto.Parser.ParseFrom(r.ReadBytes(end));
         }
-        catch (InvalidProtocolBufferException e)
+        catch (Exception e) when (OnnxBuildTools.Onnx.Model.OnnxModelFile.IsProtobufFailure(e))
         {
             throw r.Corrupt($"a graph input or output does not parse ({e.Message.TrimEnd('.')})", e);
         }
@@ -199,6 +199,9 @@ internal static class SignatureScanner
     /// <summary>Bounded, seeking reader of protobuf wire data.</summary>
     private sealed class WireReader(Stream stream, long length, string path)
     {
+        /// <summary>Largest field read into memory (names, doc strings, one input's type); anything larger is not a real model.</summary>
+        private const long MaxReadBytes = 256L * 1024 * 1024;
+
         public long Length { get; } = length;
 
         public long Position => stream.Position;
@@ -257,30 +260,53 @@ internal static class SignatureScanner
         /// <summary>The bytes from here to <paramref name="fieldEnd"/> (a length-delimited field's end).</summary>
         public byte[] ReadBytes(long fieldEnd)
         {
-            byte[] bytes = new byte[checked((int)(fieldEnd - stream.Position))];
+            long size = fieldEnd - stream.Position;
+            if (size > MaxReadBytes)
+            {
+                throw Corrupt($"a name or type field claims {size:N0} bytes");
+            }
+            byte[] bytes = new byte[size];
             stream.ReadExactly(bytes);
             return bytes;
         }
 
         public void SkipTo(long position) => stream.Position = position;
 
+        /// <summary>Deepest group nesting skipped; deeper is corrupt (the skip is a loop, so depth costs no stack).</summary>
+        public const int MaxGroupDepth = 100;
+
+        /// <summary>Skips one field's value. Groups are walked with a depth counter, not recursion.</summary>
         public void Skip(int wire, long end)
         {
-            switch (wire)
+            int depth = 0;
+            while (true)
             {
-                case Varint: ReadVarint(end); break;
-                case Fixed64: SkipBytes(8, end); break;
-                case Fixed32: SkipBytes(4, end); break;
-                case LengthDelimited: SkipTo(ReadEnd(end)); break;
-                case StartGroup:
-                    while (true)
-                    {
-                        (int _, int inner) = ReadTag(end);
-                        if (inner == EndGroup) break;
-                        Skip(inner, end);
-                    }
-                    break;
-                default: throw Corrupt($"unknown wire type {wire}");
+                switch (wire)
+                {
+                    case Varint: ReadVarint(end); break;
+                    case Fixed64: SkipBytes(8, end); break;
+                    case Fixed32: SkipBytes(4, end); break;
+                    case LengthDelimited: SkipTo(ReadEnd(end)); break;
+                    case StartGroup:
+                        if (++depth > MaxGroupDepth)
+                        {
+                            throw Corrupt($"groups nested more than {MaxGroupDepth} deep");
+                        }
+                        break;
+                    case EndGroup:
+                        if (depth == 0)
+                        {
+                            throw Corrupt("an end-group tag without its start");
+                        }
+                        depth--;
+                        break;
+                    default: throw Corrupt($"unknown wire type {wire}");
+                }
+                if (depth == 0)
+                {
+                    return;
+                }
+                (_, wire) = ReadTag(end);
             }
         }
 

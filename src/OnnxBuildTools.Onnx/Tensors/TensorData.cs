@@ -14,16 +14,42 @@ namespace OnnxBuildTools.Onnx.Tensors;
 /// </summary>
 public static class TensorData
 {
-    /// <summary>The number of elements the dims declare (1 for a scalar).</summary>
-    public static long ElementCount(TensorProto tensor)
+    /// <summary>
+    /// The number of elements the dims declare (1 for a scalar), -1 when a dim is negative. A product that
+    /// overflows is OBT1014 (naming <paramref name="filePath"/> when given), never a wrapped-around count.
+    /// </summary>
+    public static long ElementCount(TensorProto tensor, string? filePath = null)
     {
+        ArgumentNullException.ThrowIfNull(tensor);
+        if (tensor.Dims.Any(d => d < 0)) return -1;
+        if (tensor.Dims.Contains(0)) return 0;
         long count = 1;
         foreach (long d in tensor.Dims)
         {
-            if (d < 0) return -1;
-            count = checked(count * d);
+            if (count > long.MaxValue / d)
+            {
+                throw new DiagnosticException(DiagnosticCodes.TensorDataMismatch, filePath,
+                    $"Tensor '{tensor.Name}' declares dims [{string.Join(",", tensor.Dims)}], whose product overflows.");
+            }
+            count *= d;
         }
         return count;
+    }
+
+    /// <summary>
+    /// Bytes of <paramref name="elements"/> elements of <paramref name="type"/> (-1 when the type has no fixed size);
+    /// a size beyond a long is OBT1014 rather than a wrapped-around number.
+    /// </summary>
+    public static long ByteLengthOf(DataType type, long elements, TensorProto tensor, string? filePath = null)
+    {
+        int bits = ElementTypes.BitsPerElement(type);
+        if (bits == 0) return -1;
+        if (elements > (long.MaxValue - 7) / bits)
+        {
+            throw new DiagnosticException(DiagnosticCodes.TensorDataMismatch, filePath,
+                $"Tensor '{tensor.Name}' declares dims [{string.Join(",", tensor.Dims)}], whose byte size overflows.");
+        }
+        return ElementTypes.ByteLength(type, elements);
     }
 
     /// <summary>Bytes of data the tensor holds, without reading it (-1 for strings).</summary>
@@ -35,7 +61,7 @@ public static class TensorData
                 .Select(e => long.TryParse(e.Value, out long n) ? n : -1).DefaultIfEmpty(-1).First();
         }
         if (tensor.HasRawData) return tensor.RawData.Length;
-        return ElementTypes.ByteLength((DataType)tensor.DataType, ElementCount(tensor));
+        return ByteLengthOf((DataType)tensor.DataType, Math.Max(0, ElementCount(tensor)), tensor);
     }
 
     /// <summary>
@@ -49,8 +75,12 @@ public static class TensorData
         {
             throw new DiagnosticException(DiagnosticCodes.TensorTypeUnsupported, filePath, $"Tensor '{tensor.Name}' holds strings, which have no byte layout.");
         }
-        long elements = ElementCount(tensor);
-        long expected = ElementTypes.ByteLength(dataType, elements);
+        long elements = ElementCount(tensor, filePath);
+        if (elements < 0)
+        {
+            throw new DiagnosticException(DiagnosticCodes.TensorDataMismatch, filePath, $"Tensor '{tensor.Name}' declares a negative dimension [{string.Join(",", tensor.Dims)}].");
+        }
+        long expected = ByteLengthOf(dataType, elements, tensor, filePath);
         if (expected < 0)
         {
             throw new DiagnosticException(DiagnosticCodes.TensorTypeUnsupported, filePath, $"Tensor '{tensor.Name}' has the unknown data type {(int)dataType}.");
@@ -83,7 +113,13 @@ public static class TensorData
     /// <summary>The data as float32, converting from double, float16 and bfloat16.</summary>
     public static float[] ToFloatArray(TensorProto tensor, ExternalDataStore? external = null, string? filePath = null)
     {
-        var result = new float[checked((int)Math.Max(0, ElementCount(tensor)))];
+        long elements = ElementCount(tensor, filePath);
+        if (elements > Array.MaxLength)
+        {
+            throw new DiagnosticException(DiagnosticCodes.TensorDataMismatch, filePath,
+                $"Tensor '{tensor.Name}' declares {elements:N0} elements; a single tensor over {Array.MaxLength:N0} elements is not supported.");
+        }
+        var result = new float[Math.Max(0, elements)];
         CopyToFloats(tensor, result, external, filePath);
         return result;
     }

@@ -21,20 +21,69 @@ namespace OnnxBuildTools.Verification.Data;
 /// </summary>
 public static class InputSynthesizer
 {
+    /// <summary>
+    /// The samples, made one at a time when read (so only the sample in use is in memory; reading one again
+    /// makes the same values). OBT4013 when one sample's inputs would take more than
+    /// <see cref="VerificationOptions.MaxSynthesizedSampleBytes"/>.
+    /// </summary>
     public static IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> Synthesize(ModelProto model, VerificationOptions options)
     {
+        ArgumentNullException.ThrowIfNull(options);
         var plans = ModelInput.Of(model).Select(i => Plan(model, i, options)).ToList();
-        var samples = new List<IReadOnlyDictionary<string, HostTensor>>(options.MaxSamples);
-        for (int s = 0; s < options.MaxSamples; s++)
+        long sampleBytes = 0;
+        foreach (var plan in plans)
         {
-            var sample = new Dictionary<string, HostTensor>(StringComparer.Ordinal);
-            foreach (var plan in plans)
+            long bytes = BytesOf(plan);
+            sampleBytes = bytes < 0 || sampleBytes > long.MaxValue - bytes ? -1 : sampleBytes + bytes;
+            if (sampleBytes < 0 || sampleBytes > options.MaxSynthesizedSampleBytes)
             {
-                sample[plan.Input.Name] = Generate(plan, options.Seed, s);
+                throw new DiagnosticException(DiagnosticCodes.SynthesizedInputTooLarge, null,
+                    $"Synthesizing input '{plan.Input.Name}' [{string.Join(",", plan.Shape)}] would take the sample past {options.MaxSynthesizedSampleBytes:N0} bytes, so accuracy was not checked. "
+                    + "Give real inputs with ValidationData, or smaller shapes with InputShapes or DimensionSizes.");
             }
-            samples.Add(sample);
         }
-        return samples;
+        return new SynthesizedSamples(plans, options.Seed, options.MaxSamples);
+    }
+
+    /// <summary>Bytes of one synthesized tensor of the plan, or -1 when the count overflows.</summary>
+    private static long BytesOf(InputPlan plan)
+    {
+        long count = 1;
+        int size = ElementTypes.NumericByteSize(plan.Input.ElementType);
+        foreach (long d in plan.Shape)
+        {
+            if (d < 0 || (d > 0 && count > long.MaxValue / d)) return -1;
+            count *= d;
+        }
+        return count > long.MaxValue / Math.Max(1, size) ? -1 : count * size;
+    }
+
+    /// <summary>Samples drawn on demand: sample <c>i</c> is the same values whenever it is read.</summary>
+    private sealed class SynthesizedSamples(IReadOnlyList<InputPlan> plans, int seed, int count) : IReadOnlyList<IReadOnlyDictionary<string, HostTensor>>
+    {
+        public int Count => count;
+
+        public IReadOnlyDictionary<string, HostTensor> this[int index]
+        {
+            get
+            {
+                ArgumentOutOfRangeException.ThrowIfNegative(index);
+                ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, count);
+                var sample = new Dictionary<string, HostTensor>(StringComparer.Ordinal);
+                foreach (var plan in plans)
+                {
+                    sample[plan.Input.Name] = Generate(plan, seed, index);
+                }
+                return sample;
+            }
+        }
+
+        public IEnumerator<IReadOnlyDictionary<string, HostTensor>> GetEnumerator()
+        {
+            for (int i = 0; i < count; i++) yield return this[i];
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 
     /// <summary>What will be drawn for one input: its shape and, for integers, the inclusive range.</summary>
