@@ -82,6 +82,33 @@ public sealed class BadModelTests
     }
 
     [TestMethod]
+    public void StaticPlanningSkipsAffineFoldsOfTheWrongLengthAndLayersFedByConstants()
+    {
+        // Conv → Mul(per-channel constant) with a Conv bias shorter than the channels: not folded (was an index out of range).
+        var graph = new GraphProto { Name = "affine" };
+        graph.Input.Add(Value("x", DataType.Float, 1, 4, 8, 8));
+        graph.Output.Add(Value("y", DataType.Float, 1, 8, 6, 6));
+        graph.Initializer.Add(FloatTensor("W", [8, 4, 3, 3], RandomValues(8 * 4 * 9, 1)));
+        graph.Initializer.Add(FloatTensor("B", [3], RandomValues(3, 2)));
+        graph.Initializer.Add(FloatTensor("s", [1, 8, 1, 1], RandomValues(8, 3)));
+        graph.Node.Add(Node("Conv", "conv", ["x", "W", "B"], ["c"]));
+        graph.Node.Add(Node("Mul", "affine", ["c", "s"], ["y"]));
+        var request = ModelCompressor.CalibrationRequestFor(Model(graph), new CompressionOptions { Method = CompressionMethod.Int8Static });
+        Assert.IsNotNull(request);
+
+        // A MatMul whose data input is itself a constant (no activation to calibrate): weight-only, not a missing key.
+        var constantFed = new GraphProto { Name = "constant_fed" };
+        constantFed.Input.Add(Value("x", DataType.Float, 2, 16));
+        constantFed.Output.Add(Value("y", DataType.Float, 2, 16));
+        constantFed.Initializer.Add(FloatTensor("A", [2, 16], RandomValues(32, 4)));
+        constantFed.Initializer.Add(FloatTensor("W", [16, 16], RandomValues(256, 5)));
+        constantFed.Node.Add(Node("MatMul", "mm", ["A", "W"], ["m"]));
+        constantFed.Node.Add(Node("Add", "add", ["m", "x"], ["y"]));
+        var plan = ModelCompressor.CalibrationRequestFor(Model(constantFed), new CompressionOptions { Method = CompressionMethod.Int8Static });
+        CollectionAssert.DoesNotContain(plan.Ranges.ToList(), "A", "a constant is not calibrated");
+    }
+
+    [TestMethod]
     public void MalformedTensorsAreCheckedOnTheMessagePathToo()
     {
         foreach (var method in Methods)

@@ -103,6 +103,7 @@ internal static class StaticGraphPlanner
         var facts = new Facts(model, sites);
         var decisions = new Dictionary<NodeProto, (LayerForm Form, string? Reason)>(ReferenceEqualityComparer.Instance);
         var candidates = new List<(NodeProto Node, int WeightAxis, int BiasInput)>();
+        var activations = facts.TopologicalTensors().ToHashSet(StringComparer.Ordinal);
 
         foreach (var (node, inSubgraph) in facts.LayerNodes)
         {
@@ -122,6 +123,10 @@ internal static class StaticGraphPlanner
             string? refusal = inSubgraph ? "inside a subgraph (If, Loop, Scan): its activations cannot be calibrated"
                 : opset < QuantizeLinearOpset ? opsetRefusal ?? $"ai.onnx opset {opset} has no QuantizeLinear (10 or later needed)"
                 : Eligibility(node, facts, out axis, out biasInput);
+            if (refusal is null && !activations.Contains(node.Input[0]))
+            {
+                refusal = "its input is a constant, not an activation";
+            }
             if (refusal is not null)
             {
                 decisions[node] = (LayerForm.WeightOnly, refusal);

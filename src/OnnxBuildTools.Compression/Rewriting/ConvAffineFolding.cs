@@ -82,6 +82,12 @@ internal static class ConvAffineFolding
             {
                 continue;
             }
+            // A bias or weight that does not match the output channels is a malformed model: left alone here, and
+            // reported (or run) as it is by the rest of the pipeline.
+            if (channels <= 0 || w.ElementCount % channels != 0 || b is not null && b.ElementCount != channels)
+            {
+                continue;
+            }
             var c = constant.Values.ToArray();
             float At(int m) => c[count == 1 ? 0 : m];
             var bias = b is null ? new float[channels] : b.Values.ToArray();
