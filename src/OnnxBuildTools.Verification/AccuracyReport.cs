@@ -73,7 +73,7 @@ public sealed record AccuracyReport
             message += recovered > 0
                 ? $" Keeping node '{who}' ({best.OpType}) in float recovers the most: worst cosine {BudgetFailure.Format(best.WorstCosineWithout ?? double.NaN)}, relative error {BudgetFailure.Format(best.WorstRelativeErrorWithout ?? double.NaN)} with Exclude=\"{best.ExcludeValue}\""
                   + (best.ExcludeNote is null ? "" : $" ({best.ExcludeNote})")
-                  + (best.BudgetUseWithout <= 1 ? " (within budget)." : $" ({BudgetFailure.Format(best.BudgetUseWithout ?? double.NaN)} of the budget; the report ranks every layer).")
+                  + (best.BudgetUseWithout <= 1 ? " (within budget)." : $" (still {BudgetFailure.Format(best.BudgetUseWithout ?? double.NaN)} times the budget; the report ranks every layer).")
                 : " Keeping any single layer in float does not help; the error comes from many layers together (the report ranks them).";
         }
         else if (Localization is { Layers.Count: > 0 } localized && localized.Layers[0] is var worst)
