@@ -12,7 +12,7 @@ namespace OnnxBuildTools.Benchmarks;
 /// <summary>
 /// `formats [filter] [method]`: for each corpus model compressed with the method (default Int8), the file
 /// size and session creation time of the .onnx, the offline-optimized .onnx (Basic and Extended) and the
-/// .ort (Basic), interleaved over rounds (1 thread), as ratios to the .onnx; and whether their outputs are
+/// .ort (Basic and Extended), interleaved over rounds (1 thread), as ratios to the .onnx; and whether their outputs are
 /// identical on the workload's inputs.
 /// </summary>
 internal static class FormatBenchmark
@@ -43,6 +43,7 @@ internal static class FormatBenchmark
                     ("optimized basic", ModelFormat.OptimizedOnnx, OfflineOptimizationLevel.Basic),
                     ("optimized extended", ModelFormat.OptimizedOnnx, OfflineOptimizationLevel.Extended),
                     ("ort basic", ModelFormat.Ort, OfflineOptimizationLevel.Basic),
+                    ("ort extended", ModelFormat.Ort, OfflineOptimizationLevel.Extended),
                 })
                 {
                     string file = Path.Combine(work, $"{name}.{label.Replace(' ', '-')}" + (format == ModelFormat.Ort ? ".ort" : ".onnx"));
