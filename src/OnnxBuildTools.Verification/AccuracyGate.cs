@@ -42,10 +42,10 @@ public static partial class AccuracyGate
         ArgumentNullException.ThrowIfNull(options);
         var total = Stopwatch.StartNew();
         options.Budget.Validate();
-        if (options.MaxSamples < 1 || options.LocalizationSamples < 1 || options.MaxLocalizedLayers < 1 || options.DefaultSymbolicDimensionSize < 1)
+        if (options.MaxSamples < 1 || options.LocalizationSamples < 1 || options.MaxLocalizedLayers < 1 || options.DefaultSymbolicDimensionSize < 1 || options.DefaultSequenceLength < 1)
         {
             throw new DiagnosticException(DiagnosticCodes.AccuracyOptionInvalid, null,
-                "MaxSamples, LocalizationSamples, MaxLocalizedLayers and DefaultSymbolicDimensionSize must be at least 1.");
+                "MaxSamples, LocalizationSamples, MaxLocalizedLayers, DefaultSymbolicDimensionSize and DefaultSequenceLength must be at least 1.");
         }
         string originalModelPath = original.FilePath, compressedModelPath = compressed.FilePath;
         RequireUniqueNames(original.Proto, originalModelPath);

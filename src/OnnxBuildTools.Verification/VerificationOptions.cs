@@ -33,6 +33,12 @@ public sealed record VerificationOptions
 
     public long DefaultSymbolicDimensionSize { get; init; } = 8;
 
+    /// <summary>
+    /// Size of a sequence dimension: a symbolic or unknown axis (not the first) of a token-id input (an integer input
+    /// indexing a <c>Gather</c> on a weight), and every other axis with the same symbol (the attention mask's).
+    /// </summary>
+    public long DefaultSequenceLength { get; init; } = 64;
+
     /// <summary>Full shapes for synthesized inputs, by input name (for unknown dimensions that have no name to size).</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<long>> InputShapes { get; init; } = new Dictionary<string, IReadOnlyList<long>>();
 

@@ -78,6 +78,34 @@ public sealed class InputSynthesizerTests
     }
 
     [TestMethod]
+    public void SequenceAxesOfTokenIdsGetARealisticLength()
+    {
+        // input_ids indexes the embedding table: its "seq" axis is a sequence, and so is every axis named "seq".
+        var s = InputSynthesizer.Synthesize(Model(), new VerificationOptions { MaxSamples = 1 })[0];
+        CollectionAssert.AreEqual(new long[] { 1, 64 }, s["input_ids"].Shape);
+        CollectionAssert.AreEqual(new long[] { 1, 64 }, s["attention_mask"].Shape, "the mask shares the symbol");
+        CollectionAssert.AreEqual(new long[] { 1, 64, 3 }, s["x"].Shape);
+        var shorter = InputSynthesizer.Synthesize(Model(), new VerificationOptions { MaxSamples = 1, DefaultSequenceLength = 16 })[0];
+        CollectionAssert.AreEqual(new long[] { 1, 16 }, shorter["input_ids"].Shape);
+
+        // An unnamed axis of token ids is a sequence too; a float input's unnamed axes are not.
+        var unnamed = new ModelBuilder()
+            .Input("ids", DataType.Int32, "batch", null)
+            .Input("features", DataType.Float, "batch", null)
+            .Output("e", DataType.Float, "batch", null, 4L)
+            .Initializer(ModelBuilder.FloatTensor("table", new float[10 * 4], 10, 4))
+            .Node("Gather", ["table", "ids"], ["e"])
+            .Build();
+        var u = InputSynthesizer.Synthesize(unnamed, new VerificationOptions { MaxSamples = 1 })[0];
+        CollectionAssert.AreEqual(new long[] { 1, 64 }, u["ids"].Shape);
+        CollectionAssert.AreEqual(new long[] { 1, 8 }, u["features"].Shape);
+
+        // Integer inputs that index nothing keep the general size.
+        var counts = new ModelBuilder().Input("n", DataType.Int64, "batch", "seq").Output("n", DataType.Int64, "batch", "seq").Build();
+        CollectionAssert.AreEqual(new long[] { 1, 8 }, InputSynthesizer.Synthesize(counts, new VerificationOptions { MaxSamples = 1 })[0]["n"].Shape);
+    }
+
+    [TestMethod]
     public void IntegerRangesFromOptionsWin()
     {
         var options = new VerificationOptions

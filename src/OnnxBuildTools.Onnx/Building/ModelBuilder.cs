@@ -34,13 +34,13 @@ public sealed class ModelBuilder
         return this;
     }
 
-    public ModelBuilder Input(string name, DataType type, params object[] dims)
+    public ModelBuilder Input(string name, DataType type, params object?[] dims)
     {
         _model.Graph.Input.Add(ValueInfo(name, type, dims));
         return this;
     }
 
-    public ModelBuilder Output(string name, DataType type, params object[] dims)
+    public ModelBuilder Output(string name, DataType type, params object?[] dims)
     {
         _model.Graph.Output.Add(ValueInfo(name, type, dims));
         return this;
@@ -77,7 +77,8 @@ public sealed class ModelBuilder
         return node;
     }
 
-    public static ValueInfoProto ValueInfo(string name, DataType type, params object[] dims)
+    /// <summary>A tensor value: each dim a size (int or long), a symbol (string), or null for an unknown size.</summary>
+    public static ValueInfoProto ValueInfo(string name, DataType type, params object?[] dims)
     {
         var shape = new TensorShapeProto();
         foreach (var d in dims)
@@ -87,7 +88,8 @@ public sealed class ModelBuilder
                 string s => new TensorShapeProto.Types.Dimension { DimParam = s },
                 int i => new TensorShapeProto.Types.Dimension { DimValue = i },
                 long l => new TensorShapeProto.Types.Dimension { DimValue = l },
-                _ => throw new ArgumentException($"A dimension is a long or a string, not {d.GetType().Name}."),
+                null => new TensorShapeProto.Types.Dimension(),
+                _ => throw new ArgumentException($"A dimension is a long, a string or null, not {d.GetType().Name}."),
             });
         }
         return new ValueInfoProto

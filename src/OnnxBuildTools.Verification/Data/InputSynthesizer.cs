@@ -9,7 +9,7 @@ namespace OnnxBuildTools.Verification.Data;
 /// Synthesizes validation samples from a model's input signature, deterministically from a seed
 /// (documented in docs/accuracy-gate.md):
 /// <list type="bullet">
-/// <item>Shapes: see <see cref="ShapeFor"/>.</item>
+/// <item>Shapes: see <see cref="ShapeFor"/> (sequence axes of token ids: <see cref="VerificationOptions.DefaultSequenceLength"/>).</item>
 /// <item>Floating point (float, double, float16, bfloat16): standard normal N(0, 1).</item>
 /// <item>Integers: uniform over the inclusive range given in <see cref="VerificationOptions.IntegerInputRanges"/>;
 /// else, when the input indexes a <c>Gather</c> on a weight, [0, rows - 1]; else 1 when its name contains
@@ -132,7 +132,8 @@ public static class InputSynthesizer
     /// The shape to synthesize: <see cref="VerificationOptions.InputShapes"/> if given (checked against the declaration);
     /// else fixed sizes as declared, symbolic sizes from <see cref="VerificationOptions.SymbolicDimensionSizes"/>,
     /// 1 for a symbol that is the first axis of any input (a batch, wherever it appears) and for an unknown first axis,
-    /// and <see cref="VerificationOptions.DefaultSymbolicDimensionSize"/> for the rest.
+    /// <see cref="VerificationOptions.DefaultSequenceLength"/> for the other axes of token-id inputs (and their symbols
+    /// wherever they appear), and <see cref="VerificationOptions.DefaultSymbolicDimensionSize"/> for the rest.
     /// </summary>
     public static long[] ShapeFor(ModelProto model, ModelInput input, VerificationOptions options)
     {
@@ -147,7 +148,11 @@ public static class InputSynthesizer
             }
             return [.. given];
         }
-        var batchSymbols = ModelInput.Of(model).Select(i => i.Dimensions is { Count: > 0 } d ? d[0].Symbol : null).OfType<string>().ToHashSet(StringComparer.Ordinal);
+        var inputs = ModelInput.Of(model);
+        var batchSymbols = inputs.Select(i => i.Dimensions is { Count: > 0 } d ? d[0].Symbol : null).OfType<string>().ToHashSet(StringComparer.Ordinal);
+        var tokenInputs = inputs.Where(i => IsTokenIds(model, i)).ToList();
+        var sequenceSymbols = tokenInputs.SelectMany(i => (i.Dimensions ?? []).Skip(1)).Select(d => d.Symbol).OfType<string>().ToHashSet(StringComparer.Ordinal);
+        bool isTokenIds = tokenInputs.Any(i => i.Name == input.Name);
         long[] shape = new long[dims.Count];
         for (int d = 0; d < dims.Count; d++)
         {
@@ -155,10 +160,16 @@ public static class InputSynthesizer
             shape[d] = dims[d].Size
                 ?? (symbol is not null && options.SymbolicDimensionSizes.TryGetValue(symbol, out long named) ? named
                 : d == 0 || (symbol is not null && batchSymbols.Contains(symbol)) ? 1
+                : (symbol is not null && sequenceSymbols.Contains(symbol)) || (symbol is null && isTokenIds) ? options.DefaultSequenceLength
                 : options.DefaultSymbolicDimensionSize);
         }
         return shape;
     }
+
+    /// <summary>An integer input that indexes a main-graph <c>Gather</c> on a weight: token ids into an embedding table.</summary>
+    private static bool IsTokenIds(ModelProto model, ModelInput input) =>
+        input.IsTensor && ElementTypes.NumericByteSize(input.ElementType) > 0 && !ElementTypes.IsFloatingPoint(input.ElementType)
+        && input.ElementType != TensorProto.Types.DataType.Bool && GatherRows(model, input.Name) is > 0;
 
     private static HostTensor Generate(InputPlan plan, int seed, int sampleIndex)
     {
