@@ -46,7 +46,7 @@ public sealed record CompressionOptions
     /// <summary>
     /// Per-layer methods, by node name, overriding <see cref="Method"/> for the weights the node reads (what
     /// <c>Compression="Auto"</c> chooses). A weight read by several nodes takes the most precise of their methods
-    /// (None, Float16, Int8, Int4, in that order); <see cref="Exclude"/> still wins. Int8Static is not a per-layer method.
+    /// (None, Float16, Int8, Lut, Int4, in that order); <see cref="Exclude"/> still wins. Int8Static is not a per-layer method.
     /// </summary>
     public IReadOnlyDictionary<string, CompressionMethod> LayerMethods { get; init; } = new Dictionary<string, CompressionMethod>(StringComparer.Ordinal);
 

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using OnnxBuildTools.Calibration;
 using OnnxBuildTools.Calibration.Auto;
 using OnnxBuildTools.Compression;
 using OnnxBuildTools.Onnx.Diagnostics;
@@ -30,22 +31,41 @@ public static class AutoStep
     public static AutoOptions Options(ModelJob job, string source)
     {
         var methods = new List<CompressionMethod>();
+        var pruningLevels = new List<double>();
         foreach (string name in ModelSettings.SplitList(job[ModelSettings.AutoMethods]))
         {
-            if (!Enum.TryParse<CompressionMethod>(name, ignoreCase: true, out var method) || method is not (CompressionMethod.Float16 or CompressionMethod.Int8 or CompressionMethod.Int4))
+            if (name.Equals(PruningEntry, StringComparison.OrdinalIgnoreCase))
+            {
+                pruningLevels.AddRange(PruningLevels);
+                continue;
+            }
+            if (!Enum.TryParse<CompressionMethod>(name, ignoreCase: true, out var method)
+                || method is not (CompressionMethod.Float16 or CompressionMethod.Int8 or CompressionMethod.Int4 or CompressionMethod.Lut or CompressionMethod.Int8Static))
             {
                 throw new DiagnosticException(DiagnosticCodes.InvalidMetadataValue, source,
-                    $"'{job.DisplayName}': AutoMethods entry '{name}' is not one of Float16, Int8, Int4.");
+                    $"'{job.DisplayName}': AutoMethods entry '{name}' is not one of Float16, Int8, Int4, Lut, Int8Static, Pruning.");
             }
             methods.Add(method);
         }
+        string calibration = job[ModelSettings.CalibrationData];
         return new AutoOptions
         {
             Methods = methods,
+            PruningLevels = pruningLevels,
+            CalibrationData = string.IsNullOrWhiteSpace(calibration) ? null : Path.GetFullPath(calibration),
+            Static = new StaticCompressionOptions
+            {
+                Calibration = new CalibrationOptions { Method = Enum.Parse<CalibrationMethod>(job[ModelSettings.CalibrationMethod], ignoreCase: true) },
+            },
             TimeBudget = TimeSpan.FromSeconds(Positive(job, source, ModelSettings.AutoTimeBudget)),
             MaxLatencyRatio = Positive(job, source, ModelSettings.MaxLatencyRatio),
         };
     }
+
+    /// <summary>The <c>AutoMethods</c> entry that lets the search prune, and the sparsities it tries.</summary>
+    private const string PruningEntry = "Pruning";
+
+    private static readonly double[] PruningLevels = [0.25, 0.5, 0.75];
 
     private static double Positive(ModelJob job, string source, ModelSetting setting)
     {
@@ -86,7 +106,10 @@ public static class AutoStep
                 // An unreadable cache is searched again and rewritten.
             }
         }
-        report($"{job.DisplayName}: Auto: searching per-layer methods ({string.Join(", ", auto.Methods)} or float; at most {auto.TimeBudget.TotalSeconds:0} s)");
+        var perLayer = auto.Methods.Where(m => m != CompressionMethod.Int8Static).Select(m => m.ToString()).Append("float");
+        string extra = (auto.Methods.Contains(CompressionMethod.Int8Static) && auto.CalibrationData is not null ? "; Int8Static for the whole model" : "")
+            + (auto.PruningLevels.Count > 0 ? "; magnitude pruning" : "");
+        report($"{job.DisplayName}: Auto: searching per-layer methods ({string.Join(", ", perLayer)}{extra}; at most {auto.TimeBudget.TotalSeconds:0} s)");
         var decision = AutoCompression.Search(model, options, verification, auto);
         if (cachePath is not null)
         {
@@ -108,7 +131,7 @@ public static class AutoStep
     private static string? CachePath(ModelJob job) =>
         job.DependencyPath is { } deps && deps.EndsWith(".deps", StringComparison.Ordinal) ? deps[..^".deps".Length] + ".auto.json" : null;
 
-    /// <summary>SHA-256 over the tool version, the model file and its external data, every worker setting, and the validation data files.</summary>
+    /// <summary>SHA-256 over the tool version, the model file and its external data, every worker setting, and the validation and calibration data files.</summary>
     private static string Key(ModelJob job, LoadedModel model)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -134,12 +157,16 @@ public static class AutoStep
         {
             Text($"{setting.Key}={job[setting]}");
         }
-        if (job[ModelSettings.ValidationData] is { Length: > 0 } folder && Directory.Exists(folder))
+        foreach (var data in new[] { ModelSettings.ValidationData, ModelSettings.CalibrationData })
         {
-            foreach (string file in Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+            if (job[data] is { Length: > 0 } folder && Directory.Exists(folder))
             {
-                Text(Path.GetRelativePath(folder, file));
-                FileContent(file);
+                Text(data.Metadata);
+                foreach (string file in Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+                {
+                    Text(Path.GetRelativePath(folder, file));
+                    FileContent(file);
+                }
             }
         }
         return Convert.ToHexString(hash.GetHashAndReset());

@@ -211,10 +211,20 @@ public static class ModelProcessor
                 // A method per layer: searched (or reused from the cache beside the stamp), then applied like any other.
                 var (decision, fromCache) = AutoStep.Decide(job, source, input, options with { Reconstruct = false }, report);
                 options = decision.ApplyTo(options with { Reconstruct = false });
-                result = ModelCompressor.Compress(input, options);
+                if (decision.BaseMethod == CompressionMethod.Int8Static)
+                {
+                    // The whole-model candidate won: the search's calibrated model, or (decision from the cache) calibrated again.
+                    calibrated = decision.Static ?? Calibrate(job, source, input, options);
+                    result = calibrated.Compression;
+                    report(StaticSummary(job.DisplayName, calibrated));
+                }
+                else
+                {
+                    result = ModelCompressor.Compress(input, options);
+                    keepInFloat = more => ModelCompressor.Compress(input, options with { Exclude = [.. options.Exclude, .. more] }).Model;
+                }
                 auto = AutoStep.ReportOf(decision, job.DisplayName, fromCache);
                 report(auto.Summary);
-                keepInFloat = more => ModelCompressor.Compress(input, options with { Exclude = [.. options.Exclude, .. more] }).Model;
             }
             else
             {

@@ -10,8 +10,9 @@ using OnnxBuildTools.Verification;
 namespace OnnxBuildTools.Benchmarks;
 
 /// <summary>
-/// `auto [model-filter] [mincosine=x] [seconds=60] [samples=16]`: Compression="Auto" on every corpus CNN and
-/// arctic-embed-xs, validated on the first `samples` of each model's calibration folder, against fp32 and Int8 on
+/// `auto [model-filter] [mincosine=x] [seconds=60] [samples=16] [static=off]`: Compression="Auto" on every corpus CNN
+/// and arctic-embed-xs, validated on the first `samples` of each model's calibration folder (also its CalibrationData,
+/// so the whole-model Int8Static candidate is tried, unless static=off), against fp32 and Int8 on
 /// held-out inputs: size, latency (one thread, interleaved), fidelity, and the search's time and points.
 /// </summary>
 internal static partial class StaticInt8Benchmark
@@ -23,17 +24,18 @@ internal static partial class StaticInt8Benchmark
         double? minCosine = settings.TryGetValue("mincosine", out var c) ? double.Parse(c, CultureInfo.InvariantCulture) : null;
         double seconds = settings.TryGetValue("seconds", out var s) ? double.Parse(s, CultureInfo.InvariantCulture) : 60;
         int samples = settings.TryGetValue("samples", out var n) ? int.Parse(n, CultureInfo.InvariantCulture) : 16;
+        bool calibrate = !settings.TryGetValue("static", out var st) || st != "off";
         Console.WriteLine($"CPU: {CpuName()}; {Environment.ProcessorCount} cores; budget: Int8's default{(minCosine is { } m ? $" with MinCosine {m.ToString(CultureInfo.InvariantCulture)}" : "")}; AutoTimeBudget {seconds} s; {samples} validation samples");
         Console.WriteLine("| model | method | choice | size ratio | latency ratio best (median) | fidelity | cosine | search |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|");
         foreach (var model in StaticCases.All().Where(m => m.Name.Contains(filter, StringComparison.Ordinal)))
         {
-            MeasureAuto(model, minCosine, seconds, samples);
+            MeasureAuto(model, minCosine, seconds, samples, calibrate);
         }
         return 0;
     }
 
-    private static void MeasureAuto(StaticCase model, double? minCosine, double seconds, int samples)
+    private static void MeasureAuto(StaticCase model, double? minCosine, double seconds, int samples, bool calibrate)
     {
         {
             string path = TestCorpus.RealModel(model.Name);
@@ -47,10 +49,13 @@ internal static partial class StaticInt8Benchmark
             using var loaded = OnnxModelFile.Load(path);
             var budget = AccuracyBudget.DefaultFor(CompressionMethod.Auto);
             var verification = new VerificationOptions { ValidationDataDirectory = data, MaxSamples = samples, Budget = minCosine is { } min ? budget with { MinCosine = min } : budget };
-            var decision = AutoCompression.Search(loaded, new CompressionOptions(), verification, new AutoOptions { TimeBudget = TimeSpan.FromSeconds(seconds) });
-            var chosen = ModelCompressor.Compress(loaded, decision.ApplyTo(new CompressionOptions()));
-            string choice = string.Join(", ", decision.Layers.GroupBy(l => l.Method).OrderBy(g => g.Key).Select(g => $"{g.Count()} {AutoDecision.Label(g.Key)}"))
-                + $" (rest {AutoDecision.Label(decision.BaseMethod)}); " + (decision.MetBudget ? "met" : "MISSED")
+            // The calibration folder is also offered as CalibrationData: the whole-model Int8Static candidate is tried.
+            var decision = AutoCompression.Search(loaded, new CompressionOptions(), verification,
+                new AutoOptions { TimeBudget = TimeSpan.FromSeconds(seconds), CalibrationData = calibrate ? data : null });
+            var chosen = decision.Static?.Compression ?? ModelCompressor.Compress(loaded, decision.ApplyTo(new CompressionOptions()));
+            string choice = (decision.Static is not null ? "Int8Static, whole model"
+                : string.Join(", ", decision.Layers.GroupBy(l => l.Method).OrderBy(g => g.Key).Select(g => $"{g.Count()} {AutoDecision.Label(g.Key)}"))
+                + $" (rest {AutoDecision.Label(decision.BaseMethod)})") + "; " + (decision.MetBudget ? "met" : "MISSED")
                 + string.Create(CultureInfo.InvariantCulture, $", budget use {decision.BudgetUse:0.###}");
             string search = string.Create(CultureInfo.InvariantCulture, $"{decision.SearchSeconds:F1} s, {decision.Points.Count} points{(decision.TimedOut ? ", cut short" : "")}");
             Row(model, "Auto", chosen.Model.ToByteArray(), original, reference, referenceOutputs, choice, search, "");

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.Json.Serialization;
 using Google.Protobuf;
 using OnnxBuildTools.Compression;
 using OnnxBuildTools.Onnx.Model;
@@ -14,10 +15,23 @@ namespace OnnxBuildTools.Calibration.Auto;
 public sealed record AutoOptions
 {
     /// <summary>
-    /// Methods a layer may get besides float (always allowed): any of Float16, Int8, Int4 (<c>AutoMethods</c>). The
-    /// ladder is ordered by the bytes each gives a layer, so new per-layer methods (Lut bits, pruning) slot in by size.
+    /// Methods the search may use besides float (always allowed), from <c>AutoMethods</c>. Float16, Int8, Int4 and Lut
+    /// (at the options' <c>LutBits</c>) are per-layer rungs of a ladder ordered by the bytes each gives a weight.
+    /// Int8Static is a whole-model candidate, tried when <see cref="CalibrationData"/> is given.
     /// </summary>
-    public IReadOnlyList<CompressionMethod> Methods { get; init; } = [CompressionMethod.Float16, CompressionMethod.Int8, CompressionMethod.Int4];
+    public IReadOnlyList<CompressionMethod> Methods { get; init; } = [CompressionMethod.Float16, CompressionMethod.Int8, CompressionMethod.Int4, CompressionMethod.Int8Static];
+
+    /// <summary>Magnitude-pruning sparsities tried, lowest first, on the chosen configuration (<c>AutoMethods</c> "Pruning"); empty: none.</summary>
+    public IReadOnlyList<double> PruningLevels { get; init; } = [];
+
+    /// <summary>Calibration samples (a folder), for the Int8Static candidate; null: Int8Static is not tried.</summary>
+    public string? CalibrationData { get; init; }
+
+    /// <summary>How the Int8Static candidate is calibrated and guarded.</summary>
+    public StaticCompressionOptions Static { get; init; } = new();
+
+    /// <summary>A whole-model candidate this much larger than the per-layer choice is still taken when it is faster (Int8Static's activation scales).</summary>
+    public double SizeTolerance { get; init; } = 0.02;
 
     /// <summary>Highest latency allowed against the float model, measured (one thread, interleaved); a method whose uniform model is slower is not offered.</summary>
     public double MaxLatencyRatio { get; init; } = 1.0;
@@ -50,6 +64,13 @@ public sealed record AutoDecision
     /// <summary>Node name → method, for <see cref="CompressionOptions.LayerMethods"/>.</summary>
     public required IReadOnlyDictionary<string, CompressionMethod> LayerMethods { get; init; }
 
+    /// <summary>Magnitude-pruning sparsity chosen on top of the methods; null when none.</summary>
+    public double? Sparsity { get; init; }
+
+    /// <summary>The Int8Static model the search calibrated, when it chose it (not cached: a build reusing the decision calibrates again).</summary>
+    [JsonIgnore]
+    public StaticCompressionResult? Static { get; init; }
+
     public required IReadOnlyList<AutoLayerChoice> Layers { get; init; }
 
     public required IReadOnlyList<AutoPoint> Points { get; init; }
@@ -77,7 +98,9 @@ public sealed record AutoDecision
     public double RunSeconds { get; init; }
 
     /// <summary>The options that build the chosen model from the source.</summary>
-    public CompressionOptions ApplyTo(CompressionOptions options) => options with { Method = BaseMethod, LayerMethods = LayerMethods };
+    public CompressionOptions ApplyTo(CompressionOptions options) => Sparsity is { } sparsity
+        ? options with { Method = BaseMethod, LayerMethods = LayerMethods, Pruning = PruningMethod.Magnitude, Sparsity = sparsity }
+        : options with { Method = BaseMethod, LayerMethods = LayerMethods };
 
     /// <summary>One line for the build output.</summary>
     public string Summary(string displayName)
@@ -86,20 +109,40 @@ public sealed record AutoDecision
         string verdict = MetBudget
             ? string.Create(CultureInfo.InvariantCulture, $"within budget ({BudgetUse:0.###} of it used)")
             : string.Create(CultureInfo.InvariantCulture, $"NO configuration met the budget; the best found uses {BudgetUse:0.###} of it ({(BudgetUse - 1) * 100:0.#} % over)");
+        string chose = BaseMethod == CompressionMethod.Int8Static
+            ? "Int8Static for the whole model (integer kernels, calibrated)"
+            : Layers.Count == 0 ? $"{Label(BaseMethod)} for every weight"
+            : $"{string.Join(", ", counts)} (others {Label(BaseMethod)})";
+        if (Sparsity is { } sparsity)
+        {
+            chose += string.Create(CultureInfo.InvariantCulture, $", pruned to {sparsity:0.##} sparsity");
+        }
         return string.Create(CultureInfo.InvariantCulture,
-            $"{displayName}: Auto chose {string.Join(", ", counts)} (others {Label(BaseMethod)}); {verdict}; {Points.Count} configurations measured in {SearchSeconds:0.0} s (sessions {SessionSeconds:0.0} s, runs {RunSeconds:0.0} s)")
+            $"{displayName}: Auto chose {chose}; {verdict}; {Points.Count} configurations measured in {SearchSeconds:0.0} s (sessions {SessionSeconds:0.0} s, runs {RunSeconds:0.0} s)")
             + (LatencyRatio is { } l ? string.Create(CultureInfo.InvariantCulture, $"; latency {l:0.00}x float") : "")
             + (TimedOut ? "; stopped at AutoTimeBudget" : "");
     }
 
     public static string Label(CompressionMethod method) => method == CompressionMethod.None ? "float" : method.ToString();
 
+    /// <summary>Display order, most precise first.</summary>
     internal static int Rank(CompressionMethod method) => method switch
     {
         CompressionMethod.None => 0,
         CompressionMethod.Float16 => 1,
-        CompressionMethod.Int8 => 2,
-        _ => 3,
+        CompressionMethod.Int8 or CompressionMethod.Int8Static => 2,
+        CompressionMethod.Lut => 3,
+        _ => 4,
+    };
+
+    /// <summary>Bytes a float weight takes under a per-layer method (scales and codebooks included, roughly): the ladder's order and the greedy's cost.</summary>
+    public static double BytesPerWeight(CompressionMethod method, int lutBits) => method switch
+    {
+        CompressionMethod.None => 4,
+        CompressionMethod.Float16 => 2,
+        CompressionMethod.Int8 => 1 + 1.0 / 64,
+        CompressionMethod.Lut => lutBits / 8.0 + 1.0 / 64,
+        _ => 0.5 + 1.0 / 16,
     };
 }
 
@@ -126,13 +169,15 @@ public static class AutoCompression
         var points = new List<AutoPoint>();
         bool timedOut = false;
         bool OutOfTime() => timedOut |= clock.Elapsed > auto.TimeBudget;
+        var context = new SearchContext(source, baseOptions, verification, auto, samples, evaluator, points, clock);
 
-        // The ladder: float plus the allowed methods, fastest enough, smallest first.
-        var methods = auto.Methods.Where(m => m is CompressionMethod.Float16 or CompressionMethod.Int8 or CompressionMethod.Int4).Distinct().ToList();
+        // The ladder: float plus the allowed per-layer methods, fastest enough, smallest first.
+        int lutBits = compression.LutBits;
+        var methods = auto.Methods.Where(m => m is CompressionMethod.Float16 or CompressionMethod.Int8 or CompressionMethod.Int4 or CompressionMethod.Lut).Distinct().ToList();
         var latency = new Dictionary<string, double>(StringComparer.Ordinal);
-        byte[]? floatBytes = auto.MeasureLatency ? Inline(source).ToByteArray() : null;
+        byte[]? floatBytes = context.FloatBytes;
         var uniform = new Dictionary<CompressionMethod, ModelProto>();
-        foreach (var method in methods.OrderByDescending(AutoDecision.Rank))
+        foreach (var method in methods.OrderBy(m => AutoDecision.BytesPerWeight(m, lutBits)))
         {
             uniform[method] = ModelCompressor.Compress(source, baseOptions with { Method = method }).Model;
             if (floatBytes is not null && method != CompressionMethod.Float16)
@@ -144,11 +189,11 @@ public static class AutoCompression
         methods = methods.Where(m => !latency.TryGetValue(m.ToString(), out double ratio) || ratio <= auto.MaxLatencyRatio + auto.LatencyTolerance).ToList();
         var ladder = new List<CompressionMethod> { CompressionMethod.None };
         ladder.AddRange(methods);
-        ladder = [.. ladder.OrderByDescending(AutoDecision.Rank)]; // smallest first: Int4, Int8, Float16, None
+        ladder = [.. ladder.OrderBy(m => AutoDecision.BytesPerWeight(m, lutBits))]; // smallest first: Int4, (Lut,) Int8, Float16, None
         var smallest = ladder[0];
         if (smallest == CompressionMethod.None)
         {
-            return Finish(CompressionMethod.None, [], [], points, 0, true, latency, null, false, clock, evaluator);
+            return Finish(context, CompressionMethod.None, [], [], 0, true, latency, false);
         }
 
         // The layers decided one by one: named nodes whose weights the smallest method changes, largest first.
@@ -173,8 +218,8 @@ public static class AutoCompression
         var start = Measure(allSmallest, $"all {AutoDecision.Label(smallest)}", out _);
         if (start.Passed || layers.Count == 0)
         {
-            return Finish(smallest, layers.Select(l => new AutoLayerChoice(l.Node, l.OpType, smallest, l.WeightBytesBefore, null)).ToList(),
-                allSmallest, points, start.BudgetUse, start.Passed, latency, floatBytes, false, clock, evaluator, source, baseOptions with { Method = smallest }, samples);
+            return Finish(context, smallest, layers.Select(l => new AutoLayerChoice(l.Node, l.OpType, smallest, l.WeightBytesBefore, null)).ToList(),
+                allSmallest, start.BudgetUse, start.Passed, latency, false);
         }
 
         // Every decided layer one rung up (the next method, uniformly): a passing fallback measured before the
@@ -195,7 +240,7 @@ public static class AutoCompression
         }
 
         // Promotion steps: rung by rung, within a rung the most recovered per byte added first (unmeasured layers last).
-        var bytesAt = layers.ToDictionary(l => l.Node, l => ladder.ToDictionary(m => m, m => LayerBytes(l, m)), StringComparer.Ordinal);
+        var bytesAt = layers.ToDictionary(l => l.Node, l => ladder.ToDictionary(m => m, m => (long)(l.WeightBytesBefore / sizeof(float) * AutoDecision.BytesPerWeight(m, lutBits))), StringComparer.Ordinal);
         var steps = new List<(string Node, CompressionMethod Method)>();
         for (int rung = 1; rung < ladder.Count; rung++)
         {
@@ -287,7 +332,7 @@ public static class AutoCompression
             // The search measured a subset: check the choice on every sample the gate uses, and while it misses, add back
             // promotions (those trimmed, then the next ones of the sequence) in the greedy order.
             var full = CandidateEvaluator.Create(source, samples, verification);
-            var repairs = steps.Where(st => !bestConfig.TryGetValue(st.Node, out var m) || AutoDecision.Rank(m) > AutoDecision.Rank(st.Method)).ToList();
+            var repairs = steps.Where(st => !bestConfig.TryGetValue(st.Node, out var m) || ladder.IndexOf(m) < ladder.IndexOf(st.Method)).ToList();
             int next = 0;
             while (true)
             {
@@ -313,22 +358,97 @@ public static class AutoCompression
         }
         var choices = layers.Select(l => new AutoLayerChoice(l.Node, l.OpType, bestConfig.GetValueOrDefault(l.Node, smallest), l.WeightBytesBefore,
             sensitivity.TryGetValue(l.Node, out double s) ? s : null)).ToList();
-        return Finish(smallest, choices, bestConfig, points, bestUse, found, latency, floatBytes, timedOut, clock, evaluator, source, baseOptions with { Method = smallest }, samples);
+        return Finish(context, smallest, choices, bestConfig, bestUse, found, latency, timedOut);
     }
 
-    private static AutoDecision Finish(CompressionMethod smallest, IReadOnlyList<AutoLayerChoice> layers, Dictionary<string, CompressionMethod> config,
-        List<AutoPoint> points, double use, bool met, Dictionary<string, double> latency, byte[]? floatBytes, bool timedOut, Stopwatch clock,
-        CandidateEvaluator evaluator, LoadedModel? source = null, CompressionOptions? options = null,
-        IReadOnlyList<IReadOnlyDictionary<string, Verification.Data.HostTensor>>? samples = null)
+    /// <summary>What the search's last stages need: the source, its samples, and where measured points go.</summary>
+    private sealed class SearchContext(LoadedModel source, CompressionOptions options, VerificationOptions verification, AutoOptions auto,
+        IReadOnlyList<IReadOnlyDictionary<string, Verification.Data.HostTensor>> samples, CandidateEvaluator evaluator, List<AutoPoint> points, Stopwatch clock)
     {
-        double? latencyRatio = null;
-        if (floatBytes is not null && source is not null && options is not null && samples is not null)
+        private CandidateEvaluator? _full;
+
+        public LoadedModel Source { get; } = source;
+        public CompressionOptions Options { get; } = options;
+        public AutoOptions Auto { get; } = auto;
+        public CandidateEvaluator Evaluator { get; } = evaluator;
+        public List<AutoPoint> Points { get; } = points;
+        public Stopwatch Clock { get; } = clock;
+        public byte[]? FloatBytes { get; } = auto.MeasureLatency ? Inline(source).ToByteArray() : null;
+
+        /// <summary>An evaluator on every sample the gate uses (the search's own when it already has them all).</summary>
+        public CandidateEvaluator Full => _full ??= samples.Count > Evaluator.Samples ? CandidateEvaluator.Create(Source, samples, verification) : Evaluator;
+
+        public bool OutOfTime => Clock.Elapsed > Auto.TimeBudget;
+
+        /// <summary>Latency against float (best of rounds, one thread); null when latency is not measured.</summary>
+        public double? Latency(ModelProto model) => FloatBytes is null ? null
+            : SpeedGuard.LatencyRatio(FloatBytes, Inline(model, Source).ToByteArray(), samples[0], 5, Source.FilePath).Best;
+    }
+
+    /// <summary>
+    /// The last stages, on the per-layer choice: magnitude pruning at the allowed sparsities while the budget holds and
+    /// the file shrinks; then the whole-model Int8Static candidate, taken when it meets the budget and the latency bound
+    /// and is smaller, or no more than <see cref="AutoOptions.SizeTolerance"/> larger and faster.
+    /// </summary>
+    private static AutoDecision Finish(SearchContext c, CompressionMethod smallest, IReadOnlyList<AutoLayerChoice> layers, Dictionary<string, CompressionMethod> config,
+        double use, bool met, Dictionary<string, double> latency, bool timedOut)
+    {
+        var options = c.Options with { Method = smallest, LayerMethods = config };
+        var chosen = ModelCompressor.Compress(c.Source, options).Model;
+        double? sparsity = null;
+        if (met && smallest != CompressionMethod.None && c.Auto.PruningLevels.Count > 0 && c.Options.Pruning == PruningMethod.None)
         {
-            var chosen = ModelCompressor.Compress(source, options with { LayerMethods = config }).Model;
-            latencyRatio = SpeedGuard.LatencyRatio(floatBytes, Inline(chosen, source).ToByteArray(), samples[0], 5, source.FilePath).Best;
+            long bytes = chosen.CalculateSize();
+            foreach (double level in c.Auto.PruningLevels.Order())
+            {
+                if (c.OutOfTime)
+                {
+                    timedOut = true;
+                    break;
+                }
+                var pruned = ModelCompressor.Compress(c.Source, options with { Pruning = PruningMethod.Magnitude, Sparsity = level }).Model;
+                var measured = c.Full.Measure(pruned, string.Create(CultureInfo.InvariantCulture, $"{c.Source.FilePath} (pruned to {level:0.##})"));
+                long prunedBytes = pruned.CalculateSize();
+                c.Points.Add(new AutoPoint(string.Create(CultureInfo.InvariantCulture, $"chosen, magnitude-pruned to {level:0.##} sparsity"), prunedBytes, measured.BudgetUse, measured.Passed));
+                if (!measured.Passed || prunedBytes >= bytes)
+                {
+                    break;
+                }
+                (sparsity, bytes, use, chosen) = (level, prunedBytes, measured.BudgetUse, pruned);
+            }
         }
+        double? latencyRatio = c.Latency(chosen);
+
+        var baseMethod = smallest;
+        StaticCompressionResult? wholeStatic = null;
+        if (c.Auto.Methods.Contains(CompressionMethod.Int8Static) && c.Auto.CalibrationData is { } data && c.Options.Pruning == PruningMethod.None)
+        {
+            if (c.OutOfTime)
+            {
+                timedOut = true;
+            }
+            else
+            {
+                var result = StaticCompression.Run(c.Source, c.Options with { Method = CompressionMethod.Int8Static }, data, c.Auto.Static);
+                var model = result.Compression.Model;
+                var measured = c.Full.Measure(model, $"{c.Source.FilePath} (Int8Static)");
+                long staticBytes = model.CalculateSize(), chosenBytes = chosen.CalculateSize();
+                double? staticLatency = c.Latency(model);
+                c.Points.Add(new AutoPoint("Int8Static, whole model", staticBytes, measured.BudgetUse, measured.Passed));
+                bool fastEnough = staticLatency is not { } ratio || ratio <= c.Auto.MaxLatencyRatio + c.Auto.LatencyTolerance;
+                bool better = !met || staticBytes < chosenBytes
+                    || (staticBytes <= chosenBytes * (1 + c.Auto.SizeTolerance) && staticLatency < latencyRatio);
+                if (measured.Passed && fastEnough && better)
+                {
+                    (wholeStatic, baseMethod, use, met, latencyRatio, sparsity) = (result, CompressionMethod.Int8Static, measured.BudgetUse, true, staticLatency, null);
+                    config = [];
+                    layers = [.. layers.Select(l => l with { Method = CompressionMethod.Int8Static })];
+                }
+            }
+        }
+
         // The chosen point: the last measured with the chosen configuration's budget use and verdict.
-        var marked = points.ToList();
+        var marked = c.Points.ToList();
         int chosenIndex = marked.FindLastIndex(p => p.BudgetUse == use && p.Passed == met);
         if (chosenIndex >= 0)
         {
@@ -336,8 +456,10 @@ public static class AutoCompression
         }
         return new AutoDecision
         {
-            BaseMethod = smallest,
-            LayerMethods = config.Where(kv => kv.Value != smallest).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal),
+            BaseMethod = baseMethod,
+            LayerMethods = config.Where(kv => kv.Value != baseMethod).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal),
+            Sparsity = sparsity,
+            Static = wholeStatic,
             Layers = layers,
             Points = marked,
             BudgetUse = use,
@@ -345,23 +467,10 @@ public static class AutoCompression
             MethodLatency = latency,
             LatencyRatio = latencyRatio,
             TimedOut = timedOut,
-            SearchSeconds = clock.Elapsed.TotalSeconds,
-            Candidates = evaluator.Candidates,
-            SessionSeconds = evaluator.SessionTime.TotalSeconds,
-            RunSeconds = evaluator.RunTime.TotalSeconds,
-        };
-    }
-
-    /// <summary>Bytes a layer's weights take under a method, estimated from element counts (the ladder's order and the greedy's cost).</summary>
-    private static long LayerBytes(CompressedLayer layer, CompressionMethod method)
-    {
-        long floats = layer.WeightBytesBefore / sizeof(float);
-        return method switch
-        {
-            CompressionMethod.None => floats * 4,
-            CompressionMethod.Float16 => floats * 2,
-            CompressionMethod.Int8 => floats + floats / 64,
-            _ => floats / 2 + floats / 16,
+            SearchSeconds = c.Clock.Elapsed.TotalSeconds,
+            Candidates = c.Evaluator.Candidates,
+            SessionSeconds = c.Evaluator.SessionTime.TotalSeconds,
+            RunSeconds = c.Evaluator.RunTime.TotalSeconds,
         };
     }
 

@@ -68,13 +68,14 @@ internal sealed class PlanningContext(CompressionOptions options, IReadOnlyDicti
             .MinBy(Precision);
     }
 
-    /// <summary>Lower is more precise: None, Float16, Int8 (and Int8Static), Int4.</summary>
+    /// <summary>Lower is more precise: None, Float16, Int8 (and Int8Static), Lut, Int4.</summary>
     private static int Precision(CompressionMethod method) => method switch
     {
         CompressionMethod.None => 0,
         CompressionMethod.Float16 => 1,
         CompressionMethod.Int8 or CompressionMethod.Int8Static => 2,
-        _ => 3,
+        CompressionMethod.Lut => 3,
+        _ => 4,
     };
 
     /// <summary>The model's ai.onnx opset version.</summary>

@@ -146,7 +146,7 @@ internal static class ModelPlanner
         {
             return Float16(site, "below the int8 size threshold: float16", context);
         }
-        if (options.Method == CompressionMethod.Lut)
+        if (method == CompressionMethod.Lut)
         {
             return LutPlanner.Plan(site, options, context.DefaultOpset) ?? Float16(site, "smaller as float16 than as a lookup table", context);
         }

@@ -155,8 +155,8 @@ public static class ModelSettings
     public static readonly ModelSetting Reconstruct = new("Reconstruct", SettingKind.Boolean, "reconstruct", stamped: true,
         "With CalibrationData: fit each layer to the original's outputs on the calibration inputs (Int4: GPTQ).", "true");
     public static readonly ModelSetting AutoMethods = new("AutoMethods", SettingKind.List, "auto-methods", stamped: true,
-        "Compression=\"Auto\": the methods a layer may get besides float, from Float16, Int8 and Int4.",
-        "Float16;Int8;Int4");
+        "Compression=\"Auto\": what the search may use besides float: per layer Float16, Int8, Int4 and Lut (at LutBits); Int8Static for the whole model (with CalibrationData); Pruning (magnitude, 25/50/75 % sparsity).",
+        "Float16;Int8;Int4;Int8Static");
     public static readonly ModelSetting AutoTimeBudget = new("AutoTimeBudget", SettingKind.Text, "auto-time-budget", stamped: true,
         "Compression=\"Auto\": seconds the search may take per model; when reached, the best configuration found so far is written.", "60");
     public static readonly ModelSetting MaxLatencyRatio = new("MaxLatencyRatio", SettingKind.Text, "max-latency-ratio", stamped: true,
