@@ -53,7 +53,15 @@ internal static partial class StaticInt8Benchmark
             var decision = AutoCompression.Search(loaded, new CompressionOptions(), verification,
                 new AutoOptions { TimeBudget = TimeSpan.FromSeconds(seconds), CalibrationData = calibrate ? data : null });
             var chosen = decision.Static?.Compression ?? ModelCompressor.Compress(loaded, decision.ApplyTo(new CompressionOptions()));
+            if (decision.Static is not null)
+            {
+                // Names compacted, as the worker writes the file (the search keeps them for its measurements).
+                var compacted = chosen.Model.Clone();
+                ModelCompressor.CompactNames(compacted);
+                chosen = chosen with { Model = compacted };
+            }
             string choice = (decision.Static is not null ? "Int8Static, whole model"
+                : decision.LayerMethods.Count == 0 ? $"all {AutoDecision.Label(decision.BaseMethod)}"
                 : string.Join(", ", decision.Layers.GroupBy(l => l.Method).OrderBy(g => g.Key).Select(g => $"{g.Count()} {AutoDecision.Label(g.Key)}"))
                 + $" (rest {AutoDecision.Label(decision.BaseMethod)})") + "; " + (decision.MetBudget ? "met" : "MISSED")
                 + string.Create(CultureInfo.InvariantCulture, $", budget use {decision.BudgetUse:0.###}");
