@@ -53,6 +53,7 @@ public static partial class AccuracyGate
         var inputs = ModelInput.Of(original.Proto);
         CheckOptionNames(inputs, options, originalModelPath);
         var (samples, source) = ReadInputs(original.Proto, inputs, options);
+        using var openSamples = samples as IDisposable;
 
         var outputNames = original.Proto.Graph.Output.Select(o => o.Name).ToList();
         var missing = outputNames.Except(compressed.Proto.Graph.Output.Select(o => o.Name), StringComparer.Ordinal).ToList();
@@ -61,53 +62,66 @@ public static partial class AccuracyGate
             throw new DiagnosticException(DiagnosticCodes.OutputsMismatch, compressedModelPath,
                 $"The compressed model lacks output{(missing.Count > 1 ? "s" : "")} {string.Join(", ", missing.Select(m => $"'{m}'"))} of the original.");
         }
-
-        var phase = Stopwatch.StartNew();
-        using var reference = ModelRunner.Open(originalModelPath, options.IntraOpThreads);
-        using var candidate = ModelRunner.Open(compressedModelPath, options.IntraOpThreads);
-        double loadMs = phase.Elapsed.TotalMilliseconds;
-
-        phase.Restart();
         var classScores = ClassScoreOutputs(original.Proto, options);
+
+        // One session at a time: the original's outputs for every sample go to a temporary file, then the compressed
+        // model runs and each sample is compared as it comes, so memory holds one model and one sample's outputs.
+        var phase = Stopwatch.StartNew();
+        double loadMs = 0;
+        using var referenceOutputs = new OutputSpill();
+        using (var reference = ModelRunner.Open(originalModelPath, options.IntraOpThreads, lowMemory: true))
+        {
+            loadMs += phase.Elapsed.TotalMilliseconds;
+            foreach (var sample in samples)
+            {
+                try
+                {
+                    referenceOutputs.Write(outputNames, reference.Run(sample, outputNames));
+                }
+                catch (DiagnosticException e) when (e.Code == DiagnosticCodes.VerificationRunFailed && source.Kind == "synthetic")
+                {
+                    // Not the compression's fault: the inputs made up from the signature do not suit this model.
+                    throw new DiagnosticException(DiagnosticCodes.InputNotSynthesizable, originalModelPath,
+                        $"The original model does not run on inputs synthesized from its signature ({string.Join(", ", source.Inputs.Select(i => $"{i.Name} {i.Shape}"))}), so accuracy was not checked. "
+                        + "Give real inputs with ValidationData, or their shapes with InputShapes (e.g. \"input=1x576\") or DimensionSizes (e.g. \"batch=1;seq=32\"). ONNX Runtime said: " + e.Message, e);
+                }
+            }
+        }
+        referenceOutputs.Rewind();
+
         var accumulators = outputNames.ToDictionary(n => n, _ => new Metrics.Accumulator(), StringComparer.Ordinal);
         var types = new Dictionary<string, string>(StringComparer.Ordinal);
         var notCompared = new Dictionary<string, string>(StringComparer.Ordinal);
         var rowLengths = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var sample in samples)
+        var opening = Stopwatch.StartNew();
+        using (var candidate = ModelRunner.Open(compressedModelPath, options.IntraOpThreads, lowMemory: true))
         {
-            Dictionary<string, RunOutput> r;
-            try
+            loadMs += opening.Elapsed.TotalMilliseconds;
+            foreach (var sample in samples)
             {
-                r = reference.Run(sample, outputNames);
-            }
-            catch (DiagnosticException e) when (e.Code == DiagnosticCodes.VerificationRunFailed && source.Kind == "synthetic")
-            {
-                // Not the compression's fault: the inputs made up from the signature do not suit this model.
-                throw new DiagnosticException(DiagnosticCodes.InputNotSynthesizable, originalModelPath,
-                    $"The original model does not run on inputs synthesized from its signature ({string.Join(", ", source.Inputs.Select(i => $"{i.Name} {i.Shape}"))}), so accuracy was not checked. "
-                    + "Give real inputs with ValidationData, or their shapes with InputShapes (e.g. \"input=1x576\") or DimensionSizes (e.g. \"batch=1;seq=32\"). ONNX Runtime said: " + e.Message, e);
-            }
-            var c = candidate.Run(sample, outputNames);
-            foreach (string name in outputNames)
-            {
-                RunOutput a = r[name], b = c[name];
-                types[name] = ElementTypes.Name(a.ElementType);
-                if (a.Values is null)
+                var c = candidate.Run(sample, outputNames);
+                var r = referenceOutputs.Read(outputNames);
+                foreach (string name in outputNames)
                 {
-                    notCompared[name] = a.NotComparable!;
-                    continue;
+                    RunOutput a = r[name], b = c[name];
+                    types[name] = ElementTypes.Name(a.ElementType);
+                    if (a.Values is null)
+                    {
+                        notCompared[name] = a.NotComparable!;
+                        continue;
+                    }
+                    if (b.Values is null || a.ElementType != b.ElementType || !a.Shape.SequenceEqual(b.Shape))
+                    {
+                        throw new DiagnosticException(DiagnosticCodes.OutputsMismatch, compressedModelPath,
+                            $"Output '{name}' is {ElementTypes.Name(b.ElementType)}[{string.Join(",", b.Shape)}] in the compressed model but {ElementTypes.Name(a.ElementType)}[{string.Join(",", a.Shape)}] in the original.");
+                    }
+                    int rowLength = classScores.Contains(name) && a.Shape.Length >= 1 && a.Shape[^1] >= 2 ? (int)a.Shape[^1] : 0;
+                    rowLengths[name] = rowLength;
+                    accumulators[name].Add(a.Values, b.Values, rowLength);
                 }
-                if (b.Values is null || a.ElementType != b.ElementType || !a.Shape.SequenceEqual(b.Shape))
-                {
-                    throw new DiagnosticException(DiagnosticCodes.OutputsMismatch, compressedModelPath,
-                        $"Output '{name}' is {ElementTypes.Name(b.ElementType)}[{string.Join(",", b.Shape)}] in the compressed model but {ElementTypes.Name(a.ElementType)}[{string.Join(",", a.Shape)}] in the original.");
-                }
-                int rowLength = classScores.Contains(name) && a.Shape.Length >= 1 && a.Shape[^1] >= 2 ? (int)a.Shape[^1] : 0;
-                rowLengths[name] = rowLength;
-                accumulators[name].Add(a.Values, b.Values, rowLength);
             }
         }
-        double runMs = phase.Elapsed.TotalMilliseconds;
+        double runMs = phase.Elapsed.TotalMilliseconds - loadMs;
 
         var metrics = outputNames.Select(name => notCompared.TryGetValue(name, out string? why)
             ? new OutputMetrics { Name = name, ElementType = types.GetValueOrDefault(name, "?"), NotCompared = why }
@@ -128,18 +142,28 @@ public static partial class AccuracyGate
         phase.Restart();
         if (options.Localization == LocalizationMode.Always || (options.Localization == LocalizationMode.WhenFailed && failures.Count > 0))
         {
+            // Localization needs the weights: read back from the file when the caller released them.
+            LoadedModel? weighted = null;
             try
             {
-                localization = Localizer.Run(original, namedCompressed ?? compressed, samples, options);
+                weighted = original.WithWeights();
+                localization = Localizer.Run(weighted, namedCompressed ?? compressed, samples, options);
                 if (keepInFloat is not null)
                 {
-                    localization = WithSensitivity(localization, original, namedCompressed ?? compressed, samples, options, keepInFloat);
+                    localization = WithSensitivity(localization, weighted, namedCompressed ?? compressed, samples, options, keepInFloat);
                 }
             }
             catch (DiagnosticException e)
             {
                 // The per-layer view is an aid: when the runtime refuses the instrumented copies, the verdict stands.
                 localization = new LocalizationResult { Method = Localizer.MethodDescription, Layers = [], AllLayers = [], Note = $"Localization failed: {e.Message}" };
+            }
+            finally
+            {
+                if (weighted is not null && !ReferenceEquals(weighted, original))
+                {
+                    weighted.Dispose();
+                }
             }
         }
         double localizationMs = localization is null ? 0 : phase.Elapsed.TotalMilliseconds;
@@ -257,7 +281,16 @@ public static partial class AccuracyGate
         ArgumentNullException.ThrowIfNull(options);
         var inputs = ModelInput.Of(original.Proto);
         CheckOptionNames(inputs, options, original.FilePath);
-        return ReadInputs(original.Proto, inputs, options).Samples;
+        var samples = ReadInputs(original.Proto, inputs, options).Samples;
+        if (samples is StreamedSamples streamed)
+        {
+            // Callers keep these for many runs: read once, and close the files.
+            using (streamed)
+            {
+                return streamed.ToList();
+            }
+        }
+        return samples;
     }
 
     private static (IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> Samples, InputSource Source) ReadInputs(
@@ -265,13 +298,15 @@ public static partial class AccuracyGate
     {
         if (options.ValidationDataDirectory is { } directory)
         {
-            var data = ValidationDataSet.Load(directory, inputs, options.MaxSamples);
-            var first = data.Samples[0];
-            return (data.Samples, new InputSource
+#pragma warning disable CA2000 // the samples own the source; Verify disposes them
+            var data = new StreamedSamples(ValidationDataSet.Open(directory, inputs), options.MaxSamples);
+#pragma warning restore CA2000
+            var first = data[0];
+            return (data, new InputSource
             {
-                Kind = data.Layout == ValidationDataLayout.Npy ? "npy" : "onnx-test-data",
+                Kind = data.Source.Layout == ValidationDataLayout.Npy ? "npy" : "onnx-test-data",
                 Directory = Path.GetFullPath(directory),
-                Samples = data.Samples.Count,
+                Samples = data.Count,
                 Inputs = inputs.Select(i => new InputDescription(i.Name, ElementTypes.Name(i.ElementType), first[i.Name].ShapeText, "validation data")).ToList(),
             });
         }
@@ -287,6 +322,36 @@ public static partial class AccuracyGate
                 return new InputDescription(i.Name, ElementTypes.Name(i.ElementType), "[" + string.Join(",", plan.Shape) + "]", plan.Distribution);
             }).ToList(),
         });
+    }
+
+    /// <summary>Validation samples read from their folder when used (one in memory at a time), the same values each time.</summary>
+    private sealed class StreamedSamples(SampleSource source, int maxSamples) : IReadOnlyList<IReadOnlyDictionary<string, HostTensor>>, IDisposable
+    {
+        public SampleSource Source { get; } = source;
+
+        public int Count { get; } = Math.Min(source.Count, maxSamples);
+
+        public IReadOnlyDictionary<string, HostTensor> this[int index]
+        {
+            get
+            {
+                ArgumentOutOfRangeException.ThrowIfNegative(index);
+                ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, Count);
+                return Source.Read(index);
+            }
+        }
+
+        public IEnumerator<IReadOnlyDictionary<string, HostTensor>> GetEnumerator()
+        {
+            for (int i = 0; i < Count; i++)
+            {
+                yield return this[i];
+            }
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+        public void Dispose() => Source.Dispose();
     }
 
     /// <summary>A graph input or output listed twice is malformed (OBT1017); inputs and outputs are keyed by name here.</summary>

@@ -54,6 +54,8 @@ public static class ModelProcessor
         }
 
         using LoadedModel model = OnnxModelFile.Load(source);
+        // The file's bytes were copied into the parsed model: give them back before compression doubles up.
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         IReadOnlyList<string> externalFiles = model.ExternalDataFiles();
         long sourceBytes = model.FileLength + externalFiles.Sum(f => new FileInfo(f).Length);
 
@@ -166,6 +168,10 @@ public static class ModelProcessor
         using LoadedModel? converted = targetOpset.Length == 0 ? null
             : new LoadedModel(OpsetConverter.Convert(model.Proto, int.Parse(targetOpset, CultureInfo.InvariantCulture), source), source);
         LoadedModel input = converted ?? model;
+        // The gate releases the source's weights before ONNX Runtime starts; the sensitivity analysis (after a miss)
+        // reads them back once.
+        LoadedModel? reloaded = null;
+        LoadedModel Weighted() => input.WeightsReleased ? reloaded ??= input.WithWeights() : input;
 
         // Internal names are kept in memory for the accuracy gate, so it can match each layer's output with
         // the source model's and name the layer to exclude; the file written has them compacted (losslessly).
@@ -204,7 +210,7 @@ public static class ModelProcessor
                 result = ModelCompressor.Compress(input, options);
                 report(string.Create(CultureInfo.InvariantCulture,
                     $"{job.DisplayName}: {job.Compression}: {result.Statistics.Weights.Count(w => w.Reconstructed)} weights reconstructed (GPTQ) from {calibration.Samples} calibration samples in {calibration.Elapsed.TotalSeconds:0.0} s"));
-                keepInFloat = more => ModelCompressor.Compress(input, options with { Exclude = [.. options.Exclude, .. more] }).Model;
+                keepInFloat = more => ModelCompressor.Compress(Weighted(), options with { Exclude = [.. options.Exclude, .. more] }).Model;
             }
             else if (job.Compression == CompressionMethod.Auto)
             {
@@ -221,7 +227,7 @@ public static class ModelProcessor
                 else
                 {
                     result = ModelCompressor.Compress(input, options);
-                    keepInFloat = more => ModelCompressor.Compress(input, options with { Exclude = [.. options.Exclude, .. more] }).Model;
+                    keepInFloat = more => ModelCompressor.Compress(Weighted(), options with { Exclude = [.. options.Exclude, .. more] }).Model;
                 }
                 auto = AutoStep.ReportOf(decision, job.DisplayName, fromCache);
                 report(auto.Summary);
@@ -230,7 +236,7 @@ public static class ModelProcessor
             {
                 options = options with { Reconstruct = false };
                 result = ModelCompressor.Compress(input, options);
-                keepInFloat = more => ModelCompressor.Compress(input, options with { Exclude = [.. options.Exclude, .. more] }).Model;
+                keepInFloat = more => ModelCompressor.Compress(Weighted(), options with { Exclude = [.. options.Exclude, .. more] }).Model;
             }
             foreach (DiagnosticException warning in result.Warnings)
             {
@@ -248,6 +254,10 @@ public static class ModelProcessor
             // A converted opset is checked against the source like a compressed model (with the None budget).
             if (compresses || converted is not null)
             {
+                if (converted is null)
+                {
+                    model.ReleaseWeights();
+                }
                 AccuracyCheck.Run(job, model, saved, named, report, calibrated?.Compression.Statistics.Layers, keepInFloat, auto);
             }
             if (format == ModelFormat.Onnx)
@@ -262,6 +272,7 @@ public static class ModelProcessor
         }
         finally
         {
+            reloaded?.Dispose();
             if (format != ModelFormat.Onnx)
             {
                 File.Delete(onnxPath);

@@ -24,6 +24,8 @@ switch (name)
         return OnnxBuildTools.Benchmarks.PruningBenchmark.Run(rest);
     case "noop-build":
         return OnnxBuildTools.Benchmarks.NoOpBuildBenchmark.Run(rest);
+    case "gate-memory": return OnnxBuildTools.Benchmarks.GateMemoryBenchmark.Run(rest);
+    case "gate-memory-probe": return OnnxBuildTools.Benchmarks.GateMemoryBenchmark.ProbeMain(rest);
     case "wrapper": return OnnxBuildTools.Benchmarks.WrapperBenchmark.Run(rest);
     default:
         Console.Error.WriteLine("usage: OnnxBuildTools.Benchmarks <benchmark> [args]");
