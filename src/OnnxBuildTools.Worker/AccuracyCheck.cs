@@ -20,9 +20,10 @@ public static class AccuracyCheck
     /// <param name="layers">Int8Static: how each layer runs and why, for the report.</param>
     /// <param name="keepInFloat">Rebuilds the compressed model with more exclusions, for the sensitivity analysis (null: none).</param>
     /// <param name="auto">Compression="Auto": the search, for the report.</param>
+    /// <param name="finalPath">Where the model goes once accepted, when <paramref name="written"/> is a staging copy (the report names it).</param>
     public static void Run(ModelJob job, LoadedModel original, SavedModel written, ModelProto named, Action<string> report,
         IReadOnlyList<OnnxBuildTools.Compression.LayerStatistics>? layers = null, Func<IReadOnlyList<string>, ModelProto>? keepInFloat = null,
-        AutoSearchReport? auto = null)
+        AutoSearchReport? auto = null, string? finalPath = null)
     {
         string source = original.FilePath;
         AccuracyCheckMode mode;
@@ -67,6 +68,10 @@ public static class AccuracyCheck
         if (auto is not null)
         {
             result = result with { Auto = auto };
+        }
+        if (finalPath is not null)
+        {
+            result = result with { CompressedModel = Path.GetFullPath(finalPath) };
         }
         if (layers is { Count: > 0 })
         {

@@ -120,6 +120,13 @@ public static class ModelProcessor
         return bytes;
     }
 
+    /// <summary>A previous output and its external data: stale once the model is processed again.</summary>
+    private static void DeleteOutput(string output)
+    {
+        File.Delete(output);
+        File.Delete(output + ".data");
+    }
+
     /// <summary>
     /// Int8Static's calibration step: requires <c>CalibrationData</c> (OBT2005 naming the model when absent), then
     /// calibrates with <c>CalibrationMethod</c>, compresses and runs the speed guard.
@@ -247,10 +254,17 @@ public static class ModelProcessor
             ModelCompressor.CompactNames(shipped);
         }
 
-        string onnxPath = format == ModelFormat.Onnx ? output : AtomicFile.TempPathFor(output) + ".onnx";
-        SavedModel saved = OnnxModelFile.Save(shipped, onnxPath, source: model.ExternalData);
+        // The model is written into a folder of its own beside the output and moved into place only once the gate
+        // accepts it: a worker killed at any moment leaves no output that the next build would take as up to date
+        // (only a temporary folder, which the next run deletes).
+        string staging = AtomicFile.TempPathFor(output);
+        Directory.CreateDirectory(staging); // and the output's folder
+        AtomicFile.DeleteAbandonedTemporaries(output);
+        DeleteOutput(output);
+        string onnxPath = Path.Combine(staging, format == ModelFormat.Onnx ? Path.GetFileName(output) : Path.GetFileNameWithoutExtension(output) + ".onnx");
         try
         {
+            SavedModel saved = OnnxModelFile.Save(shipped, onnxPath, source: model.ExternalData);
             // A converted opset is checked against the source like a compressed model (with the None budget).
             if (compresses || converted is not null)
             {
@@ -258,10 +272,16 @@ public static class ModelProcessor
                 {
                     model.ReleaseWeights();
                 }
-                AccuracyCheck.Run(job, model, saved, named, report, calibrated?.Compression.Statistics.Layers, keepInFloat, auto);
+                AccuracyCheck.Run(job, model, saved, named, report, calibrated?.Compression.Statistics.Layers, keepInFloat, auto, output);
             }
             if (format == ModelFormat.Onnx)
             {
+                // The external data first: a model in place always has its data beside it.
+                if (saved.ExternalDataPath is { } data)
+                {
+                    File.Move(data, Path.Combine(Path.GetDirectoryName(output)!, Path.GetFileName(data)), overwrite: true);
+                }
+                File.Move(saved.Path, output, overwrite: true);
                 return saved.Bytes;
             }
             var level = Enum.Parse<OfflineOptimizationLevel>(job[ModelSettings.OptimizationLevel]);
@@ -273,14 +293,7 @@ public static class ModelProcessor
         finally
         {
             reloaded?.Dispose();
-            if (format != ModelFormat.Onnx)
-            {
-                File.Delete(onnxPath);
-                if (saved.ExternalDataPath is { } data)
-                {
-                    File.Delete(data);
-                }
-            }
+            Directory.Delete(staging, recursive: true);
         }
     }
 }

@@ -13,6 +13,58 @@ public static class AtomicFile
     public static string TempPathFor(string path) =>
         Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".{Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
 
+    /// <summary>
+    /// Deletes the temporaries (files or folders made with <see cref="TempPathFor"/>) that a process which no longer runs
+    /// left beside <paramref name="path"/>: a killed writer's leftovers, never a live writer's.
+    /// </summary>
+    public static void DeleteAbandonedTemporaries(string path)
+    {
+        string full = Path.GetFullPath(path);
+        string directory = Path.GetDirectoryName(full)!;
+        string prefix = "." + Path.GetFileName(full) + ".";
+        if (!Directory.Exists(directory))
+        {
+            return;
+        }
+        foreach (string entry in Directory.EnumerateFileSystemEntries(directory, prefix + "*.tmp*"))
+        {
+            string[] parts = Path.GetFileName(entry)[prefix.Length..].Split('.');
+            if (parts.Length < 3 || !int.TryParse(parts[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int pid)
+                || pid == Environment.ProcessId || IsRunning(pid))
+            {
+                continue;
+            }
+            try
+            {
+                if (Directory.Exists(entry))
+                {
+                    Directory.Delete(entry, recursive: true);
+                }
+                else
+                {
+                    File.Delete(entry);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Another build cleaning up at the same moment, or a file in use: left for the next time.
+            }
+        }
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
     public static void Write(string path, Action<Stream> write)
     {
         string full = Path.GetFullPath(path);
