@@ -70,12 +70,25 @@ public sealed class CollectOnnxModelOutputs : Task
                 string sourceDirectory = Path.GetDirectoryName(model.ItemSpec)!;
                 string outputDirectory = Path.GetDirectoryName(output)!;
                 string relativeDirectory = Path.GetDirectoryName(relative.Replace('/', Path.DirectorySeparatorChar)) ?? "";
+                // Compression="None" copies the source's data files to the same relative places; a processed model is
+                // written inline, or over 2 GiB with a data file of its own ("<output>.data"): copy what is there.
+                var added = new HashSet<string>(StringComparer.Ordinal);
                 foreach (string external in externalSources)
                 {
                     string location = MakeRelative(sourceDirectory, external);
                     string copy = Path.Combine(outputDirectory, location);
+                    if (!File.Exists(copy) || !added.Add(Path.GetFullPath(copy)))
+                    {
+                        continue;
+                    }
                     copies.Add(CopyItem(copy, Path.Combine(relativeDirectory, location).Replace('\\', '/')));
                     written.Add(new TaskItem(copy));
+                }
+                string ownData = output + ".data";
+                if (File.Exists(ownData) && added.Add(Path.GetFullPath(ownData)))
+                {
+                    copies.Add(CopyItem(ownData, relative + ".data"));
+                    written.Add(new TaskItem(ownData));
                 }
             }
             written.Add(new TaskItem(output));

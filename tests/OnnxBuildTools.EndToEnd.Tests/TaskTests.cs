@@ -262,6 +262,42 @@ public sealed class TaskTests
     }
 
     /// <summary>
+    /// The output folder's data files are copied as they are there: the source's at their places (Compression="None"
+    /// copied them), none for a compressed model written inline, and "&lt;output&gt;.data" for one written with its own.
+    /// </summary>
+    [TestMethod]
+    public void OutputsCarryTheDataFilesTheWorkerWroteBesideThem()
+    {
+        string folder = NewFolder();
+        string output = Path.Combine(folder, "obj", "onnx", "out", "m.onnx");
+        string deps = Path.Combine(folder, "obj", "onnx", "state", "m.onnx.deps");
+        Directory.CreateDirectory(Path.GetDirectoryName(output)!);
+        Directory.CreateDirectory(Path.GetDirectoryName(deps)!);
+        File.WriteAllBytes(output, [1]);
+        File.WriteAllText(deps, Path.Combine(folder, "m.weights") + "\n");
+        var model = new TaskItem(Path.Combine(folder, "m.onnx"));
+        foreach (var (key, value) in new[] { ("OutputFile", output), ("RelativeOutputPath", "nets/m.onnx"), ("Embed", "false"), ("DependencyFile", deps) })
+        {
+            model.SetMetadata(key, value);
+        }
+        string[] Copies()
+        {
+            var engine = new RecordingEngine();
+            var task = new CollectOnnxModelOutputs { BuildEngine = engine, Models = [model] };
+            Assert.IsTrue(task.Execute(), string.Join("\n", engine.Errors.Select(e => e.Message)));
+            return task.CopyItems.Select(i => i.GetMetadata("Link").Replace('\\', '/')).ToArray();
+        }
+
+        CollectionAssert.AreEqual(new[] { "nets/m.onnx" }, Copies(), "a compressed model written inline has no data file to copy");
+        File.WriteAllBytes(output + ".data", [2]);
+        CollectionAssert.AreEqual(new[] { "nets/m.onnx", "nets/m.onnx.data" }, Copies(), "the model's own data file");
+        File.Delete(output + ".data");
+        File.WriteAllBytes(Path.Combine(Path.GetDirectoryName(output)!, "m.weights"), [3]);
+        CollectionAssert.AreEqual(new[] { "nets/m.onnx", "nets/m.weights" }, Copies(), "the source's data file, copied beside the output");
+        Directory.Delete(folder, true);
+    }
+
+    /// <summary>
     /// Two runs at once in one state folder (a design-time build beside a real build) each hand the worker
     /// their own job list: each processes exactly its own model, and no job file is left behind.
     /// </summary>
