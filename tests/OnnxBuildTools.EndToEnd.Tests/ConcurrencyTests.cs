@@ -89,7 +89,7 @@ public sealed class ConcurrencyTests
         {
             Assert.Inconclusive("The worker is found through /proc.");
         }
-        const int Size = 4096; // 64 MB of weights: writing and checking take long enough to be caught in the act
+        const int Size = 2048; // 16 MB of weights: writing and checking (two sessions) take long enough to be caught in the act
         var project = ConsumerProject.Create("Killed", """<OnnxModel Include="m.onnx" Compression="Int8" />""");
         string model = project.AddModel("m.onnx", seed: 47, size: Size);
         string outFolder = Path.Combine(project.IntermediateOnnxDirectory, "out");
