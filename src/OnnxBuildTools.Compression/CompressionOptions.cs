@@ -20,6 +20,12 @@ public enum PruningMethod
 
     /// <summary>The smallest-magnitude entries of MatMul, Gemm, Conv and embedding weights become zero; the file stores a bit mask and the rest.</summary>
     Magnitude,
+
+    /// <summary>
+    /// Whole feed-forward neurons (MatMul → activation → MatMul) and Conv output channels (Conv → activation → Conv) are
+    /// removed: both weights physically shrink, so the model runs faster.
+    /// </summary>
+    Structured,
 }
 
 /// <summary>Where magnitude pruning ranks entries.</summary>
@@ -145,7 +151,7 @@ public sealed record CompressionOptions
     /// <summary>Pruning applied before the method stores the weights (any method, including <see cref="CompressionMethod.None"/>).</summary>
     public PruningMethod Pruning { get; init; }
 
-    /// <summary>With <see cref="Pruning"/>: the share of entries set to zero, from 0 to 1.</summary>
+    /// <summary>With <see cref="Pruning"/>: the share of entries set to zero (Structured: of neurons or channels removed), from 0 to 1.</summary>
     public double Sparsity { get; init; } = 0.5;
 
     /// <summary>With <see cref="Pruning"/>: per weight (the default) or across all prunable weights.</summary>
@@ -153,7 +159,8 @@ public sealed record CompressionOptions
 
     /// <summary>
     /// With calibration statistics (<see cref="Calibration"/>): fit each layer to the original's outputs on the calibration
-    /// inputs. Int4 MatMul and Gemm weights are quantized by GPTQ (and pruned entries' error is spread over the rest).
+    /// inputs. Int4 MatMul and Gemm weights are quantized by GPTQ (and pruned entries' error is spread over the rest);
+    /// after structured pruning, the layer reading the pruned channels is refitted by ridge-regularised least squares.
     /// </summary>
     public bool Reconstruct { get; init; } = true;
 

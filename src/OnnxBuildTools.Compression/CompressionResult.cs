@@ -85,6 +85,15 @@ public sealed record WeightStatistics(string Name, string OpTypes, WeightEncodin
     public bool Reconstructed { get; init; }
 }
 
+/// <summary>
+/// One chain structured pruning narrowed: the producer layer lost <see cref="Channels"/> − <see cref="Kept"/> output channels
+/// (feed-forward neurons or Conv channels), the consumer the matching inputs.
+/// </summary>
+/// <param name="Kind">"feed-forward neurons" or "Conv channels".</param>
+/// <param name="RankedByActivations">Channels ranked by calibration activations × weight norm (otherwise by weight norms alone).</param>
+/// <param name="Reconstructed">The consumer was refitted to the original layer's outputs on the calibration data.</param>
+public sealed record StructureStatistics(string Producer, string Consumer, string Kind, int Channels, int Kept, bool RankedByActivations, bool Reconstructed);
+
 /// <summary>Totals over all weights, in model order.</summary>
 public sealed record CompressionStatistics(IReadOnlyList<WeightStatistics> Weights, TimeSpan Elapsed)
 {
@@ -93,6 +102,9 @@ public sealed record CompressionStatistics(IReadOnlyList<WeightStatistics> Weigh
 
     /// <summary>Int8Static: the activation tensors quantized between integer kernels.</summary>
     public int QuantizedActivations { get; init; }
+
+    /// <summary>Structured pruning: every chain narrowed, in model order (empty without it).</summary>
+    public IReadOnlyList<StructureStatistics> Structures { get; init; } = [];
 
     public long BytesBefore => Weights.Sum(w => w.BytesBefore);
 

@@ -54,7 +54,7 @@ public static class ModelCompressor
         {
             (model, upgradeRefusal) = WithQuantizeLinear(model, filePath);
         }
-        if (options.Pruning != PruningMethod.None)
+        if (options.Pruning == PruningMethod.Magnitude)
         {
             model = WithSparseRestore(model, filePath);
         }
@@ -66,6 +66,12 @@ public static class ModelCompressor
         {
             ConvAffineFolding.Fold(model, external, filePath);
             HardSwishSimplification.Simplify(model);
+        }
+        var warnings = new List<DiagnosticException>(Exclusions.Unmatched(source, options.Exclude, filePath));
+        IReadOnlyList<StructureStatistics> structures = [];
+        if (options.Pruning == PruningMethod.Structured)
+        {
+            (structures, options) = PruneStructures(model, options, external, filePath, warnings);
         }
         var sites = WeightLocator.Locate(model, external, filePath);
         long opset = model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(1).Max();
@@ -109,10 +115,42 @@ public static class ModelCompressor
         {
             Layers = staticPlan?.Decisions ?? [],
             QuantizedActivations = staticPlan?.Tensors.Count ?? 0,
+            Structures = structures,
         })
         {
-            Warnings = Exclusions.Unmatched(source, options.Exclude, filePath),
+            Warnings = warnings,
         };
+    }
+
+    /// <summary>
+    /// Structured pruning, in place, before the weights are planned for storage: plan the chains, shrink them (refitting
+    /// consumers when the plan says so), and narrow the calibration statistics of the pruned channels to the kept ones, so a
+    /// later GPTQ fit of the same layer reads the second moment of the input it now has. OBT2006 when nothing is prunable.
+    /// </summary>
+    private static (IReadOnlyList<StructureStatistics> Structures, CompressionOptions Options) PruneStructures(ModelProto model, CompressionOptions options,
+        ExternalDataStore? external, string? filePath, List<DiagnosticException> warnings)
+    {
+        var sites = WeightLocator.Locate(model, external, filePath);
+        var plan = StructuredPruningPlanner.Plan(model, sites, options);
+        if (plan.Candidates == 0)
+        {
+            warnings.Add(new DiagnosticException(DiagnosticCodes.CompressionNothingToPrune, filePath,
+                "Pruning=\"Structured\" found no feed-forward block (MatMul → activation → MatMul) or Conv → activation → Conv chain whose neurons or channels "
+                + "can be removed (each needs its own weights and nothing else reading the values in between), so nothing was pruned."));
+        }
+        var structures = StructuredPruning.Apply(model, plan, sites, options.Calibration);
+        if (options.Calibration is not { } calibration || plan.Chains.Count == 0)
+        {
+            return (structures, options);
+        }
+        var narrowed = plan.Chains.ToDictionary(c => c.Chain.Intermediate, c => c, StringComparer.Ordinal);
+        var moments = calibration.SecondMoments.Select(m => narrowed.TryGetValue(m.Key, out var c) && m.Value.Features == c.Chain.Channels
+            ? KeyValuePair.Create(m.Key, m.Value with { Features = c.Kept.Count, Values = [.. c.Kept.SelectMany(i => c.Kept.Select(j => m.Value.Values[(i * c.Chain.Channels) + j]))] })
+            : m);
+        var channels = calibration.Channels.Select(m => narrowed.TryGetValue(m.Key, out var c) && m.Value.Channels == c.Chain.Channels
+            ? KeyValuePair.Create(m.Key, m.Value with { Mean = [.. c.Kept.Select(i => m.Value.Mean[i])], Min = [.. c.Kept.Select(i => m.Value.Min[i])], Max = [.. c.Kept.Select(i => m.Value.Max[i])] })
+            : m);
+        return (structures, options with { Calibration = new CalibrationTable(calibration.Ranges, channels, moments, calibration.SampleCount, calibration.Method) });
     }
 
     /// <summary>
@@ -139,13 +177,33 @@ public static class ModelCompressor
         {
             return CalibrationRequest.Empty;
         }
-        if (options.Method == CompressionMethod.Int4 && options.Reconstruct)
+        if ((options.Method == CompressionMethod.Int4 && options.Reconstruct) || options.Pruning == PruningMethod.Structured)
         {
             // GPTQ: E[x xᵀ] of the input of every MatMul or Gemm that becomes MatMulNBits, over its last axis.
             var model4 = source.Clone();
             long opset4 = model4.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(1).Max();
-            var plans = ModelPlanner.Plan(WeightLocator.Locate(model4, external, null), options with { Calibration = null }, opset4, model4);
-            return new CalibrationRequest([], [], [.. ModelPlanner.ReconstructedInputs(plans, options).Select(input => (input, -1))]);
+            var plans = ModelPlanner.Plan(WeightLocator.Locate(model4, external, null), options with { Calibration = null, Pruning = PruningMethod.None }, opset4, model4);
+            var moments = ModelPlanner.ReconstructedInputs(plans, options).Select(input => (input, -1)).ToList();
+            var channels = new List<(string, int)>();
+            if (options.Pruning == PruningMethod.Structured)
+            {
+                // Structured pruning: E[a aᵀ] and E[a] of every prunable chain's intermediate (ranking and the consumer's refit),
+                // found on the model as the engine will see it (BatchNormalization folded first; the folded Conv keeps its output's name).
+                var folded = source.Clone();
+                if (options.FoldBatchNorm)
+                {
+                    BatchNormFolding.Fold(folded, external, null);
+                }
+                foreach (var chain in StructuredPruningPlanner.FindChains(folded, WeightLocator.Locate(folded, external, null), options))
+                {
+                    channels.Add((chain.Intermediate, chain.IntermediateAxis));
+                    if (!moments.Any(m => m.Item1 == chain.Intermediate))
+                    {
+                        moments.Add((chain.Intermediate, chain.IntermediateAxis));
+                    }
+                }
+            }
+            return new CalibrationRequest([], channels, moments);
         }
         if (options.Method != CompressionMethod.Int8Static)
         {

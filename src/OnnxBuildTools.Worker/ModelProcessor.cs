@@ -144,9 +144,30 @@ public static class ModelProcessor
         return StaticCompression.Run(model, options, Path.GetFullPath(data), settings);
     }
 
-    /// <summary>Whether the job fits layers to calibration data: <c>Reconstruct</c> (default true) with <c>CalibrationData</c> given, for a method that reconstructs (Int4).</summary>
+    /// <summary>
+    /// Whether the job calibrates before compressing (other than Int8Static): <c>CalibrationData</c> given, and either
+    /// <c>Reconstruct</c> (default true) for a method that reconstructs (Int4), or structured pruning (which ranks channels by
+    /// their activations, and with <c>Reconstruct</c> refits the layer after them).
+    /// </summary>
     public static bool Reconstructs(ModelJob job) =>
-        job.Compression == CompressionMethod.Int4 && job[ModelSettings.Reconstruct] == "true" && !string.IsNullOrWhiteSpace(job[ModelSettings.CalibrationData]);
+        !string.IsNullOrWhiteSpace(job[ModelSettings.CalibrationData]) && job.Compression != CompressionMethod.Auto
+        && ((job.Compression == CompressionMethod.Int4 && job[ModelSettings.Reconstruct] == "true") || job.Pruning == PruningMethod.Structured);
+
+    /// <summary>One line for the build output about structured pruning: what was removed, how it was ranked, what was refitted.</summary>
+    public static string? StructuredSummary(string displayName, CompressionResult result)
+    {
+        var structures = result.Statistics.Structures;
+        if (structures.Count == 0)
+        {
+            return null;
+        }
+        var kinds = structures.GroupBy(s => s.Kind).Select(g => string.Create(CultureInfo.InvariantCulture,
+            $"{g.Sum(s => s.Channels - s.Kept)} of {g.Sum(s => s.Channels)} {g.Key} in {g.Count()} layers"));
+        int ranked = structures.Count(s => s.RankedByActivations), refitted = structures.Count(s => s.Reconstructed);
+        return $"{displayName}: Structured pruning removed {string.Join(", ", kinds)}; "
+            + (ranked > 0 ? "ranked by calibration activations × weight norm" : "ranked by weight norms")
+            + string.Create(CultureInfo.InvariantCulture, $"; {refitted} following layers refitted to the original outputs");
+    }
 
     /// <summary>One line for the build output: how many layers run on integer kernels, why the others do not, and what calibration cost.</summary>
     public static string StaticSummary(string displayName, StaticCompressionResult result)
@@ -211,12 +232,21 @@ public static class ModelProcessor
             else if (Reconstructs(job))
             {
                 // GPTQ: the second moments of the layer inputs, streamed through ONNX Runtime on the calibration samples.
+                // Structured pruning: the second moments and means of the pruned channels, for ranking and the refit.
+                bool reconstruct = job[ModelSettings.Reconstruct] == "true";
                 var calibration = CalibrationRunner.Run(input, Path.GetFullPath(job[ModelSettings.CalibrationData]),
-                    ModelCompressor.CalibrationRequestFor(input, options with { Reconstruct = true }), new CalibrationOptions());
-                options = options with { Reconstruct = true, Calibration = calibration.Table };
+                    ModelCompressor.CalibrationRequestFor(input, options with { Reconstruct = reconstruct }), new CalibrationOptions());
+                options = options with { Reconstruct = reconstruct, Calibration = calibration.Table };
                 result = ModelCompressor.Compress(input, options);
-                report(string.Create(CultureInfo.InvariantCulture,
-                    $"{job.DisplayName}: {job.Compression}: {result.Statistics.Weights.Count(w => w.Reconstructed)} weights reconstructed (GPTQ) from {calibration.Samples} calibration samples in {calibration.Elapsed.TotalSeconds:0.0} s"));
+                if (job.Compression == CompressionMethod.Int4 && reconstruct)
+                {
+                    report(string.Create(CultureInfo.InvariantCulture,
+                        $"{job.DisplayName}: {job.Compression}: {result.Statistics.Weights.Count(w => w.Reconstructed)} weights reconstructed (GPTQ) from {calibration.Samples} calibration samples in {calibration.Elapsed.TotalSeconds:0.0} s"));
+                }
+                else
+                {
+                    report(string.Create(CultureInfo.InvariantCulture, $"{job.DisplayName}: calibrated on {calibration.Samples} samples in {calibration.Elapsed.TotalSeconds:0.0} s"));
+                }
                 keepInFloat = more => ModelCompressor.Compress(Weighted(), options with { Exclude = [.. options.Exclude, .. more] }).Model;
             }
             else if (job.Compression == CompressionMethod.Auto)
@@ -244,6 +274,10 @@ public static class ModelProcessor
                 options = options with { Reconstruct = false };
                 result = ModelCompressor.Compress(input, options);
                 keepInFloat = more => ModelCompressor.Compress(Weighted(), options with { Exclude = [.. options.Exclude, .. more] }).Model;
+            }
+            if (StructuredSummary(job.DisplayName, result) is { } structured)
+            {
+                report(structured);
             }
             foreach (DiagnosticException warning in result.Warnings)
             {

@@ -131,7 +131,7 @@ internal static class GptqKernels
     }
 
     /// <summary>Lower-triangular L with L Lᵀ = <paramref name="a"/> (symmetric positive definite), row by row.</summary>
-    private static double[] Cholesky(double[] a, int n)
+    internal static double[] Cholesky(double[] a, int n)
     {
         var l = new double[n * n];
         for (int i = 0; i < n; i++)

@@ -17,4 +17,7 @@ public static partial class DiagnosticCodes
 
     /// <summary>Int8Static without calibration statistics, or statistics that name none of the model's tensors.</summary>
     public const string CompressionCalibrationMissing = "OBT2005";
+
+    /// <summary>Warning: <c>Pruning="Structured"</c> found no chain of layers whose neurons or channels can be removed, so nothing was pruned.</summary>
+    public const string CompressionNothingToPrune = "OBT2006";
 }

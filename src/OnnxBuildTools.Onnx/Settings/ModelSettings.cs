@@ -146,14 +146,14 @@ public static class ModelSettings
         "Int8Static: how each activation's range is chosen from the calibration data: MinMax, Percentile (99.999) or Entropy.",
         "Percentile", ["MinMax", "Percentile", "Entropy"]);
     public static readonly ModelSetting Pruning = new("Pruning", SettingKind.Choice, "pruning", stamped: true,
-        "Remove weight entries before compressing: Magnitude zeroes the smallest of each MatMul, Gemm, Conv and embedding weight (the file stores a bit mask and the rest).",
-        "None", ["None", "Magnitude"]);
+        "Remove weights before compressing: Magnitude zeroes the smallest entries of each MatMul, Gemm, Conv and embedding weight (the file stores a bit mask and the rest); Structured removes whole feed-forward neurons and Conv channels (both layers shrink, the model runs faster).",
+        "None", ["None", "Magnitude", "Structured"]);
     public static readonly ModelSetting Sparsity = new("Sparsity", SettingKind.Fraction, "sparsity", stamped: true,
-        "With Pruning: the share of entries removed, from 0 to 1.", "0.5");
+        "With Pruning: the share of entries (Structured: of neurons or channels) removed, from 0 to 1.", "0.5");
     public static readonly ModelSetting PruningScope = new("PruningScope", SettingKind.Choice, "pruning-scope", stamped: true,
         "With Pruning: rank entries within each weight (Layer) or across all prunable weights at once (Global).", "Layer", ["Layer", "Global"]);
     public static readonly ModelSetting Reconstruct = new("Reconstruct", SettingKind.Boolean, "reconstruct", stamped: true,
-        "With CalibrationData: fit each layer to the original's outputs on the calibration inputs (Int4: GPTQ).", "true");
+        "With CalibrationData: fit each layer to the original's outputs on the calibration inputs (Int4: GPTQ; after Structured pruning: the layer reading the pruned channels, by least squares).", "true");
     public static readonly ModelSetting AutoMethods = new("AutoMethods", SettingKind.List, "auto-methods", stamped: true,
         "Compression=\"Auto\": what the search may use besides float: per layer Float16, Int8, Int4 and Lut (at LutBits); Int8Static for the whole model (with CalibrationData); Pruning (magnitude, 25/50/75 % sparsity).",
         "Float16;Int8;Int4;Int8Static");
