@@ -166,7 +166,7 @@ public static class ModelProcessor
         int ranked = structures.Count(s => s.RankedByActivations), refitted = structures.Count(s => s.Reconstructed);
         return $"{displayName}: Structured pruning removed {string.Join(", ", kinds)}; "
             + (ranked > 0 ? "ranked by calibration activations × weight norm" : "ranked by weight norms")
-            + string.Create(CultureInfo.InvariantCulture, $"; {refitted} following layers refitted to the original outputs");
+            + (ranked > 0 ? string.Create(CultureInfo.InvariantCulture, $"; {refitted} following layers refitted to the original outputs") : "");
     }
 
     /// <summary>One line for the build output: how many layers run on integer kernels, why the others do not, and what calibration cost.</summary>

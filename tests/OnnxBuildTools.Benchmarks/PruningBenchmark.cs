@@ -17,7 +17,9 @@ namespace OnnxBuildTools.Benchmarks;
 /// Int8 and Int4, and Int4 with GPTQ reconstruction from calibration sentences: size against the fp32 file, latency
 /// against fp32 (1 ONNX Runtime thread, interleaved rounds, median of per-round ratios), pooled-embedding cosine on
 /// held-out sentences (sentence 9 of each topic; calibration uses sentences 0 and 1), and compression time
-/// (calibration included).
+/// (calibration included). `-- pruning structured [sparsities]` (default 0.25; also run after the magnitude rows when no
+/// argument is given): <c>Pruning="Structured"</c> (that share of each feed-forward block's neurons removed) under None and
+/// Int8, ranked by weight norms, by calibration activations, and with the next layer refitted (Reconstruct).
 /// </summary>
 internal static class PruningBenchmark
 {
@@ -25,7 +27,10 @@ internal static class PruningBenchmark
 
     public static int Run(string[] args)
     {
-        double[] sparsities = args.Length > 0 ? [.. args.Select(a => double.Parse(a, CultureInfo.InvariantCulture))] : [0, 0.5, 0.75];
+        bool structuredOnly = args.Length > 0 && args[0] == "structured";
+        double[] sparsities = structuredOnly ? [] : args.Length > 0 ? [.. args.Select(a => double.Parse(a, CultureInfo.InvariantCulture))] : [0, 0.5, 0.75];
+        double[] structured = structuredOnly ? (args.Length > 1 ? [.. args.Skip(1).Select(a => double.Parse(a, CultureInfo.InvariantCulture))] : [0.25])
+            : args.Length > 0 ? [] : [0.25];
         var sentences = ArcticText.Sentences();
         var calibration = sentences.Where((_, i) => i % 10 < 2).ToList();
         var heldOut = sentences.Where((_, i) => i % 10 == 9).ToList();
@@ -69,6 +74,33 @@ internal static class PruningBenchmark
                     var (cosine, latency) = Measure(reference, referenceEmbeddings, compressed, text, heldOut.Count);
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"{method,-8} {sparsity,8:0.00} {(reconstruct ? "GPTQ" : "no"),-11} {(double)compressed.Length / original.Length,6:0.000}x {latency,6:0.00}x  {cosine,13:0.00000}  {clock.Elapsed.TotalSeconds,13:0.0}"));
+                }
+            }
+            if (structured.Length > 0)
+            {
+                Console.WriteLine("Pruning=\"Structured\" (feed-forward neurons removed per layer); ranking: weights, calibration activations; refit: next layer least squares");
+                Console.WriteLine("method   neurons  ranking  refit   size   latency  pooled-cosine  compression-s");
+            }
+            foreach (double sparsity in structured)
+            {
+                foreach (var (method, calibrate, refit) in new[]
+                {
+                    (CompressionMethod.None, false, false), (CompressionMethod.None, true, false), (CompressionMethod.None, true, true),
+                    (CompressionMethod.Int8, false, false), (CompressionMethod.Int8, true, false), (CompressionMethod.Int8, true, true),
+                })
+                {
+                    var options = new CompressionOptions { Method = method, Reconstruct = refit, Pruning = PruningMethod.Structured, Sparsity = sparsity };
+                    var clock = Stopwatch.StartNew();
+                    if (calibrate)
+                    {
+                        var statistics = CalibrationRunner.Run(model, folder, ModelCompressor.CalibrationRequestFor(model, options), new CalibrationOptions());
+                        options = options with { Calibration = statistics.Table };
+                    }
+                    byte[] compressed = ModelCompressor.Compress(model, options).Model.ToByteArray();
+                    clock.Stop();
+                    var (cosine, latency) = Measure(reference, referenceEmbeddings, compressed, text, heldOut.Count);
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"{method,-8} {sparsity,7:0.00} {(calibrate ? "data" : "weights"),-8} {(refit ? "yes" : "no"),-5} {(double)compressed.Length / original.Length,6:0.000}x {latency,6:0.00}x  {cosine,13:0.00000}  {clock.Elapsed.TotalSeconds,13:0.0}"));
                 }
             }
         }

@@ -141,7 +141,7 @@ public static class ModelSettings
     public static readonly ModelSetting Exclude = new("Exclude", SettingKind.List, "exclude", stamped: true,
         "Node names or op types to leave in float, separated by ';' or ','.", aliases: ["ExcludeNodes"]);
     public static readonly ModelSetting CalibrationData = new("CalibrationData", SettingKind.Folder, "calibration-data", stamped: true,
-        "Sample inputs to calibrate on (Int8Static's activation ranges; Int4's GPTQ with Reconstruct), as <input>.npy files (samples along axis 0) or test_data_set_N folders.");
+        "Sample inputs to calibrate on (Int8Static's activation ranges; Int4's GPTQ with Reconstruct; ranking and refitting Structured pruning's channels), as <input>.npy files (samples along axis 0) or test_data_set_N folders.");
     public static readonly ModelSetting CalibrationMethod = new("CalibrationMethod", SettingKind.Choice, "calibration-method", stamped: true,
         "Int8Static: how each activation's range is chosen from the calibration data: MinMax, Percentile (99.999) or Entropy.",
         "Percentile", ["MinMax", "Percentile", "Entropy"]);
