@@ -217,6 +217,74 @@ public sealed class StructuredPruningTests
     }
 
     /// <summary>
+    /// A MobileNet block without the residual: x [1, 4, 6, 6] → Conv expand (1×1, 4 → 8) → Relu → depthwise Conv (8 groups, 3×3,
+    /// pads 1, bias) → Relu → Conv project (1×1, 8 → 4) → y; weights as Constant nodes, as PaddlePaddle exports them.
+    /// </summary>
+    private static ModelProto InvertedBottleneck(float[] expand, float[] depthwise, float[] depthwiseBias, float[] project, int channels = 8)
+    {
+        var graph = new GraphProto { Name = "mobile" };
+        graph.Input.Add(Value("x", DataType.Float, 1, 4, 6, 6));
+        graph.Output.Add(Value("y", DataType.Float, 1, 4, 6, 6));
+        foreach (var (name, dims, values) in new (string, long[], float[])[]
+        {
+            ("We", [channels, 4, 1, 1], expand), ("Wd", [channels, 1, 3, 3], depthwise), ("Bd", [channels], depthwiseBias), ("Wp", [4, channels, 1, 1], project),
+        })
+        {
+            var constant = Node("Constant", name, [], [name]);
+            constant.Attribute.Add(new AttributeProto { Name = "value", Type = AttributeProto.Types.AttributeType.Tensor, T = FloatTensor(name, dims, values) });
+            graph.Node.Add(constant);
+        }
+        var pads = new AttributeProto { Name = "pads", Type = AttributeProto.Types.AttributeType.Ints };
+        pads.Ints.AddRange([1, 1, 1, 1]);
+        graph.Node.Add(Node("Conv", "expand", ["x", "We"], ["e"]));
+        graph.Node.Add(Node("Relu", "relu1", ["e"], ["r1"]));
+        graph.Node.Add(Node("Conv", "depthwise", ["r1", "Wd", "Bd"], ["d"], pads, Int("group", channels)));
+        graph.Node.Add(Node("Relu", "relu2", ["d"], ["r2"]));
+        graph.Node.Add(Node("Conv", "project", ["r2", "Wp"], ["y"]));
+        return Model(graph);
+    }
+
+    [TestMethod]
+    public void DepthwiseConvsBetweenTwoPointwiseConvsShrinkConsistentlyAndTheModelRunsAsTheHandPrunedOne()
+    {
+        float[] expand = RandomValues(32, 1), depthwise = RandomValues(72, 2), bias = RandomValues(8, 3, 0.1f), project = RandomValues(32, 4);
+        var model = InvertedBottleneck(expand, depthwise, bias, project);
+        var result = ModelCompressor.Compress(model, new CompressionOptions { Method = CompressionMethod.None, Pruning = PruningMethod.Structured, Sparsity = 0.25, CompactNames = false });
+
+        var kept = Enumerable.Range(0, 8).OrderBy(j => Norm(expand.AsSpan(j * 4, 4).ToArray()) * Norm(Enumerable.Range(0, 4).Select(o => project[(o * 8) + j])))
+            .ThenBy(j => j).Skip(2).Order().ToList();
+        var byHand = InvertedBottleneck(Keep(expand, 8, 4, 0, kept), Keep(depthwise, 8, 9, 0, kept), [.. kept.Select(j => bias[j])], Keep(project, 4, 8, 1, kept), 6);
+        Assert.AreEqual(6L, result.Model.Graph.Node.Single(n => n.Name == "depthwise").Attribute.Single(a => a.Name == "group").I);
+        float[] x = RandomValues(4 * 36, 5);
+        CollectionAssert.AreEqual(Run(byHand, "x", x, [1, 4, 6, 6]), Run(result.Model, "x", x, [1, 4, 6, 6]));
+    }
+
+    [TestMethod]
+    public void ALayerBetweenTwoChainsLosesInputChannelsToTheFirstAndOutputChannelsToTheSecond()
+    {
+        // x [1, 3, 8, 8] → Conv a (8) → Relu → Conv b (8) → Relu → Conv c (4) → y.
+        var graph = new GraphProto { Name = "three" };
+        graph.Input.Add(Value("x", DataType.Float, 1, 3, 8, 8));
+        graph.Output.Add(Value("y", DataType.Float, 1, 4, 8, 8));
+        graph.Initializer.Add(FloatTensor("Wa", [8, 3, 1, 1], RandomValues(24, 1)));
+        graph.Initializer.Add(FloatTensor("Wb", [8, 8, 1, 1], RandomValues(64, 2)));
+        graph.Initializer.Add(FloatTensor("Wc", [4, 8, 1, 1], RandomValues(32, 3)));
+        graph.Node.Add(Node("Conv", "a", ["x", "Wa"], ["ca"]));
+        graph.Node.Add(Node("Relu", "ra", ["ca"], ["a"]));
+        graph.Node.Add(Node("Conv", "b", ["a", "Wb"], ["cb"]));
+        graph.Node.Add(Node("Relu", "rb", ["cb"], ["b"]));
+        graph.Node.Add(Node("Conv", "c", ["b", "Wc"], ["y"]));
+        var model = Model(graph);
+        var result = ModelCompressor.Compress(model, new CompressionOptions { Method = CompressionMethod.None, Pruning = PruningMethod.Structured, Sparsity = 0.5, CompactNames = false });
+        Assert.AreEqual(2, result.Statistics.Structures.Count);
+        CollectionAssert.AreEqual(new long[] { 4, 3, 1, 1 }, Dims(result.Model, "Wa"));
+        CollectionAssert.AreEqual(new long[] { 4, 4, 1, 1 }, Dims(result.Model, "Wb"));
+        CollectionAssert.AreEqual(new long[] { 4, 4, 1, 1 }, Dims(result.Model, "Wc"));
+        float[] x = RandomValues(3 * 64, 4);
+        Assert.AreEqual(4 * 64, Run(result.Model, "x", x, [1, 3, 8, 8]).Length);
+    }
+
+    /// <summary>
     /// Inputs on a low-dimensional subspace (x = z·A, 6 strong directions), so the hidden neurons are correlated and the
     /// removed ones' contribution is largely predictable from the kept ones: what the least-squares refit exploits.
     /// </summary>

@@ -43,6 +43,9 @@ internal sealed record PrunableChain(
     int Channels,
     bool PointwiseConsumer)
 {
+    /// <summary>Depthwise Convs between producer and consumer, whose <c>group</c> becomes the number of channels kept.</summary>
+    public IReadOnlyList<NodeProto> Depthwise { get; init; } = [];
+
     /// <summary>The axis of <see cref="Intermediate"/> that holds the channels: the last for MatMul inputs, 1 for Conv inputs.</summary>
     public int IntermediateAxis => Kind == StructureKind.FeedForward ? -1 : 1;
 
@@ -202,7 +205,8 @@ internal static class StructuredPruningPlanner
     public static IReadOnlyList<PrunableChain> FindChains(ModelProto model, IReadOnlyList<WeightSite> sites, CompressionOptions options)
     {
         var graph = model.Graph;
-        var weights = sites.Where(s => s.Graph == graph && s.Kind == WeightKind.Initializer).GroupBy(s => s.Name, StringComparer.Ordinal)
+        var weights = sites.Where(s => s.Graph == graph && (s.Kind == WeightKind.Initializer || (s.Kind == WeightKind.ConstantNode && s.Weight.ConstantAttribute == "value")))
+            .GroupBy(s => s.Name, StringComparer.Ordinal)
             .Where(g => g.Count() == 1).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
         var constants = new HashSet<string>(graph.Initializer.Select(t => t.Name), StringComparer.Ordinal);
         var constantDims = graph.Initializer.GroupBy(t => t.Name, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().Dims.ToArray(), StringComparer.Ordinal);
@@ -210,9 +214,8 @@ internal static class StructuredPruningPlanner
         {
             constants.Add(node.Output[0]);
             var tensor = node.Attribute.FirstOrDefault(a => a.Name == "value")?.T;
-            // A Constant node's tensor is never sliced: only a single value is accepted from one ([-1] fails every other check).
-            bool single = tensor is null ? node.Attribute.Any(a => a.Name is "value_float" or "value_int") : tensor.Dims.Aggregate(1L, (a, b) => a * b) == 1;
-            constantDims[node.Output[0]] = single ? [.. tensor?.Dims ?? []] : [-1];
+            // value_float and value_int are single values; other attributes (value_floats, …) are never sliced ([-1] fails every check).
+            constantDims[node.Output[0]] = tensor is not null ? [.. tensor.Dims] : node.Attribute.Any(a => a.Name is "value_float" or "value_int") ? [] : [-1];
         }
         foreach (var input in graph.Input)
         {
@@ -238,15 +241,16 @@ internal static class StructuredPruningPlanner
         bool Excluded(NodeProto node) => (node.Name.Length > 0 && options.Exclude.Contains(node.Name, StringComparer.Ordinal)) || options.Exclude.Contains(node.OpType, StringComparer.Ordinal);
         bool SoleReader(string value, NodeProto node) => !outputs.Contains(value) && !readInSubgraphs.Contains(value)
             && readers.TryGetValue(value, out var list) && list.Count == 1 && ReferenceEquals(list[0], node);
+        bool Sliceable(string value, NodeProto node) => weights.ContainsKey(value) && SoleReader(value, node);
         WeightSite? OwnWeight(NodeProto node, int input) =>
             node.Input.Count > input && weights.TryGetValue(node.Input[input], out var site) && SoleReader(site.Name, node) && site.Uses.Count == 1
             && site.Values.Length == site.ElementCount && float.IsFinite(Kernels.Int8Kernels.MaxAbs(site.Values)) ? site : null;
 
         var chains = new List<PrunableChain>();
-        var claimed = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
+        var consumers = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
         foreach (var producer in graph.Node)
         {
-            if (producer.Domain is not ("" or "ai.onnx") || Excluded(producer) || producer.Output.Count != 1 || claimed.Contains(producer))
+            if (producer.Domain is not ("" or "ai.onnx") || Excluded(producer) || producer.Output.Count != 1)
             {
                 continue;
             }
@@ -261,13 +265,13 @@ internal static class StructuredPruningPlanner
                 continue;
             }
             int outputRank = kind == StructureKind.FeedForward ? 0 : weight.Dims.Length;
-            var chain = Follow(producer, kind, channels, outputRank, readers, constants, constantDims, outputs, readInSubgraphs, SoleReader);
+            var chain = Follow(producer, kind, channels, outputRank, readers, constants, constantDims, outputs, readInSubgraphs, Sliceable);
             if (chain is null)
             {
                 continue;
             }
-            var (region, channelConstants, consumer) = chain.Value;
-            if (Excluded(consumer) || claimed.Contains(consumer))
+            var (region, channelConstants, consumer, depthwise) = chain.Value;
+            if (Excluded(consumer) || consumers.Contains(consumer))
             {
                 continue;
             }
@@ -277,15 +281,12 @@ internal static class StructuredPruningPlanner
                 continue;
             }
             var (consumerWeight, consumerAxis, consumerBias, pointwise) = end.Value;
-            claimed.Add(producer);
-            claimed.Add(consumer);
+            consumers.Add(consumer);
             chains.Add(new PrunableChain(kind, producer, weight.Name, axis, [.. producerConstants, .. channelConstants], consumer, consumerWeight.Name, consumerAxis,
-                consumerBias, consumer.Input[0], region, channels, pointwise));
+                consumerBias, consumer.Input[0], region, channels, pointwise) { Depthwise = depthwise });
         }
-        // A layer that is a consumer in one chain and the producer of the next could be both; each weight is shrunk along one
-        // axis per chain, so a layer takes part in one chain at most (the first found, in model order).
-        var producers = chains.Select(c => c.ProducerWeight).ToHashSet(StringComparer.Ordinal);
-        return [.. chains.Where(c => !producers.Contains(c.ConsumerWeight))];
+        // A layer may be the consumer of one chain (losing input channels) and the producer of the next (losing output channels).
+        return chains;
     }
 
     private static (StructureKind Kind, WeightSite Weight, int Axis, int Channels, IReadOnlyList<ChannelConstant> Constants)? ProducerOf(
@@ -338,12 +339,13 @@ internal static class StructuredPruningPlanner
     /// constants to slice, and the consumer; null when anything else reads those values or those ops read anything else.
     /// An op is taken once every activation it reads is in the region (x·sigmoid(x) reads two of them).
     /// </summary>
-    private static (List<string> Region, List<ChannelConstant> Constants, NodeProto Consumer)? Follow(
+    private static (List<string> Region, List<ChannelConstant> Constants, NodeProto Consumer, List<NodeProto> Depthwise)? Follow(
         NodeProto producer, StructureKind kind, int channels, int outputRank, Dictionary<string, List<NodeProto>> readers,
         HashSet<string> constants, Dictionary<string, long[]> constantDims, HashSet<string> outputs, HashSet<string> readInSubgraphs,
-        Func<string, NodeProto, bool> soleReader)
+        Func<string, NodeProto, bool> sliceable)
     {
         var region = new List<string>();
+        var depthwise = new List<NodeProto>();
         var inRegion = new HashSet<string>(StringComparer.Ordinal);
         var pending = new List<NodeProto>();
         var seen = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
@@ -390,9 +392,17 @@ internal static class StructuredPruningPlanner
                     consumer = node;
                     continue;
                 }
-                if (!IsChannelWise(node, kind) || node.Output.Count == 0 || node.Output[0].Length == 0)
+                // A depthwise Conv (one filter per channel) keeps the channels apart: its filters and bias shrink with them, and its group.
+                bool isDepthwise = kind == StructureKind.ConvChannels && node.OpType == "Conv" && node.Domain is "" or "ai.onnx"
+                    && Attribute(node, "group", 1) == channels && node.Input.Count >= 2 && !inRegion.Contains(node.Input[1])
+                    && constantDims.GetValueOrDefault(node.Input[1]) is { Length: >= 3 } filter && filter[0] == channels && filter[1] == 1;
+                if ((!isDepthwise && !IsChannelWise(node, kind)) || node.Output.Count == 0 || node.Output[0].Length == 0)
                 {
                     return null;
+                }
+                if (isDepthwise)
+                {
+                    depthwise.Add(node);
                 }
                 for (int i = 0; i < node.Input.Count; i++)
                 {
@@ -410,12 +420,13 @@ internal static class StructuredPruningPlanner
                     int channelAxis = kind == StructureKind.FeedForward ? dims.Length - 1 : dims.Length - (outputRank - 1);
                     bool perChannel = channelAxis >= 0 && channelAxis < dims.Length && dims[channelAxis] == channels
                         && dims.Where((d, a) => a != channelAxis).All(d => d == 1);
-                    if (node.OpType == "BatchNormalization")
+                    if (node.OpType is "BatchNormalization" or "Conv")
                     {
-                        perChannel = dims is [var n] && n == channels;
+                        // BatchNormalization's parameters, a depthwise Conv's filters [C, 1, k…] and bias [C]: channels on axis 0.
+                        perChannel = dims.Length > 0 && dims[0] == channels && (dims.Length == 1 || (node.OpType == "Conv" && i == 1));
                         channelAxis = 0;
                     }
-                    if (!perChannel || !soleReader(input, node))
+                    if (!perChannel || !sliceable(input, node))
                     {
                         return null;
                     }
@@ -444,7 +455,7 @@ internal static class StructuredPruningPlanner
         string intermediate = consumer.Input[0];
         region.Remove(intermediate);
         region.Add(intermediate);
-        return (region, channelConstants, consumer);
+        return (region, channelConstants, consumer, depthwise);
     }
 
     private static bool IsConsumerOp(NodeProto node, StructureKind kind) => node.Domain is "" or "ai.onnx" && (kind == StructureKind.FeedForward

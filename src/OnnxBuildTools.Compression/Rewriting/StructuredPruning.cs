@@ -23,41 +23,56 @@ internal static class StructuredPruning
         }
         var graph = model.Graph;
         var byName = sites.Where(s => s.Graph == graph).GroupBy(s => s.Name, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
-        var replacements = new Dictionary<string, TensorProto>[plan.Chains.Count];
+        // Chains apply in model order on the current values: a layer that consumes one chain and produces the next loses
+        // input channels (refitted first) and then output channels.
+        var current = new Dictionary<string, (float[] Values, long[] Dims)>(StringComparer.Ordinal);
+        (float[] Values, long[] Dims) Current(string name) => current.TryGetValue(name, out var value) ? value : (byName[name].Values.ToArray(), byName[name].Dims);
         var reconstructed = new bool[plan.Chains.Count];
-        ParallelWork.For(plan.Chains.Count, c =>
+        for (int c = 0; c < plan.Chains.Count; c++)
         {
             var (chain, kept, reconstruct, _) = plan.Chains[c];
-            var result = new Dictionary<string, TensorProto>(StringComparer.Ordinal);
-            result[chain.ProducerWeight] = Sliced(byName[chain.ProducerWeight], chain.ProducerAxis, kept);
+            current[chain.ProducerWeight] = Sliced(Current(chain.ProducerWeight), chain.ProducerAxis, kept);
             foreach (var constant in chain.ChannelConstants)
             {
-                result[constant.Name] = Sliced(byName[constant.Name], constant.Axis, kept);
+                current[constant.Name] = Sliced(Current(constant.Name), constant.Axis, kept);
             }
-            var consumer = byName[chain.ConsumerWeight];
-            if (reconstruct && Refitted(chain, kept, consumer, chain.ConsumerBias is null ? null : byName[chain.ConsumerBias], calibration!) is { } refit)
+            var consumer = Current(chain.ConsumerWeight);
+            var bias = chain.ConsumerBias is null ? ((float[], long[])?)null : Current(chain.ConsumerBias);
+            if (reconstruct && Refitted(chain, kept, consumer, bias?.Item1, calibration!) is { } refit)
             {
-                result[chain.ConsumerWeight] = refit.Weights;
+                current[chain.ConsumerWeight] = refit.Weights;
                 if (refit.Bias is not null)
                 {
-                    result[chain.ConsumerBias!] = refit.Bias;
+                    current[chain.ConsumerBias!] = (refit.Bias, bias!.Value.Item2);
                 }
                 reconstructed[c] = true;
             }
             else
             {
-                result[chain.ConsumerWeight] = Sliced(consumer, chain.ConsumerAxis, kept);
+                current[chain.ConsumerWeight] = Sliced(consumer, chain.ConsumerAxis, kept);
             }
-            replacements[c] = result;
-        });
-
-        var all = replacements.SelectMany(r => r).ToDictionary(r => r.Key, r => r.Value, StringComparer.Ordinal);
+        }
+        var all = current.ToDictionary(t => t.Key, t => ModelBuilder.FloatTensor(t.Key, t.Value.Values, t.Value.Dims), StringComparer.Ordinal);
         for (int i = 0; i < graph.Initializer.Count; i++)
         {
-            if (all.TryGetValue(graph.Initializer[i].Name, out var tensor))
+            if (all.TryGetValue(graph.Initializer[i].Name, out var tensor) && byName[tensor.Name].Kind == Onnx.Weights.WeightKind.Initializer)
             {
                 tensor.DocString = graph.Initializer[i].DocString;
                 graph.Initializer[i] = tensor;
+            }
+        }
+        foreach (var (name, tensor) in all)
+        {
+            if (byName[name].ConstantNode is { } constant)
+            {
+                constant.Attribute.Single(a => a.Name == "value").T = tensor;
+            }
+        }
+        foreach (var pruned in plan.Chains)
+        {
+            foreach (var node in pruned.Chain.Depthwise)
+            {
+                node.Attribute.Single(a => a.Name == "group").I = pruned.Kept.Count;
             }
         }
         var narrowed = plan.Chains.SelectMany(c => c.Chain.Region).ToHashSet(StringComparer.Ordinal);
@@ -70,34 +85,32 @@ internal static class StructuredPruning
             p.Chain.Kind == StructureKind.FeedForward ? "feed-forward neurons" : "Conv channels", p.Chain.Channels, p.Kept.Count, p.RankedByActivations, reconstructed[c]))];
     }
 
-    private static TensorProto Sliced(WeightSite site, int axis, IReadOnlyList<int> kept)
+    private static (float[] Values, long[] Dims) Sliced((float[] Values, long[] Dims) tensor, int axis, IReadOnlyList<int> kept)
     {
-        long[] dims = site.Dims;
-        var values = StructuredKernels.Slice(site.Values, dims, axis, kept);
+        var values = StructuredKernels.Slice(tensor.Values, tensor.Dims, axis, kept);
+        long[] dims = [.. tensor.Dims];
         dims[axis] = kept.Count;
-        return ModelBuilder.FloatTensor(site.Name, values, dims);
+        return (values, dims);
     }
 
     /// <summary>The consumer fitted to the original layer's outputs (<see cref="StructuredKernels.Refit"/>); null when the fit is impossible.</summary>
-    private static (TensorProto Weights, TensorProto? Bias)? Refitted(PrunableChain chain, IReadOnlyList<int> kept, WeightSite consumer, WeightSite? bias, CalibrationTable calibration)
+    private static ((float[] Values, long[] Dims) Weights, float[]? Bias)? Refitted(PrunableChain chain, IReadOnlyList<int> kept, (float[] Values, long[] Dims) consumer,
+        float[]? bias, CalibrationTable calibration)
     {
         var moment = calibration.SecondMoments[chain.Intermediate];
         var mean = calibration.Channels[chain.Intermediate].Mean;
-        long[] dims = consumer.Dims;
         int channels = chain.Channels;
-        int outputs = (int)(consumer.ElementCount / channels);
+        int outputs = consumer.Values.Length / channels;
         // As [F, D]: MatMul's weight already is; Gemm with transB and 1×1 Conv ([D, F, 1…]) are transposed.
-        float[] weights = chain.ConsumerAxis == 0 ? consumer.Values.ToArray() : Transposed(consumer.Values, outputs, channels);
-        var refit = StructuredKernels.Refit(weights, channels, outputs, bias is null ? [] : bias.Values, bias is not null,
-            moment.Values.AsSpan(), mean.AsSpan(), kept);
+        float[] weights = chain.ConsumerAxis == 0 ? consumer.Values : Transposed(consumer.Values, outputs, channels);
+        var refit = StructuredKernels.Refit(weights, channels, outputs, bias ?? [], bias is not null, moment.Values.AsSpan(), mean.AsSpan(), kept);
         if (refit is not { } fitted)
         {
             return null;
         }
+        long[] dims = [.. consumer.Dims];
         dims[chain.ConsumerAxis] = kept.Count;
-        float[] stored = chain.ConsumerAxis == 0 ? fitted.Weights : Transposed(fitted.Weights, kept.Count, outputs);
-        return (ModelBuilder.FloatTensor(consumer.Name, stored, dims),
-            fitted.Bias is null ? null : ModelBuilder.FloatTensor(bias!.Name, fitted.Bias, bias.Dims));
+        return ((chain.ConsumerAxis == 0 ? fitted.Weights : Transposed(fitted.Weights, kept.Count, outputs), dims), fitted.Bias);
     }
 
     private static float[] Transposed(ReadOnlySpan<float> values, int rows, int columns)
