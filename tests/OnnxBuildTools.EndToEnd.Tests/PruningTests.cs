@@ -9,7 +9,8 @@ namespace OnnxBuildTools.EndToEnd.Tests;
 /// Pruning and reconstruction from consumer projects. Magnitude pruning: PaddleOCR cls pruned alone (Compression None, Global scope) and with Int8;
 /// both files are smaller than their unpruned counterparts, and the generated wrappers run them and give what ONNX
 /// Runtime gives on the written files. Int4 with CalibrationData (GPTQ by default) builds, its calibration files are
-/// inputs of the model, and its wrapper runs it.
+/// inputs of the model, and its wrapper runs it. Structured pruning: PaddleOCR cls loses a quarter of its Conv channels alone,
+/// with Int8, and with Int8 ranked and refitted on calibration images; the wrappers run the narrower models.
 /// </summary>
 [TestClass]
 public sealed class PruningTests
@@ -92,10 +93,54 @@ public sealed class PruningTests
         StringAssert.Contains(project.Build().AssertSucceeded("build after the calibration data changed").Output, "reconstructed (GPTQ)");
     }
 
-    /// <summary>A float32 .npy of [samples, 1, size] uniform values in [-1, 1).</summary>
-    private static void WriteSamples(string path, int samples, int size, int seed)
+    [TestMethod]
+    public void StructuredPruningBuildsNarrowerModelsWhoseWrappersRunThem()
     {
-        string header = $"{{'descr': '<f4', 'fortran_order': False, 'shape': ({samples}, 1, {size}), }}";
+        var project = ConsumerProject.Create("Narrowed", """
+            <OnnxModel Include="models/alone/cls.onnx" Pruning="Structured" Sparsity="0.25" AccuracyCheck="Warn" />
+            <OnnxModel Include="models/int8/cls.onnx" Compression="Int8" Pruning="Structured" Sparsity="0.25" AccuracyCheck="Warn" />
+            <OnnxModel Include="models/fitted/cls.onnx" Compression="Int8" Pruning="Structured" Sparsity="0.25" CalibrationData="calibration" AccuracyCheck="Warn" />
+            <OnnxModel Include="models/plain/cls.onnx" Compression="Int8" />
+            """, program: Program.Replace("Pruned.", "Narrowed.", StringComparison.Ordinal)
+                + "\nusing (var m = new Narrowed.Models.Fitted.Cls()) using (var o = m.Run(image, shape)) Console.WriteLine($\"fitted {F(o.Softmax0Tmp0)}\");\n");
+        foreach (string folder in new[] { "alone", "int8", "fitted", "plain" })
+        {
+            string target = Path.Combine(project.Directory, "models", folder, "cls.onnx");
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(TestCorpus.RealModel("paddleocr_cls"), target);
+        }
+        string calibration = Path.Combine(project.Directory, "calibration");
+        Directory.CreateDirectory(calibration);
+        WriteSamples(Path.Combine(calibration, "x.npy"), samples: 8, 3 * 48 * 192, seed: 80, shape: "3, 48, 192");
+
+        ProcessResult build = project.Build().AssertSucceeded("build with Pruning=Structured");
+        StringAssert.Contains(build.Output, "(None, Structured 25%, ");
+        StringAssert.Contains(build.Output, "(Int8, Structured 25%, ");
+        StringAssert.Contains(build.Output, "models/alone/cls.onnx: Structured pruning removed ");
+        StringAssert.Contains(build.Output, "Conv channels");
+        StringAssert.Contains(build.Output, "models/fitted/cls.onnx: Structured pruning removed ");
+        StringAssert.Contains(build.Output, "ranked by calibration activations");
+        StringAssert.Contains(build.Output, "models/int8/cls.onnx: accuracy ", "the accuracy check ran on the pruned model");
+
+        long source = new FileInfo(TestCorpus.RealModel("paddleocr_cls")).Length;
+        string Output(string folder) => Path.Combine(project.OutputDirectory, "models", folder, "cls.onnx");
+        long alone = new FileInfo(Output("alone")).Length, int8 = new FileInfo(Output("int8")).Length, plain = new FileInfo(Output("plain")).Length;
+        Assert.IsTrue(alone < source * 0.9, $"pruned float32: {alone} of {source} bytes");
+        Assert.IsTrue(int8 < plain * 0.95, $"pruned int8: {int8} bytes, int8 alone {plain}");
+
+        ProcessResult run = E2E.Dotnet(project.Directory, "exec", Path.Combine(project.OutputDirectory, "Narrowed.dll")).AssertSucceeded("run the wrappers");
+        var lines = run.Output.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0).ToDictionary(l => l.Split(' ')[0], l => l.Split(' ')[1..]);
+        foreach (string variant in new[] { "alone", "int8", "fitted" })
+        {
+            float[] fromWrapper = lines[variant].Select(v => float.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+            CollectionAssert.AreEqual(RunDirectly(Output(variant)), fromWrapper, $"{variant}: the wrapper runs the pruned model");
+        }
+    }
+
+    /// <summary>A float32 .npy of [samples, 1, size] uniform values in [-1, 1).</summary>
+    private static void WriteSamples(string path, int samples, int size, int seed, string? shape = null)
+    {
+        string header = $"{{'descr': '<f4', 'fortran_order': False, 'shape': ({samples}, 1, {shape ?? size.ToString(CultureInfo.InvariantCulture)}), }}";
         int total = 10 + header.Length + 1;
         header = header.PadRight(header.Length + ((64 - (total % 64)) % 64)) + "\n";
         var random = new Random(seed);
