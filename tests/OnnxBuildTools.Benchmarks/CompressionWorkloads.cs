@@ -229,7 +229,7 @@ internal sealed class ImageWorkload(long[] shape, float? probabilityThreshold) :
     }
 
     /// <summary>Dark character-like strokes in text lines on a light page, normalised with ImageNet mean and std.</summary>
-    private static float[] MakeImage(long[] shape, int seed)
+    public static float[] MakeImage(long[] shape, int seed)
     {
         var random = new Random(seed);
         int channels = (int)shape[1], height = (int)shape[2], width = (int)shape[3];
