@@ -380,6 +380,76 @@ public sealed class StructuredPruningTests
         Assert.IsTrue(after < 0.5 * before, $"relative error without refit {before:0.0000}, with {after:0.0000}");
     }
 
+    /// <summary>Calibration statistics of the FFN's intermediate "a" and its input "x", measured in double precision from the inputs.</summary>
+    private static CalibrationTable Statistics(float[] x, int rows, float[] w1, float[] b1)
+    {
+        var a = Activations(x, rows, w1, b1);
+        SecondMoment Moment(Func<int, int, double> value, int features)
+        {
+            var m = new double[features * features];
+            for (int r = 0; r < rows; r++)
+            {
+                for (int i = 0; i < features; i++)
+                {
+                    for (int j = 0; j < features; j++)
+                    {
+                        m[(i * features) + j] += value(r, i) * value(r, j) / rows;
+                    }
+                }
+            }
+            return new SecondMoment(1, features, rows, [.. m]);
+        }
+        var mean = Enumerable.Range(0, Hidden).Select(j => (float)Enumerable.Range(0, rows).Average(r => a[(r * Hidden) + j])).ToArray();
+        return new CalibrationTable([], [KeyValuePair.Create("a", new ChannelStatistics(1, [.. mean], [.. mean], [.. mean]))],
+            [KeyValuePair.Create("a", Moment((r, i) => a[(r * Hidden) + i], Hidden)), KeyValuePair.Create("x", Moment((r, i) => x[(r * K) + i], K))], rows);
+    }
+
+    [TestMethod]
+    public void Int4WithGptqQuantizesTheRefittedNarrowerLayerWithTheKeptChannelsSecondMoment()
+    {
+        float[] w1 = RandomValues(K * Hidden, 11), b1 = RandomValues(Hidden, 12, 0.1f), w2 = RandomValues(Hidden * N, 13), b2 = RandomValues(N, 14, 0.1f);
+        var model = FeedForward(w1, b1, w2, b2);
+        var calibration = Statistics(CorrelatedInputs(512, 20), 512, w1, b1);
+        var options = new CompressionOptions { Method = CompressionMethod.Int4, Pruning = PruningMethod.Structured, Sparsity = 0.25, CompactNames = false, Calibration = calibration };
+        var result = ModelCompressor.Compress(model, options);
+        Assert.IsTrue(result.Statistics.Structures.Single().Reconstructed);
+        var reconstructed = result.Statistics.Weights.Where(w => w.Reconstructed).Select(w => w.Name).Order().ToList();
+        CollectionAssert.AreEqual(new[] { "W1", "W2" }, reconstructed, "GPTQ fits both layers, the narrower one with the kept channels' statistics");
+
+        float[] x = CorrelatedInputs(Batch, 21);
+        float[] expected = Run(model, "x", x, [Batch, K]);
+        double rounded = RelativeError(expected, Run(ModelCompressor.Compress(model, options with { Reconstruct = false }).Model, "x", x, [Batch, K]));
+        double fitted = RelativeError(expected, Run(result.Model, "x", x, [Batch, K]));
+        Assert.IsTrue(fitted < 0.7 * rounded, $"relative error pruned and rounded {rounded:0.0000}, refitted and GPTQ {fitted:0.0000}");
+    }
+
+    [TestMethod]
+    public void GlobalScopeTakesTheLowestScoresAcrossChainsAndKeepsOneChannelInEach()
+    {
+        // Two blocks side by side: x → up1 → Relu → down1 → y1 and x → up2 → Relu → down2 → y2, the second's weights 100 times smaller.
+        var graph = new GraphProto { Name = "two" };
+        graph.Input.Add(Value("x", DataType.Float, Batch, K));
+        graph.Output.Add(Value("y1", DataType.Float, Batch, N));
+        graph.Output.Add(Value("y2", DataType.Float, Batch, N));
+        foreach (var (suffix, scale) in new[] { ("1", 1f), ("2", 0.01f) })
+        {
+            graph.Initializer.Add(FloatTensor("U" + suffix, [K, Hidden], RandomValues(K * Hidden, 30 + (int)(scale * 10), scale)));
+            graph.Initializer.Add(FloatTensor("D" + suffix, [Hidden, N], RandomValues(Hidden * N, 40 + (int)(scale * 10), scale)));
+            graph.Node.Add(Node("MatMul", "up" + suffix, ["x", "U" + suffix], ["h" + suffix]));
+            graph.Node.Add(Node("Relu", "relu" + suffix, ["h" + suffix], ["r" + suffix]));
+            graph.Node.Add(Node("MatMul", "down" + suffix, ["r" + suffix, "D" + suffix], ["y" + suffix]));
+        }
+        var model = Model(graph);
+        var options = new CompressionOptions { Method = CompressionMethod.None, Pruning = PruningMethod.Structured, Sparsity = 0.5, PruningScope = PruningScope.Global, CompactNames = false };
+        var result = ModelCompressor.Compress(model, options);
+        // Half of the 128 neurons: all but one of the small block's 64, then the 1 weakest of the large block's.
+        CollectionAssert.AreEqual(new long[] { K, 63 }, Dims(result.Model, "U1"));
+        CollectionAssert.AreEqual(new long[] { K, 1 }, Dims(result.Model, "U2"));
+        CollectionAssert.AreEqual(new long[] { 1, N }, Dims(result.Model, "D2"));
+        var layer = ModelCompressor.Compress(model, options with { PruningScope = PruningScope.Layer });
+        CollectionAssert.AreEqual(new long[] { K, 32 }, Dims(layer.Model, "U1"));
+    }
+
     [TestMethod]
     public void CalibrationRequestAsksForTheSecondMomentsAndMeansOfThePrunedIntermediate()
     {
