@@ -31,7 +31,10 @@ internal sealed class CaseRunner(TextWriter log, long index)
     public static readonly CompressionMethod[] Methods = [CompressionMethod.Float16, CompressionMethod.Int8, CompressionMethod.Int4];
 
     public static IEnumerable<string> StageNames =>
-        [Signature, Load, Catalog, .. Methods.Select(m => m.ToString()), CalibrationRequest, Save, Reload, ParseCompress];
+        [Signature, Load, Catalog, .. Methods.Select(m => m.ToString()), Structured, CalibrationRequest, Save, Reload, ParseCompress];
+
+    /// <summary>Int8 after <c>Pruning="Structured"</c> (half of every chain's channels removed), saved and reloaded like the methods.</summary>
+    public const string Structured = "structured";
 
     public void Run(string modelPath, string outputDirectory)
     {
@@ -46,12 +49,13 @@ internal sealed class CaseRunner(TextWriter log, long index)
             {
                 // The output keeps the tensors the engine does not touch: when the source's cannot be read, neither can the output's.
                 bool readable = Stage(Catalog, inputBytes, false, () => ReadEveryWeight(loaded));
-                foreach (var method in Methods)
+                var structured = Options(CompressionMethod.Int8) with { Pruning = PruningMethod.Structured, Sparsity = 0.5 };
+                foreach (var (stage, options) in Methods.Select(m => (m.ToString(), Options(m))).Append((Structured, structured)))
                 {
                     CompressionResult? result = null;
-                    Stage(method.ToString(), inputBytes, false, () => result = ModelCompressor.Compress(loaded, Options(method)));
+                    Stage(stage, inputBytes, false, () => result = ModelCompressor.Compress(loaded, options));
                     if (result is null) continue;
-                    string output = Path.Combine(outputDirectory, $"{method}.onnx");
+                    string output = Path.Combine(outputDirectory, $"{stage}.onnx");
                     bool saved = Stage(Save, inputBytes, true, () => OnnxModelFile.Save(result.Model, output, null, loaded.ExternalData));
                     if (!saved) continue;
                     Stage(Reload, inputBytes, true, () =>
@@ -61,7 +65,11 @@ internal sealed class CaseRunner(TextWriter log, long index)
                         ModelSignature.ReadFromFile(output);
                     });
                 }
-                Stage(CalibrationRequest, inputBytes, false, () => ModelCompressor.CalibrationRequestFor(loaded, new CompressionOptions { Method = CompressionMethod.Int8Static }));
+                Stage(CalibrationRequest, inputBytes, false, () =>
+                {
+                    ModelCompressor.CalibrationRequestFor(loaded, new CompressionOptions { Method = CompressionMethod.Int8Static });
+                    ModelCompressor.CalibrationRequestFor(loaded, structured);
+                });
             }
         }
         Stage(ParseCompress, inputBytes, false, () => ModelCompressor.Compress(OnnxModelFile.Parse(modelPath), Options(CompressionMethod.Int8), modelPath));

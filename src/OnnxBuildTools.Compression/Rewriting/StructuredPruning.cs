@@ -65,14 +65,14 @@ internal static class StructuredPruning
         {
             if (byName[name].ConstantNode is { } constant)
             {
-                constant.Attribute.Single(a => a.Name == "value").T = tensor;
+                constant.Attribute.First(a => a.Name == "value").T = tensor;
             }
         }
         foreach (var pruned in plan.Chains)
         {
             foreach (var node in pruned.Chain.Depthwise)
             {
-                node.Attribute.Single(a => a.Name == "group").I = pruned.Kept.Count;
+                node.Attribute.First(a => a.Name == "group").I = pruned.Kept.Count;
             }
         }
         var narrowed = plan.Chains.SelectMany(c => c.Chain.Region).ToHashSet(StringComparer.Ordinal);
