@@ -136,7 +136,7 @@ internal static class StructuredPruningPlanner
         {
             // Global: the lowest scores over all chains together, each chain keeping at least one channel.
             int total = chains.Sum(c => c.Channels);
-            int count = PruningPlanner.PrunedCount(total, options.Sparsity) is var c2 ? (int)c2 : 0;
+            long count = PruningPlanner.PrunedCount(total, options.Sparsity);
             var order = Enumerable.Range(0, chains.Count).SelectMany(i => Enumerable.Range(0, chains[i].Channels).Select(j => (Chain: i, Channel: j)))
                 .OrderBy(p => scores[p.Chain][p.Channel]).ThenBy(p => p.Chain).ThenBy(p => p.Channel);
             foreach (var (chain, channel) in order)
