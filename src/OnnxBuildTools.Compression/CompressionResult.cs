@@ -103,6 +103,9 @@ public sealed record CompressionStatistics(IReadOnlyList<WeightStatistics> Weigh
     /// <summary>Int8Static: the activation tensors quantized between integer kernels.</summary>
     public int QuantizedActivations { get; init; }
 
+    /// <summary>Int8 with <see cref="CompressionOptions.Reconstruct"/> and calibration: MatMul and Gemm biases corrected for the quantized weights' mean shift.</summary>
+    public int CorrectedBiases { get; init; }
+
     /// <summary>Structured pruning: every chain narrowed, in model order (empty without it).</summary>
     public IReadOnlyList<StructureStatistics> Structures { get; init; } = [];
 

@@ -83,6 +83,18 @@ public static class ModelCompressor
         }
         var pruning = PruningPlanner.Plan(sites, options, opset);
         var plans = ModelPlanner.Plan(sites, options, opset, model, staticPlan, pruning);
+        int correctedBiases = 0;
+        if (options.Method == CompressionMethod.Int8 && options.Reconstruct && options.Calibration is { Channels.Count: > 0 } table)
+        {
+            correctedBiases = Int8BiasCorrection.Apply(model, sites, plans, options, table);
+            if (correctedBiases > 0)
+            {
+                // The corrected biases are new tensors: locate and plan again (the same plans, reading the new values).
+                sites = WeightLocator.Locate(model, external, filePath);
+                pruning = PruningPlanner.Plan(sites, options, opset);
+                plans = ModelPlanner.Plan(sites, options, opset, model, staticPlan, pruning);
+            }
+        }
         var encoded = new EncodedWeight?[plans.Count];
         ParallelWork.For(plans.Count, i => encoded[i] = WeightEncoder.Encode(plans[i], options));
         new GraphRewriter(model, options).Apply(plans, encoded, staticPlan);
@@ -116,6 +128,7 @@ public static class ModelCompressor
             Layers = staticPlan?.Decisions ?? [],
             QuantizedActivations = staticPlan?.Tensors.Count ?? 0,
             Structures = structures,
+            CorrectedBiases = correctedBiases,
         })
         {
             Warnings = warnings,
@@ -157,7 +170,8 @@ public static class ModelCompressor
     /// What the calibration runner must measure for <see cref="CompressionMethod.Int8Static"/> on this model: the
     /// activations that may be quantized (every candidate layer assumed calibrated) and the per-channel statistics
     /// of their inputs; for <see cref="CompressionMethod.Int4"/> with <see cref="CompressionOptions.Reconstruct"/>, the
-    /// second moments of the MatMul and Gemm inputs GPTQ fits. Empty for the other methods. The names are the source model's, so the runner can expose
+    /// second moments of the MatMul and Gemm inputs GPTQ fits; for <see cref="CompressionMethod.Int8"/> with it, the means of the inputs
+    /// of the layers whose biases are corrected; for structured pruning, the second moments and means of the pruned channels. Empty otherwise. The names are the source model's, so the runner can expose
     /// them as outputs of the unmodified model.
     /// </summary>
     public static CalibrationRequest CalibrationRequestFor(ModelProto source, CompressionOptions options) => CalibrationRequestFor(source, options, null);
@@ -177,14 +191,16 @@ public static class ModelCompressor
         {
             return CalibrationRequest.Empty;
         }
-        if ((options.Method == CompressionMethod.Int4 && options.Reconstruct) || options.Pruning == PruningMethod.Structured)
+        if ((options.Method is CompressionMethod.Int4 or CompressionMethod.Int8 && options.Reconstruct) || options.Pruning == PruningMethod.Structured)
         {
             // GPTQ: E[x xᵀ] of the input of every MatMul or Gemm that becomes MatMulNBits, over its last axis.
             var model4 = source.Clone();
             long opset4 = model4.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(1).Max();
             var plans = ModelPlanner.Plan(WeightLocator.Locate(model4, external, null), options with { Calibration = null, Pruning = PruningMethod.None }, opset4, model4);
             var moments = ModelPlanner.ReconstructedInputs(plans, options).Select(input => (input, -1)).ToList();
-            var channels = new List<(string, int)>();
+            // Int8's bias correction: the mean of every fused layer's input.
+            var channels = options.Method == CompressionMethod.Int8 && options.Reconstruct
+                ? Int8BiasCorrection.Inputs(plans).Distinct(StringComparer.Ordinal).Select(input => (input, -1)).ToList() : [];
             if (options.Pruning == PruningMethod.Structured)
             {
                 // Structured pruning: E[a aᵀ] and E[a] of every prunable chain's intermediate (ranking and the consumer's refit),
@@ -196,7 +212,10 @@ public static class ModelCompressor
                 }
                 foreach (var chain in StructuredPruningPlanner.FindChains(folded, WeightLocator.Locate(folded, external, null), options))
                 {
-                    channels.Add((chain.Intermediate, chain.IntermediateAxis));
+                    if (!channels.Contains((chain.Intermediate, chain.IntermediateAxis)))
+                    {
+                        channels.Add((chain.Intermediate, chain.IntermediateAxis));
+                    }
                     if (!moments.Any(m => m.Item1 == chain.Intermediate))
                     {
                         moments.Add((chain.Intermediate, chain.IntermediateAxis));
