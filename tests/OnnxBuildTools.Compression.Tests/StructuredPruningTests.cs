@@ -454,8 +454,11 @@ public sealed class StructuredPruningTests
     public void CalibrationRequestAsksForTheSecondMomentsAndMeansOfThePrunedIntermediate()
     {
         var model = FeedForward(RandomValues(K * Hidden, 1), RandomValues(Hidden, 2), RandomValues(Hidden * N, 3), RandomValues(N, 4));
-        var request = ModelCompressor.CalibrationRequestFor(model, new CompressionOptions { Method = CompressionMethod.Int8, Pruning = PruningMethod.Structured });
+        var request = ModelCompressor.CalibrationRequestFor(model, new CompressionOptions { Method = CompressionMethod.Int8, Pruning = PruningMethod.Structured, Reconstruct = false });
         CollectionAssert.AreEqual(new[] { ("a", -1) }, request.SecondMoments.ToArray());
         CollectionAssert.AreEqual(new[] { ("a", -1) }, request.Channels.ToArray());
+        // With Reconstruct, Int8's bias correction also wants the mean of every fused layer's input.
+        var reconstruct = ModelCompressor.CalibrationRequestFor(model, new CompressionOptions { Method = CompressionMethod.Int8, Pruning = PruningMethod.Structured });
+        CollectionAssert.AreEqual(new[] { ("x", -1), ("a", -1) }, reconstruct.Channels.ToArray());
     }
 }
