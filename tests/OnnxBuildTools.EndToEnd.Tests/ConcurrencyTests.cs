@@ -12,14 +12,14 @@ public sealed class ConcurrencyTests
     [TestMethod]
     public void TwoProjectsSharingOneModelFileBuildTogetherWithMaxCpuCount()
     {
-        string folder = Path.Combine(E2E.Root, "shared-" + Guid.NewGuid().ToString("N")[..6]);
-        string shared = Path.Combine(folder, "shared", "encoder.onnx");
+        string folder = Path.Combine(E2E.Root, "common-" + Guid.NewGuid().ToString("N")[..6]);
+        string shared = Path.Combine(folder, "common-models", "encoder.onnx");
         Directory.CreateDirectory(Path.GetDirectoryName(shared)!);
         File.WriteAllBytes(shared, TestModels.MatMulModel(seed: 41, size: 64));
         string before = ConsumerProject.Sha256(shared);
         DateTime written = File.GetLastWriteTimeUtc(shared);
 
-        const string Items = """<OnnxModel Include="../shared/encoder.onnx" Link="encoder.onnx" Compression="Int8" />""";
+        const string Items = """<OnnxModel Include="../common-models/encoder.onnx" Link="encoder.onnx" Compression="Int8" />""";
         var first = ConsumerProject.Create("SharedA", Items, folder: folder);
         var second = ConsumerProject.Create("SharedB", Items, folder: folder);
         string solution = Path.Combine(folder, "Shared.slnx");
