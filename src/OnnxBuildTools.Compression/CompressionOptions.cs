@@ -159,7 +159,7 @@ public sealed record CompressionOptions
 
     /// <summary>
     /// With calibration statistics (<see cref="Calibration"/>): fit each layer to the original's outputs on the calibration
-    /// inputs. Int4 MatMul and Gemm weights are quantized by GPTQ (and pruned entries' error is spread over the rest);
+    /// inputs. Int4 and lookup-table (Lut) MatMul and Gemm weights are quantized by GPTQ (and pruned entries' error is spread over the rest);
     /// after structured pruning, the layer reading the pruned channels is refitted by ridge-regularised least squares; Int8 MatMul
     /// and Gemm biases absorb the mean shift of their quantized weights, b ← b − (W̃ − W)ᵀ·E[x].
     /// </summary>

@@ -169,7 +169,7 @@ public static class ModelCompressor
     /// <summary>
     /// What the calibration runner must measure for <see cref="CompressionMethod.Int8Static"/> on this model: the
     /// activations that may be quantized (every candidate layer assumed calibrated) and the per-channel statistics
-    /// of their inputs; for <see cref="CompressionMethod.Int4"/> with <see cref="CompressionOptions.Reconstruct"/>, the
+    /// of their inputs; for <see cref="CompressionMethod.Int4"/> and <see cref="CompressionMethod.Lut"/> with <see cref="CompressionOptions.Reconstruct"/>, the
     /// second moments of the MatMul and Gemm inputs GPTQ fits; for <see cref="CompressionMethod.Int8"/> with it, the means of the inputs
     /// of the layers whose biases are corrected; for structured pruning, the second moments and means of the pruned channels. Empty otherwise. The names are the source model's, so the runner can expose
     /// them as outputs of the unmodified model.
@@ -191,9 +191,9 @@ public static class ModelCompressor
         {
             return CalibrationRequest.Empty;
         }
-        if ((options.Method is CompressionMethod.Int4 or CompressionMethod.Int8 && options.Reconstruct) || options.Pruning == PruningMethod.Structured)
+        if ((options.Method is CompressionMethod.Int4 or CompressionMethod.Int8 or CompressionMethod.Lut && options.Reconstruct) || options.Pruning == PruningMethod.Structured)
         {
-            // GPTQ: E[x xᵀ] of the input of every MatMul or Gemm that becomes MatMulNBits, over its last axis.
+            // GPTQ: E[x xᵀ] of the input of every MatMul or Gemm that becomes MatMulNBits or reads a lookup table, over its last axis.
             var model4 = source.Clone();
             long opset4 = model4.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(1).Max();
             var plans = ModelPlanner.Plan(WeightLocator.Locate(model4, external, null), options with { Calibration = null, Pruning = PruningMethod.None }, opset4, model4);

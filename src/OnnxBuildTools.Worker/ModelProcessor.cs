@@ -146,12 +146,12 @@ public static class ModelProcessor
 
     /// <summary>
     /// Whether the job calibrates before compressing (other than Int8Static): <c>CalibrationData</c> given, and either
-    /// <c>Reconstruct</c> (default true) for a method that reconstructs (Int4: GPTQ; Int8: bias correction), or structured pruning (which ranks channels by
+    /// <c>Reconstruct</c> (default true) for a method that reconstructs (Int4 and Lut: GPTQ; Int8: bias correction), or structured pruning (which ranks channels by
     /// their activations, and with <c>Reconstruct</c> refits the layer after them).
     /// </summary>
     public static bool Reconstructs(ModelJob job) =>
         !string.IsNullOrWhiteSpace(job[ModelSettings.CalibrationData]) && job.Compression != CompressionMethod.Auto
-        && ((job.Compression is CompressionMethod.Int4 or CompressionMethod.Int8 && job[ModelSettings.Reconstruct] == "true") || job.Pruning == PruningMethod.Structured);
+        && ((job.Compression is CompressionMethod.Int4 or CompressionMethod.Int8 or CompressionMethod.Lut && job[ModelSettings.Reconstruct] == "true") || job.Pruning == PruningMethod.Structured);
 
     /// <summary>One line for the build output about structured pruning: what was removed, how it was ranked, what was refitted.</summary>
     public static string? StructuredSummary(string displayName, CompressionResult result)
@@ -238,7 +238,7 @@ public static class ModelProcessor
                     ModelCompressor.CalibrationRequestFor(input, options with { Reconstruct = reconstruct }), new CalibrationOptions());
                 options = options with { Reconstruct = reconstruct, Calibration = calibration.Table };
                 result = ModelCompressor.Compress(input, options);
-                if (job.Compression == CompressionMethod.Int4 && reconstruct)
+                if (job.Compression is CompressionMethod.Int4 or CompressionMethod.Lut && reconstruct)
                 {
                     report(string.Create(CultureInfo.InvariantCulture,
                         $"{job.DisplayName}: {job.Compression}: {result.Statistics.Weights.Count(w => w.Reconstructed)} weights reconstructed (GPTQ) from {calibration.Samples} calibration samples in {calibration.Elapsed.TotalSeconds:0.0} s"));

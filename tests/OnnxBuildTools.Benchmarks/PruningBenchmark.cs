@@ -20,6 +20,7 @@ namespace OnnxBuildTools.Benchmarks;
 /// (calibration included). `-- pruning structured [sparsities]` (default 0.25; also run after the magnitude rows when no
 /// argument is given): <c>Pruning="Structured"</c> (that share of each feed-forward block's neurons removed) under None and
 /// Int8, ranked by weight norms, by calibration activations, and with the next layer refitted (Reconstruct).
+/// `-- pruning lut [sparsities]` (default 0 and 0.5): Lut at 3, 4 and 6 bits with and without GPTQ, beside Int4.
 /// `-- pruning cnn [sparsities]` (default 0.25; also run when no argument is given): the same on PaddleOCR cls and det (Conv
 /// channels), calibrated on 8 synthetic text images and judged on 2 others (top-1 agreement, IoU of the probability map).
 /// </summary>
@@ -34,7 +35,13 @@ internal static class PruningBenchmark
             return RunConvNets(args.Length > 1 ? [.. args.Skip(1).Select(a => double.Parse(a, CultureInfo.InvariantCulture))] : [0.25]);
         }
         bool structuredOnly = args.Length > 0 && args[0] == "structured";
+        bool lutOnly = args.Length > 0 && args[0] == "lut";
+        if (lutOnly)
+        {
+            args = args.Length > 1 ? args[1..] : ["0", "0.5"];
+        }
         double[] sparsities = structuredOnly ? [] : args.Length > 0 ? [.. args.Select(a => double.Parse(a, CultureInfo.InvariantCulture))] : [0, 0.5, 0.75];
+        var variants = lutOnly ? LutVariants : MagnitudeVariants;
         double[] structured = structuredOnly ? (args.Length > 1 ? [.. args.Skip(1).Select(a => double.Parse(a, CultureInfo.InvariantCulture))] : [0.25])
             : args.Length > 0 ? [] : [0.25];
         var sentences = ArcticText.Sentences();
@@ -61,7 +68,7 @@ internal static class PruningBenchmark
             }
             foreach (double sparsity in sparsities)
             {
-                foreach (var (method, reconstruct) in new[] { (CompressionMethod.None, false), (CompressionMethod.Int8, false), (CompressionMethod.Int8, true), (CompressionMethod.Int4, false), (CompressionMethod.Int4, true) })
+                foreach (var (method, lutBits, reconstruct) in variants)
                 {
                     if (method == CompressionMethod.None && sparsity == 0)
                     {
@@ -69,7 +76,7 @@ internal static class PruningBenchmark
                     }
                     var options = new CompressionOptions
                     {
-                        Method = method, Reconstruct = reconstruct,
+                        Method = method, Reconstruct = reconstruct, LutBits = Math.Max(2, lutBits),
                         Pruning = sparsity > 0 ? PruningMethod.Magnitude : PruningMethod.None, Sparsity = sparsity,
                     };
                     var clock = Stopwatch.StartNew();
@@ -82,7 +89,7 @@ internal static class PruningBenchmark
                     clock.Stop();
                     var (cosine, latency) = Measure(reference, referenceEmbeddings, compressed, text, heldOut.Count);
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{method,-8} {sparsity,8:0.00} {(reconstruct ? method == CompressionMethod.Int8 ? "bias" : "GPTQ" : "no"),-11} {(double)compressed.Length / original.Length,6:0.000}x {latency,6:0.00}x  {cosine,13:0.00000}  {clock.Elapsed.TotalSeconds,13:0.0}"));
+                        $"{(method == CompressionMethod.Lut ? $"Lut{lutBits}" : method.ToString()),-8} {sparsity,8:0.00} {(reconstruct ? method == CompressionMethod.Int8 ? "bias" : "GPTQ" : "no"),-11} {(double)compressed.Length / original.Length,6:0.000}x {latency,6:0.00}x  {cosine,13:0.00000}  {clock.Elapsed.TotalSeconds,13:0.0}"));
                 }
             }
             if (structured.Length > 0)
@@ -115,6 +122,20 @@ internal static class PruningBenchmark
         }
         return args.Length == 0 ? RunConvNets([0.25]) : 0;
     }
+
+    /// <summary>The magnitude-pruning rows: method, lookup-table bits (0 for the others), reconstruction (Int8: bias correction; Int4 and Lut: GPTQ).</summary>
+    private static readonly (CompressionMethod Method, int LutBits, bool Reconstruct)[] MagnitudeVariants =
+    [
+        (CompressionMethod.None, 0, false), (CompressionMethod.Int8, 0, false), (CompressionMethod.Int8, 0, true), (CompressionMethod.Int4, 0, false), (CompressionMethod.Int4, 0, true),
+    ];
+
+    /// <summary>`-- pruning lut`: lookup tables (groups of 16 output channels) at 3, 4 and 6 bits, nearest level and GPTQ, beside Int4.</summary>
+    private static readonly (CompressionMethod Method, int LutBits, bool Reconstruct)[] LutVariants =
+    [
+        (CompressionMethod.Int4, 0, false), (CompressionMethod.Int4, 0, true),
+        (CompressionMethod.Lut, 3, false), (CompressionMethod.Lut, 3, true), (CompressionMethod.Lut, 4, false), (CompressionMethod.Lut, 4, true),
+        (CompressionMethod.Lut, 6, false), (CompressionMethod.Lut, 6, true),
+    ];
 
     private static readonly (CompressionMethod Method, bool Calibrate, bool Refit)[] StructuredVariants =
     [

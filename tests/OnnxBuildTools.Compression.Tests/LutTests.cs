@@ -404,6 +404,48 @@ public sealed class LutTests
         return Model(graph);
     }
 
+    /// <summary>
+    /// Lut with Pruning="Magnitude": every codebook holds an exact zero, the pruned entries restore to it, every other entry
+    /// restores to its nearest level, and at 75 % sparsity the indices are stored as a mask and the non-zero codes (bytes,
+    /// or 4-bit codes at 4 bits), so the file is smaller than the unpruned lookup table's. Each mode and a grouped layout.
+    /// </summary>
+    [TestMethod]
+    [DataRow(2, LutMode.KMeans, 0)]
+    [DataRow(3, LutMode.Linear, 16)]
+    [DataRow(4, LutMode.KMeans, 16)]
+    [DataRow(4, LutMode.Log, 0)]
+    [DataRow(6, LutMode.KMeans, 16)]
+    [DataRow(8, LutMode.KMeans, 0)]
+    public void MagnitudePruningKeepsAZeroLevelAndShrinksTheIndices(int bits, LutMode mode, int groupSize)
+    {
+        const int k = 256, n = 256;
+        var model = MatMul(k, n, seed: 31);
+        var options = Lut(bits, mode, groupSize);
+        var plain = ModelCompressor.Compress(model, options);
+        var pruned = ModelCompressor.Compress(model, options with { Pruning = PruningMethod.Magnitude, Sparsity = 0.75 });
+        var identity = new float[k * k];
+        for (int i = 0; i < k; i++)
+        {
+            identity[(i * k) + i] = 1f;
+        }
+        float[] original = Run(model, "x", identity, [k, k]);
+        float[] restored = Run(pruned.Model, "x", identity, [k, k]);
+        float threshold = original.Select(MathF.Abs).Order().ElementAt(k * n * 3 / 4);
+        for (int i = 0; i < original.Length; i++)
+        {
+            if (MathF.Abs(original[i]) < threshold)
+            {
+                Assert.AreEqual(0f, restored[i], $"pruned entry {i}");
+            }
+        }
+        Assert.IsTrue(Cosine(original.Select(v => MathF.Abs(v) < threshold ? 0f : v).ToArray(), restored) > (bits <= 3 ? 0.9 : 0.98),
+            $"kept entries near their values: {Cosine(original, restored)}");
+        var weight = pruned.Statistics.Weights.Single();
+        Assert.AreEqual(WeightEncoding.LutRestoredAtLoad, weight.Encoding);
+        Assert.IsTrue(weight.SparseStorage, "stored as a mask and the non-zero indices");
+        Assert.IsTrue(pruned.Model.CalculateSize() < plain.Model.CalculateSize(), $"{pruned.Model.CalculateSize()} bytes pruned, {plain.Model.CalculateSize()} not");
+    }
+
     [TestMethod]
     public void BelowOpset7WeightsFallBackToFloat16()
     {

@@ -7,7 +7,7 @@ using DataType = OnnxBuildTools.Onnx.Protos.TensorProto.Types.DataType;
 
 namespace OnnxBuildTools.Compression.Tests;
 
-/// <summary>GPTQ for Int4: its linear algebra, and layer outputs closer to the original's than plain rounding gives.</summary>
+/// <summary>GPTQ for Int4 and lookup tables: its linear algebra, and layer outputs closer to the original's than plain rounding gives.</summary>
 [TestClass]
 public sealed class ReconstructionTests
 {
@@ -148,6 +148,77 @@ public sealed class ReconstructionTests
             Assert.IsTrue(fitted.Statistics.Weights.Single().SparseStorage);
             Assert.IsTrue(data.RawData.Length <= (K * N / 4) + 1, $"{data.RawData.Length} bytes of non-zero codes");
         }
+    }
+
+    /// <summary>y = x · Wᵀ by Gemm with transB = 1 (W stored N × K): the lookup table's other K-axis layout.</summary>
+    private static ModelProto GemmTransposed(int k, int n, int seed)
+    {
+        var graph = new GraphProto { Name = "gemm" };
+        graph.Input.Add(Value("x", DataType.Float, "rows", k));
+        graph.Output.Add(Value("y", DataType.Float, "rows", n));
+        graph.Initializer.Add(FloatTensor("W", [n, k], RandomValues(n * k, seed)));
+        graph.Node.Add(Node("Gemm", "layer", ["x", "W"], ["y"], Int("transB", 1)));
+        return Model(graph);
+    }
+
+    /// <summary>
+    /// Lut with calibration data: GPTQ picks each weight's index among its group's codebook levels, in MatMul's K × N layout
+    /// (several codebooks: indices stored channel-major), one codebook per tensor, and Gemm's N × K; with magnitude pruning
+    /// the pruned entries restore to exactly zero. On held-out inputs the layer output is closer than nearest-level assignment.
+    /// </summary>
+    [TestMethod]
+    [DataRow("MatMul", 4, 16, false)]
+    [DataRow("MatMul", 3, 0, false)]
+    [DataRow("MatMul", 4, 16, true)]
+    [DataRow("Gemm", 4, 16, true)]
+    [DataRow("Gemm", 6, 8, false)]
+    public void GptqPicksLookupTableIndicesThatBringTheLayerOutputCloser(string op, int bits, int groupSize, bool pruned)
+    {
+        var model = op == "MatMul" ? MatMul(K, N, seed: 96) : GemmTransposed(K, N, seed: 96);
+        var lut = new CompressionOptions
+        {
+            Method = CompressionMethod.Lut, LutBits = bits, LutGroupSize = groupSize, CompactNames = false,
+            Pruning = pruned ? PruningMethod.Magnitude : PruningMethod.None, Sparsity = 0.5,
+        };
+        CollectionAssert.AreEqual(new[] { ("x", -1) }, ModelCompressor.CalibrationRequestFor(model, lut).SecondMoments.ToArray());
+        float[] calibration = CorrelatedInputs(Rows, 97);
+        var table = new CalibrationTable([], secondMoments: [KeyValuePair.Create("x", Moment(calibration, Rows))]);
+        var nearest = ModelCompressor.Compress(model, lut with { Calibration = table, Reconstruct = false });
+        var fitted = ModelCompressor.Compress(model, lut with { Calibration = table });
+        Assert.IsTrue(fitted.Statistics.Weights.Single().Reconstructed);
+        Assert.IsFalse(nearest.Statistics.Weights.Single().Reconstructed);
+
+        float[] heldOut = CorrelatedInputs(64, 98);
+        float[] expected = Run(model, "x", heldOut, [64, K]);
+        double nearestError = RelativeError(expected, Run(nearest.Model, "x", heldOut, [64, K]));
+        double fittedError = RelativeError(expected, Run(fitted.Model, "x", heldOut, [64, K]));
+        Console.WriteLine($"{op} {bits} bits, groups {groupSize}, pruned {pruned}: nearest {nearestError:F4}, GPTQ {fittedError:F4}");
+        Assert.IsTrue(fittedError < nearestError * 0.8, $"GPTQ {fittedError} against nearest levels {nearestError}");
+
+        // The restored weight: the identity's rows give W (MatMul) or Wᵀ (Gemm with transB), entry for entry.
+        var identity = new float[K * K];
+        for (int i = 0; i < K; i++)
+        {
+            identity[(i * K) + i] = 1f;
+        }
+        float[] original = Run(model, "x", identity, [K, K]);
+        foreach (var compressed in new[] { nearest, fitted })
+        {
+            float[] restored = Run(compressed.Model, "x", identity, [K, K]);
+            if (pruned)
+            {
+                // The smaller half of the entries (by magnitude) restore to exactly zero (a few others take the zero level too).
+                Assert.IsTrue(restored.Count(v => v == 0f) >= K * N / 2, "pruned entries restore to zero");
+                float threshold = original.Select(MathF.Abs).Order().ElementAt(K * N / 2);
+                Assert.IsTrue(original.Zip(restored).All(p => MathF.Abs(p.First) >= threshold || p.Second == 0f));
+            }
+            Assert.IsTrue(Cosine(original, restored) > (pruned || bits == 3 ? 0.9 : 0.95), $"cosine {Cosine(original, restored)}");
+        }
+        if (pruned)
+        {
+            Assert.IsTrue(fitted.Statistics.Weights.Single().SparseStorage, "4-bit indices of a pruned weight are stored as a mask and the non-zero codes");
+        }
+        CollectionAssert.AreEqual(fitted.Model.ToByteArray(), ModelCompressor.Compress(model, lut with { Calibration = table }).Model.ToByteArray(), "deterministic");
     }
 
     [TestMethod]

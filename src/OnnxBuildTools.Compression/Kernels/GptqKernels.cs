@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using OnnxBuildTools.Onnx.Diagnostics;
 
 namespace OnnxBuildTools.Compression.Kernels;
 
@@ -61,6 +62,53 @@ internal static class GptqKernels
                 destination[i] = (byte)(codes[2 * i] | (codes[(2 * i) + 1] << 4));
             }
         }
+    }
+
+    /// <summary>
+    /// GPTQ with lookup tables: each row of <paramref name="weights"/> ([rows, cols] = [N, K], modified in place) is assigned,
+    /// column by column, the nearest level of its own codebook (<paramref name="codebooks"/>, <paramref name="levels"/> sorted
+    /// levels per group, row r using group <paramref name="groupOfRow"/>[r]) times its column's scale, and each column's error is
+    /// spread as in <see cref="QuantizeInt4"/>. Entries of <paramref name="forcedZero"/> take <paramref name="zeroIndex"/>
+    /// (their group's exact zero level). Rows run in parallel; each writes only its own indices.
+    /// </summary>
+    public static void AssignToCodebooks(float[] weights, int rows, int cols, ReadOnlySpan<double> moment, bool[]? forcedZero,
+        float[] codebooks, int levels, int[] groupOfRow, float[] columnScales, int[]? zeroIndex, byte[] indices)
+    {
+        float[] u = UpperCholeskyOfInverse(Hessian(moment, cols, out bool[] dead), cols);
+        var midpoints = new float[codebooks.Length / levels * (levels - 1)];
+        for (int g = 0; g < codebooks.Length / levels; g++)
+        {
+            for (int j = 0; j < levels - 1; j++)
+            {
+                midpoints[(g * (levels - 1)) + j] = (codebooks[(g * levels) + j] + codebooks[(g * levels) + j + 1]) * 0.5f;
+            }
+        }
+        ParallelWork.For(rows, r =>
+        {
+            var row = weights.AsSpan(r * cols, cols);
+            int group = groupOfRow[r];
+            var codebook = codebooks.AsSpan(group * levels, levels);
+            var between = midpoints.AsSpan(group * (levels - 1), levels - 1);
+            var assigned = indices.AsSpan(r * cols, cols);
+            for (int i = 0; i < cols; i++)
+            {
+                if (dead[i])
+                {
+                    row[i] = 0f;
+                }
+                float scale = columnScales[i];
+                int index = forcedZero is not null && forcedZero[(r * cols) + i] && zeroIndex is not null
+                    ? zeroIndex[group]
+                    : LutKernels.CountBelow(between, row[i] / scale);
+                assigned[i] = (byte)index;
+                float error = (row[i] - (codebook[index] * scale)) / u[(i * cols) + i];
+                if (i + 1 < cols && error != 0f)
+                {
+                    var rest = row[(i + 1)..];
+                    TensorPrimitives.MultiplyAdd(u.AsSpan((i * cols) + i + 1, cols - i - 1), -error, rest, rest);
+                }
+            }
+        });
     }
 
     /// <summary>2·E[x xᵀ] with inputs that never vary given a unit diagonal (<paramref name="dead"/>), plus the damping.</summary>

@@ -29,24 +29,61 @@ internal static class ModelPlanner
     }
 
     /// <summary>
-    /// The activations whose second moments GPTQ needs: the input of every MatMul or Gemm that becomes <c>MatMulNBits</c>
-    /// (Int4 with <see cref="CompressionOptions.Reconstruct"/>), in model order.
+    /// The activations whose second moments GPTQ needs (with <see cref="CompressionOptions.Reconstruct"/>): the input of every
+    /// MatMul or Gemm that becomes <c>MatMulNBits</c> (Int4), or whose weight becomes a lookup table (Lut), in model order.
     /// </summary>
     public static IReadOnlyList<string> ReconstructedInputs(IReadOnlyList<WeightPlan> plans, CompressionOptions options) =>
-        options.Method == CompressionMethod.Int4 && options.Reconstruct
+        !options.Reconstruct ? []
+        : options.Method == CompressionMethod.Int4
             ? plans.Where(p => p.Encoding == WeightEncoding.Int4MatMulNBits).SelectMany(p => p.FusedUses.Select(u => u.Use.Node.Input[0])).Distinct(StringComparer.Ordinal).ToList()
-            : [];
+        : options.Method == CompressionMethod.Lut
+            ? plans.Select(LutLayerInput).OfType<string>().Distinct(StringComparer.Ordinal).ToList()
+        : [];
 
-    /// <summary>GPTQ's statistics for a <c>MatMulNBits</c> weight whose fused consumers all read one calibrated input of K features.</summary>
+    /// <summary>GPTQ's statistics for a <c>MatMulNBits</c> or lookup-table weight whose consumers all read one calibrated input of K features.</summary>
     private static SecondMoment? ReconstructionMoment(WeightPlan plan, CompressionOptions options)
     {
-        if (!options.Reconstruct || options.Calibration is not { } calibration || plan.Encoding != WeightEncoding.Int4MatMulNBits)
+        if (!options.Reconstruct || options.Calibration is not { } calibration)
+        {
+            return null;
+        }
+        if (plan.Encoding == WeightEncoding.LutRestoredAtLoad)
+        {
+            return LutLayerInput(plan) is { } lutInput && calibration.SecondMoments.TryGetValue(lutInput, out var lutMoment)
+                && lutMoment.Features == plan.Site.Dims[plan.Lut!.ScaleAxis] ? lutMoment : null;
+        }
+        if (plan.Encoding != WeightEncoding.Int4MatMulNBits)
         {
             return null;
         }
         var inputs = plan.FusedUses.Select(u => u.Use.Node.Input[0]).Distinct(StringComparer.Ordinal).ToList();
         long k = plan.WeightIsNByK ? plan.Site.Tensor.Dims[1] : plan.Site.Tensor.Dims[0];
         return inputs is [var input] && calibration.SecondMoments.TryGetValue(input, out var moment) && moment.Features == k ? moment : null;
+    }
+
+    /// <summary>
+    /// The one input that every reader of a lookup-table weight multiplies it with, when the weight is a 2-D MatMul B or Gemm B
+    /// (A not transposed) with its K axis scaled (<see cref="LutPlanner.Axes"/>): GPTQ assigns its indices. Else null.
+    /// </summary>
+    private static string? LutLayerInput(WeightPlan plan)
+    {
+        if (plan.Encoding != WeightEncoding.LutRestoredAtLoad || plan.Lut is not { ScaleAxis: >= 0 } lut || plan.Site.Dims.Length != 2 || plan.Site.Uses.Count == 0)
+        {
+            return null;
+        }
+        string? input = null;
+        foreach (var use in plan.Site.Uses)
+        {
+            var node = use.Node;
+            bool layer = node.Domain is "" or "ai.onnx" && use.InputIndex == 1 && node.Input.Count > 1
+                && (node.OpType == "MatMul" || (node.OpType == "Gemm" && !node.Attribute.Any(a => a.Name == "transA" && a.I != 0)));
+            if (!layer || (input is not null && input != node.Input[0]) || LutPlanner.Axes(plan.Site).Input != lut.ScaleAxis)
+            {
+                return null;
+            }
+            input = node.Input[0];
+        }
+        return input;
     }
 
     /// <summary>Values read by exactly one node in the whole model (all graphs) and not a graph output, with that node's graph.</summary>

@@ -13,33 +13,52 @@ namespace OnnxBuildTools.Compression.Rewriting;
 /// </summary>
 internal static class LutWeightEncoder
 {
-    public static EncodedWeight Encode(WeightPlan plan)
+    /// <summary>
+    /// Encodes <paramref name="values"/> (the plan's weight, pruned when the plan prunes) as the plan's lookup table.
+    /// A pruned weight's codebooks each hold an exact zero, which the pruned entries take, placed at
+    /// <see cref="PrunedZeroIndex"/> so that they pack as the bytes (or 4-bit codes) <see cref="SparseStorage"/> leaves out.
+    /// With <see cref="WeightPlan.InputMoment"/> (a MatMul or Gemm weight, <c>Reconstruct</c> with calibration data), the
+    /// codebooks are built the same way and the indices are chosen by GPTQ (<see cref="GptqKernels.AssignToCodebooks"/>) from
+    /// the unpruned <paramref name="values"/>, <paramref name="forcedZero"/> marking the pruned entries.
+    /// </summary>
+    public static EncodedWeight Encode(WeightPlan plan, ReadOnlySpan<float> values, bool[]? forcedZero = null)
     {
         var lut = plan.Lut ?? throw new InvalidOperationException("A lookup-table plan without its layout.");
-        var site = plan.Site;
-        long[] dims = site.Dims;
+        long[] dims = plan.Site.Dims;
+        bool pruned = plan.Pruning is not null;
+        // The codebooks are built from the pruned values; GPTQ assigns the unpruned ones.
+        float[] weight = forcedZero is null ? values.ToArray() : [.. values.ToArray().Select((v, i) => forcedZero[i] ? 0f : v)];
         // Values divided by their input channel's scale, then channel-major ([channels, outer, inner]) when the
-        // indices are stored that way; null: the weight's own values.
+        // indices are stored that way.
         Half[]? inputScales = lut.ScaleAxis >= 0 ? new Half[lut.ScaleLength] : null;
-        float[]? source = inputScales is null ? null : DivideByScales(site.Values, dims, lut.ScaleAxis, inputScales, lut.ScaleByMaxMagnitude);
+        float[] source = inputScales is null ? weight : DivideByScales(weight, dims, lut.ScaleAxis, inputScales, lut.ScaleByMaxMagnitude);
         if (lut.ChannelMajor)
         {
-            source = ChannelMajorCopy(source is null ? site.Values : source, lut);
+            source = ChannelMajorCopy(source, lut);
         }
         int levels = lut.Levels;
         var indices = new byte[checked((int)lut.ElementCount)];
         var codebooks = new Half[lut.Groups * levels];
+        var floatCodebooks = new float[lut.Groups * levels];
         if (lut.Groups == 1)
         {
-            EncodeGroup(source is null ? site.Values : source, lut, 0, new LutKernels(), codebooks, indices);
+            EncodeGroup(source, lut, 0, new LutKernels(), pruned, codebooks, floatCodebooks, indices);
         }
         else
         {
             Parallel.For(0, lut.Groups, () => new LutKernels(), (group, _, kernels) =>
             {
-                EncodeGroup(source is null ? site.Values : source, lut, group, kernels, codebooks, indices);
+                EncodeGroup(source, lut, group, kernels, pruned, codebooks, floatCodebooks, indices);
                 return kernels;
             }, _ => { });
+        }
+        if (plan.InputMoment is { } moment)
+        {
+            AssignByGptq(plan, lut, values, forcedZero, moment, inputScales, floatCodebooks, pruned, indices);
+        }
+        if (pruned)
+        {
+            MoveZeroLevels(lut, codebooks, indices);
         }
         var packed = new byte[BitPacking.PackedLength(indices.Length, lut.Bits)];
         if (BitPacking.IsSplit(lut.Bits))
@@ -57,6 +76,92 @@ internal static class LutWeightEncoder
             null,
             InputScales: inputScales is null ? null
                 : WeightEncoder.Tensor(DataType.Float16, [.. dims.Select((d, i) => i == lut.ScaleAxis ? d : 1L)], MemoryMarshal.AsBytes(inputScales.AsSpan()).ToArray()));
+    }
+
+    /// <summary>Where a pruned weight's codebooks keep their zero: code 8 at 4 bits (the zero <see cref="SparseStorage"/> drops from 4-bit codes), else 0 (zero bytes).</summary>
+    public static int PrunedZeroIndex(int bits) => bits == 4 ? SparseStorage.ZeroNibble : 0;
+
+    /// <summary>
+    /// The weight's MatMul or Gemm inputs run along K: the K × N (or N × K) values become N rows of K, each row is assigned by
+    /// GPTQ against its group's codebook and its columns' input scales, and the indices go back to the layout they are stored in.
+    /// </summary>
+    private static void AssignByGptq(WeightPlan plan, LutPlan lut, ReadOnlySpan<float> values, bool[]? forcedZero, SecondMoment moment, Half[]? inputScales,
+        float[] codebooks, bool pruned, byte[] indices)
+    {
+        long[] dims = plan.Site.Dims;
+        int kAxis = lut.ScaleAxis;
+        int k = checked((int)dims[kAxis]), n = checked((int)(lut.ElementCount / k));
+        // Position of (row r, column c) in the weight's own layout: K × N (K first), or N × K.
+        Func<int, int, int> position = kAxis == 0 ? (r, c) => (c * n) + r : (r, c) => (r * k) + c;
+        var rows = new float[n * k];
+        bool[]? zeroRows = forcedZero is null ? null : new bool[n * k];
+        for (int r = 0; r < n; r++)
+        {
+            for (int c = 0; c < k; c++)
+            {
+                rows[(r * k) + c] = values[position(r, c)];
+                if (zeroRows is not null)
+                {
+                    zeroRows[(r * k) + c] = forcedZero![position(r, c)];
+                }
+            }
+        }
+        // Output channel r is a channel of the layout: its group is r / ChannelsPerGroup (one group: 0).
+        var groupOfRow = new int[n];
+        for (int r = 0; r < n; r++)
+        {
+            groupOfRow[r] = lut.Groups == 1 ? 0 : r / lut.ChannelsPerGroup;
+        }
+        var scales = new float[k];
+        for (int c = 0; c < k; c++)
+        {
+            scales[c] = inputScales is null ? 1f : (float)inputScales[c];
+        }
+        int[]? zeroIndex = pruned ? [.. Enumerable.Range(0, lut.Groups).Select(g => Array.IndexOf(codebooks, 0f, g * lut.Levels, lut.Levels) - (g * lut.Levels))] : null;
+        var assigned = new byte[n * k];
+        GptqKernels.AssignToCodebooks(rows, n, k, moment.Values.AsSpan(), zeroRows, codebooks, lut.Levels, groupOfRow, scales, zeroIndex, assigned);
+        for (int r = 0; r < n; r++)
+        {
+            for (int c = 0; c < k; c++)
+            {
+                indices[StoredPosition(lut, position(r, c))] = assigned[(r * k) + c];
+            }
+        }
+    }
+
+    /// <summary>Where the index of the value at <paramref name="position"/> (the weight's own layout) is stored: the same place, or channel-major.</summary>
+    private static int StoredPosition(LutPlan lut, int position)
+    {
+        if (!lut.ChannelMajor)
+        {
+            return position;
+        }
+        int inner = position % lut.Inner, channel = position / lut.Inner % lut.Channels, outer = position / lut.Inner / lut.Channels;
+        return (((channel * lut.Outer) + outer) * lut.Inner) + inner;
+    }
+
+    /// <summary>Swaps each group's zero level with the level at <see cref="PrunedZeroIndex"/>, and the indices with it (the restore does not need sorted levels).</summary>
+    private static void MoveZeroLevels(LutPlan lut, Half[] codebooks, byte[] indices)
+    {
+        int target = PrunedZeroIndex(lut.Bits), levels = lut.Levels;
+        for (int g = 0; g < lut.Groups; g++)
+        {
+            int zero = Array.IndexOf(codebooks, Half.Zero, g * levels, levels) - (g * levels);
+            if (zero < 0 || zero == target)
+            {
+                continue;
+            }
+            (codebooks[(g * levels) + zero], codebooks[(g * levels) + target]) = (codebooks[(g * levels) + target], codebooks[(g * levels) + zero]);
+            var runs = lut.Runs(g);
+            for (int r = 0; r < runs.Count; r++)
+            {
+                var run = indices.AsSpan(runs.Offset + (r * runs.Stride), runs.Length);
+                for (int i = 0; i < run.Length; i++)
+                {
+                    run[i] = run[i] == zero ? (byte)target : run[i] == target ? (byte)zero : run[i];
+                }
+            }
+        }
     }
 
     /// <summary>
@@ -139,12 +244,24 @@ internal static class LutWeightEncoder
         return copy;
     }
 
-    private static void EncodeGroup(ReadOnlySpan<float> values, LutPlan lut, int group, LutKernels kernels, Half[] codebooks, byte[] indices)
+    private static void EncodeGroup(ReadOnlySpan<float> values, LutPlan lut, int group, LutKernels kernels, bool pruned, Half[] codebooks, float[] floatCodebooks,
+        byte[] indices)
     {
         var runs = lut.Runs(group);
-        Span<float> codebook = stackalloc float[lut.Levels];
+        var codebook = floatCodebooks.AsSpan(group * lut.Levels, lut.Levels);
         kernels.Build(values, runs, lut.Mode, codebook);
         LutKernels.RoundToHalf(codebook, codebooks.AsSpan(group * lut.Levels, lut.Levels));
+        if (pruned)
+        {
+            // The pruned entries' exact zero: the level nearest zero becomes zero (the order stays sorted).
+            int nearest = 0;
+            for (int j = 1; j < codebook.Length; j++)
+            {
+                nearest = MathF.Abs(codebook[j]) < MathF.Abs(codebook[nearest]) ? j : nearest;
+            }
+            codebook[nearest] = 0f;
+            codebooks[(group * lut.Levels) + nearest] = Half.Zero;
+        }
         for (int r = 0; r < runs.Count; r++)
         {
             LutKernels.Assign(runs.Run(values, r), codebook, indices.AsSpan(runs.Offset + r * runs.Stride, runs.Length));

@@ -34,18 +34,25 @@ internal static class SparseStorage
     /// <summary>
     /// The sparse form of a pruned weight's data (as <paramref name="encoding"/> stores it), or null when it would not be
     /// smaller than the data itself. Zero is all-zero bytes, except in 4-bit codes (8) and 8-bit gather blocks (128).
+    /// A lookup table's packed indices (<paramref name="lutBits"/>) are 4-bit codes at 4 bits, whose zero level is code 8, and
+    /// bytes otherwise, whose zero level is index 0 (<see cref="LutWeightEncoder.PrunedZeroIndex"/>).
     /// </summary>
-    public static SparseData? Pack(TensorProto data, WeightEncoding encoding)
+    public static SparseData? Pack(TensorProto data, WeightEncoding encoding, int lutBits = 0)
     {
         var type = (DataType)data.DataType;
         var bytes = data.RawData.Span;
         long[] dims = [.. data.Dims];
-        if (encoding is WeightEncoding.Int4MatMulNBits or WeightEncoding.Int4GatherBlockQuantized)
+        if (encoding is WeightEncoding.Int4MatMulNBits or WeightEncoding.Int4GatherBlockQuantized || (encoding == WeightEncoding.LutRestoredAtLoad && lutBits == 4))
         {
             return PackNibbles(bytes, dims);
         }
         byte zero = encoding == WeightEncoding.Int8GatherBlockQuantized ? ZeroByteCode : (byte)0;
-        int size = type switch { DataType.Float => 4, DataType.Float16 => 2, DataType.Int8 => 1, DataType.Uint8 when zero == ZeroByteCode => 1, _ => 0 };
+        int size = type switch
+        {
+            DataType.Float => 4, DataType.Float16 => 2, DataType.Int8 => 1,
+            DataType.Uint8 when zero == ZeroByteCode || encoding == WeightEncoding.LutRestoredAtLoad => 1,
+            _ => 0,
+        };
         if (size == 0 || bytes.Length == 0)
         {
             return null;

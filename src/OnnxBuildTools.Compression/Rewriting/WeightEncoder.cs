@@ -38,10 +38,11 @@ internal static class WeightEncoder
         }
         float[] pruned = pruning.Apply(plan.Site.Values);
         // GPTQ starts from the unpruned weight, keeps the pruned entries at zero and spreads their values over the rest.
-        var encoded = plan.InputMoment is not null && plan.Encoding == WeightEncoding.Int4MatMulNBits
+        var encoded = plan.InputMoment is not null && plan.Encoding is WeightEncoding.Int4MatMulNBits or WeightEncoding.LutRestoredAtLoad
             ? EncodeDense(plan, options, plan.Site.Values, [.. pruned.Select(v => v == 0f)])
             : EncodeDense(plan, options, pruned);
-        return encoded is not null && pruning.StoreSparse && SparseStorage.Pack(encoded.Data, encoded.Encoding) is { } sparse ? encoded with { Sparse = sparse } : encoded;
+        return encoded is not null && pruning.StoreSparse && SparseStorage.Pack(encoded.Data, encoded.Encoding, plan.Lut?.Bits ?? 0) is { } sparse
+            ? encoded with { Sparse = sparse } : encoded;
     }
 
     /// <param name="forcedZero">GPTQ: entries that must quantize to zero (pruned), in the weight's own layout.</param>
@@ -234,7 +235,7 @@ internal static class WeightEncoder
                     Int8Kernels.ZeroedFraction(values, quantized));
             }
             case WeightEncoding.LutRestoredAtLoad:
-                return LutWeightEncoder.Encode(plan);
+                return LutWeightEncoder.Encode(plan, values, forcedZero);
             default:
                 throw new InvalidOperationException($"Unknown encoding {plan.Encoding}.");
         }

@@ -141,7 +141,7 @@ public static class ModelSettings
     public static readonly ModelSetting Exclude = new("Exclude", SettingKind.List, "exclude", stamped: true,
         "Node names or op types to leave in float, separated by ';' or ','.", aliases: ["ExcludeNodes"]);
     public static readonly ModelSetting CalibrationData = new("CalibrationData", SettingKind.Folder, "calibration-data", stamped: true,
-        "Sample inputs to calibrate on (Int8Static's activation ranges; with Reconstruct, Int4's GPTQ and Int8's bias correction; ranking and refitting Structured pruning's channels), as <input>.npy files (samples along axis 0) or test_data_set_N folders.");
+        "Sample inputs to calibrate on (Int8Static's activation ranges; with Reconstruct, Int4's and Lut's GPTQ and Int8's bias correction; ranking and refitting Structured pruning's channels), as <input>.npy files (samples along axis 0) or test_data_set_N folders.");
     public static readonly ModelSetting CalibrationMethod = new("CalibrationMethod", SettingKind.Choice, "calibration-method", stamped: true,
         "Int8Static: how each activation's range is chosen from the calibration data: MinMax, Percentile (99.999) or Entropy.",
         "Percentile", ["MinMax", "Percentile", "Entropy"]);
@@ -153,7 +153,7 @@ public static class ModelSettings
     public static readonly ModelSetting PruningScope = new("PruningScope", SettingKind.Choice, "pruning-scope", stamped: true,
         "With Pruning: rank entries within each weight (Layer) or across all prunable weights at once (Global).", "Layer", ["Layer", "Global"]);
     public static readonly ModelSetting Reconstruct = new("Reconstruct", SettingKind.Boolean, "reconstruct", stamped: true,
-        "With CalibrationData: fit each layer to the original's outputs on the calibration inputs (Int4: GPTQ; Int8: bias correction; after Structured pruning: the layer reading the pruned channels, by least squares).", "true");
+        "With CalibrationData: fit each layer to the original's outputs on the calibration inputs (Int4 and Lut: GPTQ; Int8: bias correction; after Structured pruning: the layer reading the pruned channels, by least squares).", "true");
     public static readonly ModelSetting AutoMethods = new("AutoMethods", SettingKind.List, "auto-methods", stamped: true,
         "Compression=\"Auto\": what the search may use besides float: per layer Float16, Int8, Int4 and Lut (at LutBits); Int8Static for the whole model (with CalibrationData); Pruning (magnitude, 25/50/75 % sparsity).",
         "Float16;Int8;Int4;Int8Static");
