@@ -8,8 +8,8 @@ namespace OnnxBuildTools.EndToEnd.Tests;
 /// <summary>
 /// Pruning and reconstruction from consumer projects. Magnitude pruning: PaddleOCR cls pruned alone (Compression None, Global scope) and with Int8;
 /// both files are smaller than their unpruned counterparts, and the generated wrappers run them and give what ONNX
-/// Runtime gives on the written files. Int4 with CalibrationData (GPTQ by default) builds, its calibration files are
-/// inputs of the model, and its wrapper runs it. Structured pruning: PaddleOCR cls loses a quarter of its Conv channels alone,
+/// Runtime gives on the written files. Int4 and Lut with CalibrationData (GPTQ by default) build, the calibration files are
+/// inputs of the models, and their wrappers run them. Structured pruning: PaddleOCR cls loses a quarter of its Conv channels alone,
 /// with Int8, and with Int8 ranked and refitted on calibration images; the wrappers run the narrower models.
 /// </summary>
 [TestClass]
@@ -64,33 +64,56 @@ public sealed class PruningTests
     }
 
     [TestMethod]
-    public void Int4WithCalibrationDataReconstructsAndItsWrapperRunsTheModel()
+    public void Int4AndLutWithCalibrationDataReconstructAndTheirWrappersRunTheModels()
     {
         const int Size = 64;
         var project = ConsumerProject.Create("Reconstructed", """
             <OnnxModel Include="models/net.onnx" Compression="Int4" CalibrationData="calibration" Pruning="Magnitude" Sparsity="0.25" ClassName="Net" Namespace="Fitted" AccuracyCheck="Warn" />
+            <OnnxModel Include="models/lut/net.onnx" Compression="Lut" LutBits="4" CalibrationData="calibration" Pruning="Magnitude" Sparsity="0.5" ClassName="LutNet" Namespace="Fitted" AccuracyCheck="Warn" />
             """, program: """
-            using var net = new Fitted.Net();
             float[] x = new float[64];
             for (int i = 0; i < x.Length; i++) x[i] = (i % 7) / 7f - 0.5f;
-            using var output = net.Run(new Fitted.NetInput { X = x, XShape = new long[] { 1, 64 } });
-            Console.WriteLine($"y {output.Y.Length} {output.Y.ToArray().All(float.IsFinite)}");
+            using (var net = new Fitted.Net())
+            using (var output = net.Run(new Fitted.NetInput { X = x, XShape = new long[] { 1, 64 } }))
+                Console.WriteLine($"y {output.Y.Length} {output.Y.ToArray().All(float.IsFinite)}");
+            using (var net = new Fitted.LutNet())
+            using (var output = net.Run(new Fitted.LutNetInput { X = x, XShape = new long[] { 1, 64 } }))
+                Console.WriteLine($"lut {output.Y.Length} {output.Y.ToArray().All(float.IsFinite)}");
             """);
         project.AddModel("models/net.onnx", seed: 70, size: Size);
+        project.AddModel("models/lut/net.onnx", seed: 70, size: Size);
         string calibration = Path.Combine(project.Directory, "calibration");
         Directory.CreateDirectory(calibration);
         WriteSamples(Path.Combine(calibration, "x.npy"), samples: 24, Size, seed: 71);
 
-        ProcessResult build = project.Build().AssertSucceeded("build with Int4 and CalibrationData");
+        ProcessResult build = project.Build().AssertSucceeded("build with Int4, Lut and CalibrationData");
         StringAssert.Contains(build.Output, "models/net.onnx: Int4: 1 weights reconstructed (GPTQ) from 24 calibration samples");
+        StringAssert.Contains(build.Output, "models/lut/net.onnx: Lut: 1 weights reconstructed (GPTQ) from 24 calibration samples");
         StringAssert.Contains(build.Output, "(Int4, Magnitude 25%, ");
-        ProcessResult run = E2E.Dotnet(project.Directory, "exec", Path.Combine(project.OutputDirectory, "Reconstructed.dll")).AssertSucceeded("run the wrapper");
+        StringAssert.Contains(build.Output, "(Lut, Magnitude 50%, ");
+        ProcessResult run = E2E.Dotnet(project.Directory, "exec", Path.Combine(project.OutputDirectory, "Reconstructed.dll")).AssertSucceeded("run the wrappers");
         StringAssert.Contains(run.Output, "y 64 True");
+        StringAssert.Contains(run.Output, "lut 64 True");
+        // Half of the lookup-table model's weights restore to exactly zero: rows of the identity, less the bias (a zero row), give W.
+        using (var session = new InferenceSession(Path.Combine(project.OutputDirectory, "models", "lut", "net.onnx")))
+        {
+            var identity = new DenseTensor<float>([Size + 1, Size]);
+            for (int i = 0; i < Size; i++)
+            {
+                identity[i, i] = 1f;
+            }
+            using var results = session.Run([NamedOnnxValue.CreateFromTensor("x", identity)]);
+            var y = results[0].AsEnumerable<float>().ToArray();
+            int zeros = Enumerable.Range(0, Size * Size).Count(i => y[i] - y[(Size * Size) + (i % Size)] == 0f);
+            Assert.IsTrue(zeros >= Size * Size / 2, $"{zeros} zero weights of {Size * Size}");
+        }
 
         ProcessResult again = project.Build().AssertSucceeded("second build");
         Assert.IsFalse(again.Output.Contains("reconstructed (GPTQ)", StringComparison.Ordinal), "nothing changed, nothing redone:\n" + again.Output);
         WriteSamples(Path.Combine(calibration, "x.npy"), samples: 24, Size, seed: 72);
-        StringAssert.Contains(project.Build().AssertSucceeded("build after the calibration data changed").Output, "reconstructed (GPTQ)");
+        string rebuilt = project.Build().AssertSucceeded("build after the calibration data changed").Output;
+        StringAssert.Contains(rebuilt, "models/net.onnx: Int4: 1 weights reconstructed (GPTQ)");
+        StringAssert.Contains(rebuilt, "models/lut/net.onnx: Lut: 1 weights reconstructed (GPTQ)");
     }
 
     [TestMethod]
