@@ -19,7 +19,8 @@ public sealed record CalibrationResult(CalibrationTable Table, int Samples, Time
 /// Streams the samples of a calibration folder (the <c>ValidationData</c> layouts: <c>&lt;input&gt;.npy</c> with
 /// samples along axis 0, or <c>test_data_set_N</c>) through ONNX Runtime, one at a time, with the requested
 /// tensors exposed as graph outputs, and keeps only running statistics per tensor: min and max, sign-split
-/// histograms of fixed size (Percentile, Entropy), per-channel sums and extremes, and optional E[x xᵀ]. Memory is
+/// histograms of fixed size (Percentile, Entropy), per-channel sums and extremes, and optional E[x xᵀ] (of feature vectors, or of
+/// a Conv's input patches). Memory is
 /// bounded by one sample's activations plus the statistics, whatever the number of samples.
 /// </summary>
 public static class CalibrationRunner
@@ -44,7 +45,8 @@ public static class CalibrationRunner
             statistics[tensor] = new TensorStatistics(
                 request.Ranges.Contains(tensor) ? new TensorHistogram(options.Bins, histograms) : null,
                 request.Channels.Where(c => c.Tensor == tensor).Select(c => new ChannelAccumulator(c.Axis)).FirstOrDefault(),
-                request.SecondMoments.Where(c => c.Tensor == tensor).Select(c => new SecondMomentAccumulator(c.Axis)).FirstOrDefault());
+                request.SecondMoments.Where(c => c.Tensor == tensor).Select(c => new SecondMomentAccumulator(c.Axis)).FirstOrDefault(),
+                request.PatchMoments.Where(c => c.Tensor == tensor).Select(c => c.Patches).Distinct().ToDictionary(p => p, p => new PatchMomentAccumulator(p)));
         }
         var exposed = request.Tensors.Where(t => !graphInputs.Contains(t)).ToList();
         int samples = Math.Min(data.Count, options.MaxSamples);
@@ -70,7 +72,9 @@ public static class CalibrationRunner
             request.Ranges.Where(statistics.ContainsKey).Select(t => KeyValuePair.Create(t, statistics[t].Histogram!.Range(options.Method, options.Percentile))),
             request.Channels.Select(c => (c.Tensor, Stats: statistics[c.Tensor].Channels?.Result())).Where(c => c.Stats is not null)
                 .Select(c => KeyValuePair.Create(c.Tensor, c.Stats!)),
-            request.SecondMoments.Select(c => (c.Tensor, Stats: statistics[c.Tensor].SecondMoment?.Result())).Where(c => c.Stats is not null)
+            request.SecondMoments.Select(c => (c.Tensor, Stats: statistics[c.Tensor].SecondMoment?.Result()))
+                .Concat(request.PatchMoments.Select(c => (Tensor: c.Patches.Key(c.Tensor), Stats: statistics[c.Tensor].Patches[c.Patches].Result())))
+                .Where(c => c.Stats is not null).DistinctBy(c => c.Tensor)
                 .Select(c => KeyValuePair.Create(c.Tensor, c.Stats!)),
             samples,
             options.Method);
@@ -164,8 +168,12 @@ public static class CalibrationRunner
     }
 
     /// <summary>Everything kept about one tensor.</summary>
-    private sealed class TensorStatistics(TensorHistogram? histogram, ChannelAccumulator? channels, SecondMomentAccumulator? secondMoment)
+    private sealed class TensorStatistics(TensorHistogram? histogram, ChannelAccumulator? channels, SecondMomentAccumulator? secondMoment,
+        Dictionary<ConvPatches, PatchMomentAccumulator> patches)
     {
+        /// <summary>Conv patch moments of this tensor, one per geometry.</summary>
+        public Dictionary<ConvPatches, PatchMomentAccumulator> Patches { get; } = patches;
+
         public TensorHistogram? Histogram { get; } = histogram;
 
         public ChannelAccumulator? Channels { get; } = channels;
@@ -177,6 +185,10 @@ public static class CalibrationRunner
             Histogram?.Add(values);
             Channels?.Add(values, shape);
             SecondMoment?.Add(values, shape);
+            foreach (var accumulator in Patches.Values)
+            {
+                accumulator.Add(values, shape);
+            }
         }
     }
 }

@@ -35,6 +35,21 @@ public sealed record ChannelStatistics(int Axis, ImmutableArray<float> Mean, Imm
 /// </summary>
 public sealed record SecondMoment(int Axis, int Features, long Rows, ImmutableArray<double> Values);
 
+/// <summary>
+/// The input patches of a 2-D Conv with one group (its im2col columns): <see cref="Channels"/> × kernel values per output
+/// position, in the weight's [C, kH, kW] order, zero where the patch reaches into the padding. Their second moment is what
+/// GPTQ needs for a Conv weight viewed as [M, C·kH·kW].
+/// </summary>
+public sealed record ConvPatches(int Channels, int KernelH, int KernelW, int StrideH, int StrideW, int PadTop, int PadLeft, int PadBottom, int PadRight,
+    int DilationH, int DilationW)
+{
+    public int Features => Channels * KernelH * KernelW;
+
+    /// <summary>The name under which <see cref="CalibrationTable.SecondMoments"/> holds these patches' E[p pᵀ] for <paramref name="tensor"/>.</summary>
+    public string Key(string tensor) => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"{tensor}#patches{Channels}x{KernelH}x{KernelW}s{StrideH}x{StrideW}p{PadTop},{PadLeft},{PadBottom},{PadRight}d{DilationH}x{DilationW}");
+}
+
 /// <summary>What the calibration runner must measure for a model: tensors and the statistics wanted of each.</summary>
 /// <param name="Ranges">Tensors whose value range is wanted (quantized activations).</param>
 /// <param name="Channels">Tensors whose per-channel statistics are wanted, with the channel axis.</param>
@@ -46,11 +61,14 @@ public sealed record CalibrationRequest(
 {
     public static CalibrationRequest Empty { get; } = new([], [], []);
 
-    public bool IsEmpty => Ranges.Count == 0 && Channels.Count == 0 && SecondMoments.Count == 0;
+    /// <summary>Conv inputs whose patches' E[p pᵀ] is wanted, stored under <see cref="ConvPatches.Key"/>.</summary>
+    public IReadOnlyList<(string Tensor, ConvPatches Patches)> PatchMoments { get; init; } = [];
+
+    public bool IsEmpty => Ranges.Count == 0 && Channels.Count == 0 && SecondMoments.Count == 0 && PatchMoments.Count == 0;
 
     /// <summary>Every tensor named by the request, each once, in first-mention order.</summary>
     public IReadOnlyList<string> Tensors => Ranges.Concat(Channels.Select(c => c.Tensor)).Concat(SecondMoments.Select(c => c.Tensor))
-        .Distinct(StringComparer.Ordinal).ToList();
+        .Concat(PatchMoments.Select(c => c.Tensor)).Distinct(StringComparer.Ordinal).ToList();
 }
 
 /// <summary>

@@ -222,7 +222,7 @@ public static class ModelCompressor
                     }
                 }
             }
-            return new CalibrationRequest([], channels, moments);
+            return new CalibrationRequest([], channels, moments) { PatchMoments = ModelPlanner.ReconstructedPatches(plans, options) };
         }
         if (options.Method != CompressionMethod.Int8Static)
         {

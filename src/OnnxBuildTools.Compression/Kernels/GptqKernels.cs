@@ -67,12 +67,12 @@ internal static class GptqKernels
     /// <summary>
     /// GPTQ with lookup tables: each row of <paramref name="weights"/> ([rows, cols] = [N, K], modified in place) is assigned,
     /// column by column, the nearest level of its own codebook (<paramref name="codebooks"/>, <paramref name="levels"/> sorted
-    /// levels per group, row r using group <paramref name="groupOfRow"/>[r]) times its column's scale, and each column's error is
+    /// levels per group, row r using group <paramref name="groupOfRow"/>[r]) times its column's scale (and its row's, when given), and each column's error is
     /// spread as in <see cref="QuantizeInt4"/>. Entries of <paramref name="forcedZero"/> take <paramref name="zeroIndex"/>
     /// (their group's exact zero level). Rows run in parallel; each writes only its own indices.
     /// </summary>
     public static void AssignToCodebooks(float[] weights, int rows, int cols, ReadOnlySpan<double> moment, bool[]? forcedZero,
-        float[] codebooks, int levels, int[] groupOfRow, float[] columnScales, int[]? zeroIndex, byte[] indices)
+        float[] codebooks, int levels, int[] groupOfRow, float[] columnScales, float[]? rowScales, int[]? zeroIndex, byte[] indices)
     {
         float[] u = UpperCholeskyOfInverse(Hessian(moment, cols, out bool[] dead), cols);
         var midpoints = new float[codebooks.Length / levels * (levels - 1)];
@@ -96,7 +96,7 @@ internal static class GptqKernels
                 {
                     row[i] = 0f;
                 }
-                float scale = columnScales[i];
+                float scale = rowScales is null ? columnScales[i] : columnScales[i] * rowScales[r];
                 int index = forcedZero is not null && forcedZero[(r * cols) + i] && zeroIndex is not null
                     ? zeroIndex[group]
                     : LutKernels.CountBelow(between, row[i] / scale);

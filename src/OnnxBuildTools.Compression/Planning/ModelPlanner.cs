@@ -37,8 +37,14 @@ internal static class ModelPlanner
         : options.Method == CompressionMethod.Int4
             ? plans.Where(p => p.Encoding == WeightEncoding.Int4MatMulNBits).SelectMany(p => p.FusedUses.Select(u => u.Use.Node.Input[0])).Distinct(StringComparer.Ordinal).ToList()
         : options.Method == CompressionMethod.Lut
-            ? plans.Select(LutLayerInput).OfType<string>().Distinct(StringComparer.Ordinal).ToList()
+            ? plans.Select(LutLayer).Where(l => l is { Patches: null }).Select(l => l!.Value.Input).Distinct(StringComparer.Ordinal).ToList()
         : [];
+
+    /// <summary>The Conv inputs whose patches' second moments GPTQ needs: every lookup-table Conv weight's (Lut with <see cref="CompressionOptions.Reconstruct"/>).</summary>
+    public static IReadOnlyList<(string Tensor, ConvPatches Patches)> ReconstructedPatches(IReadOnlyList<WeightPlan> plans, CompressionOptions options) =>
+        options.Reconstruct && options.Method == CompressionMethod.Lut
+            ? plans.Select(LutLayer).Where(l => l is { Patches: not null }).Select(l => (l!.Value.Input, l.Value.Patches!)).Distinct().ToList()
+            : [];
 
     /// <summary>GPTQ's statistics for a <c>MatMulNBits</c> or lookup-table weight whose consumers all read one calibrated input of K features.</summary>
     private static SecondMoment? ReconstructionMoment(WeightPlan plan, CompressionOptions options)
@@ -49,8 +55,8 @@ internal static class ModelPlanner
         }
         if (plan.Encoding == WeightEncoding.LutRestoredAtLoad)
         {
-            return LutLayerInput(plan) is { } lutInput && calibration.SecondMoments.TryGetValue(lutInput, out var lutMoment)
-                && lutMoment.Features == plan.Site.Dims[plan.Lut!.ScaleAxis] ? lutMoment : null;
+            return LutLayer(plan) is { } layer && calibration.SecondMoments.TryGetValue(layer.Patches?.Key(layer.Input) ?? layer.Input, out var lutMoment)
+                && lutMoment.Features == layer.Features ? lutMoment : null;
         }
         if (plan.Encoding != WeightEncoding.Int4MatMulNBits)
         {
@@ -62,29 +68,74 @@ internal static class ModelPlanner
     }
 
     /// <summary>
-    /// The one input that every reader of a lookup-table weight multiplies it with, when the weight is a 2-D MatMul B or Gemm B
-    /// (A not transposed) with its K axis scaled (<see cref="LutPlanner.Axes"/>): GPTQ assigns its indices. Else null.
+    /// The one input that every reader of a lookup-table weight multiplies it with, and the length of the weight's input
+    /// axis, when GPTQ can assign its indices: a 2-D MatMul B or Gemm B (A not transposed) with its K axis scaled
+    /// (<see cref="LutPlanner.Axes"/>), or a 2-D Conv weight with one group and explicit padding (its input patches,
+    /// C·kH·kW values each). Else null.
     /// </summary>
-    private static string? LutLayerInput(WeightPlan plan)
+    internal static (string Input, ConvPatches? Patches, long Features)? LutLayer(WeightPlan plan)
     {
-        if (plan.Encoding != WeightEncoding.LutRestoredAtLoad || plan.Lut is not { ScaleAxis: >= 0 } lut || plan.Site.Dims.Length != 2 || plan.Site.Uses.Count == 0)
+        if (plan.Encoding != WeightEncoding.LutRestoredAtLoad || plan.Lut is not { } lut || plan.Site.Uses.Count == 0)
         {
             return null;
         }
+        long[] dims = plan.Site.Dims;
         string? input = null;
+        ConvPatches? patches = null;
         foreach (var use in plan.Site.Uses)
         {
             var node = use.Node;
-            bool layer = node.Domain is "" or "ai.onnx" && use.InputIndex == 1 && node.Input.Count > 1
-                && (node.OpType == "MatMul" || (node.OpType == "Gemm" && !node.Attribute.Any(a => a.Name == "transA" && a.I != 0)));
-            if (!layer || (input is not null && input != node.Input[0]) || LutPlanner.Axes(plan.Site).Input != lut.ScaleAxis)
+            if (node.Domain is not ("" or "ai.onnx") || use.InputIndex != 1 || node.Input.Count < 2 || (input is not null && input != node.Input[0]))
             {
                 return null;
             }
             input = node.Input[0];
+            if (node.OpType == "Conv" && dims.Length == 4 && lut.ScaleAxis <= 0)
+            {
+                var geometry = Patches(node, dims);
+                if (geometry is null || (patches is not null && geometry != patches))
+                {
+                    return null;
+                }
+                patches = geometry;
+                continue;
+            }
+            bool layer = dims.Length == 2 && lut.ScaleAxis >= 0 && patches is null
+                && (node.OpType == "MatMul" || (node.OpType == "Gemm" && !node.Attribute.Any(a => a.Name == "transA" && a.I != 0)));
+            if (!layer || LutPlanner.Axes(plan.Site).Input != lut.ScaleAxis)
+            {
+                return null;
+            }
         }
-        return input;
+        return input is null ? null : (input, patches, patches?.Features ?? dims[lut.ScaleAxis]);
     }
+
+    /// <summary>The patch geometry of a 2-D Conv with one group and explicit (or no) padding; null otherwise.</summary>
+    private static ConvPatches? Patches(NodeProto conv, long[] dims)
+    {
+        long[] Ints(string name, long fill, int count)
+        {
+            var attribute = conv.Attribute.FirstOrDefault(a => a.Name == name);
+            return attribute is null || attribute.Ints.Count == 0 ? [.. Enumerable.Repeat(fill, count)] : [.. attribute.Ints];
+        }
+        var group = conv.Attribute.FirstOrDefault(a => a.Name == "group");
+        var autoPad = conv.Attribute.FirstOrDefault(a => a.Name == "auto_pad");
+        string pad = autoPad is null ? "NOTSET" : autoPad.S.ToStringUtf8();
+        if ((group is not null && group.I != 1) || pad is not ("NOTSET" or "VALID" or ""))
+        {
+            return null;
+        }
+        long[] strides = Ints("strides", 1, 2), pads = pad == "VALID" ? [0, 0, 0, 0] : Ints("pads", 0, 4), dilations = Ints("dilations", 1, 2);
+        if (strides.Length != 2 || pads.Length != 4 || dilations.Length != 2 || dims[1] * dims[2] * dims[3] > MaxPatchFeatures)
+        {
+            return null;
+        }
+        return new ConvPatches(checked((int)dims[1]), checked((int)dims[2]), checked((int)dims[3]), (int)strides[0], (int)strides[1],
+            (int)pads[0], (int)pads[1], (int)pads[2], (int)pads[3], (int)dilations[0], (int)dilations[1]);
+    }
+
+    /// <summary>Conv patches longer than this are not reconstructed (their second moment would pass 64 MB of doubles).</summary>
+    public const long MaxPatchFeatures = 2896;
 
     /// <summary>Values read by exactly one node in the whole model (all graphs) and not a graph output, with that node's graph.</summary>
     private static Dictionary<string, (NodeProto Node, GraphProto Graph)> SoleReaders(ModelProto model)

@@ -82,15 +82,19 @@ internal static class LutWeightEncoder
     public static int PrunedZeroIndex(int bits) => bits == 4 ? SparseStorage.ZeroNibble : 0;
 
     /// <summary>
-    /// The weight's MatMul or Gemm inputs run along K: the K × N (or N × K) values become N rows of K, each row is assigned by
-    /// GPTQ against its group's codebook and its columns' input scales, and the indices go back to the layout they are stored in.
+    /// The weight's MatMul or Gemm inputs run along K: the K × N (or N × K) values become N rows of K (a Conv weight: its M rows
+    /// of C·kH·kW), each row is assigned by GPTQ against its group's codebook and its columns' input scales (a Conv's: its row's
+    /// scale), and the indices go back to the layout they are stored in.
     /// </summary>
     private static void AssignByGptq(WeightPlan plan, LutPlan lut, ReadOnlySpan<float> values, bool[]? forcedZero, SecondMoment moment, Half[]? inputScales,
         float[] codebooks, bool pruned, byte[] indices)
     {
         long[] dims = plan.Site.Dims;
-        int kAxis = lut.ScaleAxis;
-        int k = checked((int)dims[kAxis]), n = checked((int)(lut.ElementCount / k));
+        // A Conv weight [M, C, kH, kW] is M rows of C·kH·kW (its input patches), scaled per row when the plan scales
+        // output channels; a MatMul or Gemm weight has its K axis scaled (ScaleAxis).
+        bool conv = dims.Length == 4;
+        int kAxis = conv ? 1 : lut.ScaleAxis;
+        int k = conv ? checked((int)(dims[1] * dims[2] * dims[3])) : checked((int)dims[kAxis]), n = checked((int)(lut.ElementCount / k));
         // Position of (row r, column c) in the weight's own layout: K × N (K first), or N × K.
         Func<int, int, int> position = kAxis == 0 ? (r, c) => (c * n) + r : (r, c) => (r * k) + c;
         var rows = new float[n * k];
@@ -115,11 +119,12 @@ internal static class LutWeightEncoder
         var scales = new float[k];
         for (int c = 0; c < k; c++)
         {
-            scales[c] = inputScales is null ? 1f : (float)inputScales[c];
+            scales[c] = inputScales is null || conv ? 1f : (float)inputScales[c];
         }
+        float[]? rowScales = conv && inputScales is not null ? [.. inputScales.Select(h => (float)h)] : null;
         int[]? zeroIndex = pruned ? [.. Enumerable.Range(0, lut.Groups).Select(g => Array.IndexOf(codebooks, 0f, g * lut.Levels, lut.Levels) - (g * lut.Levels))] : null;
         var assigned = new byte[n * k];
-        GptqKernels.AssignToCodebooks(rows, n, k, moment.Values.AsSpan(), zeroRows, codebooks, lut.Levels, groupOfRow, scales, zeroIndex, assigned);
+        GptqKernels.AssignToCodebooks(rows, n, k, moment.Values.AsSpan(), zeroRows, codebooks, lut.Levels, groupOfRow, scales, rowScales, zeroIndex, assigned);
         for (int r = 0; r < n; r++)
         {
             for (int c = 0; c < k; c++)
