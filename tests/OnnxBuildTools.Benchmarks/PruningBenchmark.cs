@@ -30,6 +30,10 @@ internal static class PruningBenchmark
 
     public static int Run(string[] args)
     {
+        if (args.Length > 0 && args[0] == "cnn-lut")
+        {
+            return RunConvNets([], lut: true);
+        }
         if (args.Length > 0 && args[0] == "cnn")
         {
             return RunConvNets(args.Length > 1 ? [.. args.Skip(1).Select(a => double.Parse(a, CultureInfo.InvariantCulture))] : [0.25]);
@@ -143,10 +147,19 @@ internal static class PruningBenchmark
         (CompressionMethod.Int8, false, false), (CompressionMethod.Int8, true, false), (CompressionMethod.Int8, true, true),
     ];
 
-    /// <summary>Structured pruning of Conv channels on PaddleOCR cls and det.</summary>
-    private static int RunConvNets(double[] sparsities)
+    /// <summary>`-- pruning cnn-lut`: no pruning; Int8, Int4, and lookup tables at 4, 6 and 8 bits (groups of 16) by nearest level and by GPTQ.</summary>
+    private static readonly (CompressionMethod Method, int LutBits, bool Reconstruct)[] ConvLutVariants =
+    [
+        (CompressionMethod.Int8, 0, false), (CompressionMethod.Int4, 0, false),
+        (CompressionMethod.Lut, 4, false), (CompressionMethod.Lut, 4, true), (CompressionMethod.Lut, 6, false), (CompressionMethod.Lut, 6, true),
+        (CompressionMethod.Lut, 8, false), (CompressionMethod.Lut, 8, true),
+    ];
+
+    /// <summary>Structured pruning of Conv channels on PaddleOCR cls and det; with <paramref name="lut"/>, <see cref="ConvLutVariants"/> instead.</summary>
+    private static int RunConvNets(double[] sparsities, bool lut = false)
     {
-        Console.WriteLine("Pruning=\"Structured\" on Conv channels (per layer); calibration: 8 synthetic text images, evaluation: 2 others; ONNX Runtime 1 thread");
+        Console.WriteLine((lut ? "Lookup tables (GPTQ: Reconstruct with the calibration images)" : "Pruning=\"Structured\" on Conv channels (per layer)")
+            + "; calibration: 8 synthetic text images, evaluation: 2 others; ONNX Runtime 1 thread");
         Console.WriteLine("model  channels ranking  refit method   size   latency  cosine    agreement          compression-s");
         foreach (var (name, shape) in new[] { ("paddleocr_cls", new long[] { 1, 3, 48, 192 }), ("paddleocr_det", new long[] { 1, 3, 320, 320 }) })
         {
@@ -167,11 +180,15 @@ internal static class PruningBenchmark
                 var workload = Workload.For(name);
                 using var reference = NewSession(original);
                 var expected = workload.Evaluate(reference);
-                foreach (double sparsity in sparsities)
+                var rows = lut
+                    ? ConvLutVariants.Select(v => (Sparsity: 0.0, Calibrate: v.Reconstruct, Refit: v.Reconstruct, Label: v.Method == CompressionMethod.Lut ? $"Lut{v.LutBits}" : v.Method.ToString(),
+                        Options: new CompressionOptions { Method = v.Method, LutBits = Math.Max(2, v.LutBits), Reconstruct = v.Reconstruct }))
+                    : sparsities.SelectMany(sparsity => StructuredVariants.Select(v => (Sparsity: sparsity, v.Calibrate, v.Refit, Label: v.Method.ToString(),
+                        Options: new CompressionOptions { Method = v.Method, Reconstruct = v.Refit, Pruning = PruningMethod.Structured, Sparsity = sparsity })));
+                foreach (var (sparsity, calibrate, refit, method, initial) in rows)
                 {
-                    foreach (var (method, calibrate, refit) in StructuredVariants)
                     {
-                        var options = new CompressionOptions { Method = method, Reconstruct = refit, Pruning = PruningMethod.Structured, Sparsity = sparsity };
+                        var options = initial;
                         var clock = Stopwatch.StartNew();
                         if (calibrate)
                         {

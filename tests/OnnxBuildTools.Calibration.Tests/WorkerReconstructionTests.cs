@@ -12,7 +12,7 @@ namespace OnnxBuildTools.Calibration.Tests;
 [TestClass]
 public sealed class WorkerReconstructionTests
 {
-    private const int K = 64, N = 32, Samples = 16;
+    private const int K = 64, N = 32, Samples = 96;
 
     private static ModelJob Job(TestData data, string model, string calibration, string reconstruct, string output) => new()
     {
@@ -48,7 +48,7 @@ public sealed class WorkerReconstructionTests
         var lines = new List<string>();
         var fitted = Job(data, model, calibration, "true", "fitted");
         ModelProcessor.Process(fitted, lines.Add);
-        StringAssert.Contains(lines.Single(), "models/linear.onnx: Int4: 1 weights reconstructed (GPTQ) from 16 calibration samples");
+        StringAssert.Contains(lines.Single(), "models/linear.onnx: Int4: 1 weights reconstructed (GPTQ) from 96 calibration samples");
 
         var rounded = Job(data, model, calibration, "false", "rounded");
         lines.Clear();
@@ -56,5 +56,15 @@ public sealed class WorkerReconstructionTests
         Assert.AreEqual(0, lines.Count, "no calibration without Reconstruct: " + string.Join("\n", lines));
         CollectionAssert.AreNotEqual(File.ReadAllBytes(fitted.OutputPath!), File.ReadAllBytes(rounded.OutputPath!));
         Assert.IsTrue(ModelProcessor.Reconstructs(fitted) && !ModelProcessor.Reconstructs(rounded));
+
+        // Fewer samples than the layer has inputs: E[x xᵀ] is singular, and the weight is rounded instead of fitted to them.
+        string few = Path.Combine(data.Root, "few");
+        Directory.CreateDirectory(few);
+        NpyFile.Write(Path.Combine(few, "x.npy"), new HostTensor(DataType.Float, [16, 1, K], MemoryMarshal.AsBytes(Values(16 * K).AsSpan()).ToArray()));
+        lines.Clear();
+        var underdetermined = Job(data, model, few, "true", "few");
+        ModelProcessor.Process(underdetermined, lines.Add);
+        StringAssert.Contains(lines.Single(), "models/linear.onnx: Int4: 0 weights reconstructed (GPTQ) from 16 calibration samples");
+        CollectionAssert.AreEqual(File.ReadAllBytes(rounded.OutputPath!), File.ReadAllBytes(underdetermined.OutputPath!));
     }
 }

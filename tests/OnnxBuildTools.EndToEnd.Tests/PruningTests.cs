@@ -84,11 +84,11 @@ public sealed class PruningTests
         project.AddModel("models/lut/net.onnx", seed: 70, size: Size);
         string calibration = Path.Combine(project.Directory, "calibration");
         Directory.CreateDirectory(calibration);
-        WriteSamples(Path.Combine(calibration, "x.npy"), samples: 24, Size, seed: 71);
+        WriteSamples(Path.Combine(calibration, "x.npy"), samples: 96, Size, seed: 71);
 
         ProcessResult build = project.Build().AssertSucceeded("build with Int4, Lut and CalibrationData");
-        StringAssert.Contains(build.Output, "models/net.onnx: Int4: 1 weights reconstructed (GPTQ) from 24 calibration samples");
-        StringAssert.Contains(build.Output, "models/lut/net.onnx: Lut: 1 weights reconstructed (GPTQ) from 24 calibration samples");
+        StringAssert.Contains(build.Output, "models/net.onnx: Int4: 1 weights reconstructed (GPTQ) from 96 calibration samples");
+        StringAssert.Contains(build.Output, "models/lut/net.onnx: Lut: 1 weights reconstructed (GPTQ) from 96 calibration samples");
         StringAssert.Contains(build.Output, "(Int4, Magnitude 25%, ");
         StringAssert.Contains(build.Output, "(Lut, Magnitude 50%, ");
         ProcessResult run = E2E.Dotnet(project.Directory, "exec", Path.Combine(project.OutputDirectory, "Reconstructed.dll")).AssertSucceeded("run the wrappers");
@@ -110,7 +110,7 @@ public sealed class PruningTests
 
         ProcessResult again = project.Build().AssertSucceeded("second build");
         Assert.IsFalse(again.Output.Contains("reconstructed (GPTQ)", StringComparison.Ordinal), "nothing changed, nothing redone:\n" + again.Output);
-        WriteSamples(Path.Combine(calibration, "x.npy"), samples: 24, Size, seed: 72);
+        WriteSamples(Path.Combine(calibration, "x.npy"), samples: 96, Size, seed: 72);
         string rebuilt = project.Build().AssertSucceeded("build after the calibration data changed").Output;
         StringAssert.Contains(rebuilt, "models/net.onnx: Int4: 1 weights reconstructed (GPTQ)");
         StringAssert.Contains(rebuilt, "models/lut/net.onnx: Lut: 1 weights reconstructed (GPTQ)");

@@ -46,8 +46,16 @@ internal static class ModelPlanner
             ? plans.Select(LutLayer).Where(l => l is { Patches: not null }).Select(l => (l!.Value.Input, l.Value.Patches!)).Distinct().ToList()
             : [];
 
-    /// <summary>GPTQ's statistics for a <c>MatMulNBits</c> or lookup-table weight whose consumers all read one calibrated input of K features.</summary>
-    private static SecondMoment? ReconstructionMoment(WeightPlan plan, CompressionOptions options)
+    /// <summary>
+    /// GPTQ's statistics for a <c>MatMulNBits</c> or lookup-table weight whose consumers all read one calibrated input of K
+    /// features, measured over at least K vectors. With fewer, E[x xᵀ] is singular and GPTQ fits the calibration inputs
+    /// instead of the layer: a squeeze-and-excitation Conv reads one pooled vector per image, and PaddleOCR cls at 4 bits
+    /// fell from cosine 0.969 to 0.878 on held-out images when its 8 calibration images were fitted.
+    /// </summary>
+    private static SecondMoment? ReconstructionMoment(WeightPlan plan, CompressionOptions options) =>
+        UnfittedMoment(plan, options) is { } moment && moment.Rows >= moment.Features ? moment : null;
+
+    private static SecondMoment? UnfittedMoment(WeightPlan plan, CompressionOptions options)
     {
         if (!options.Reconstruct || options.Calibration is not { } calibration)
         {

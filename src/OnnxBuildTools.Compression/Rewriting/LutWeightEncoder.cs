@@ -124,7 +124,8 @@ internal static class LutWeightEncoder
         float[]? rowScales = conv && inputScales is not null ? [.. inputScales.Select(h => (float)h)] : null;
         int[]? zeroIndex = pruned ? [.. Enumerable.Range(0, lut.Groups).Select(g => Array.IndexOf(codebooks, 0f, g * lut.Levels, lut.Levels) - (g * lut.Levels))] : null;
         var assigned = new byte[n * k];
-        GptqKernels.AssignToCodebooks(rows, n, k, moment.Values.AsSpan(), zeroRows, codebooks, lut.Levels, groupOfRow, scales, rowScales, zeroIndex, assigned);
+        GptqKernels.AssignToCodebooks(rows, n, k, moment.Values.AsSpan(), zeroRows, codebooks, lut.Levels, groupOfRow, scales, rowScales, zeroIndex, assigned,
+            conv ? GptqKernels.ConvDamping : GptqKernels.Damping);
         for (int r = 0; r < n; r++)
         {
             for (int c = 0; c < k; c++)
