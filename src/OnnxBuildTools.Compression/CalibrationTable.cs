@@ -33,7 +33,11 @@ public sealed record ChannelStatistics(int Axis, ImmutableArray<float> Mean, Imm
 /// <see cref="Axis"/>): the matrix least-squares refits and GPTQ need. <see cref="Values"/> is the full
 /// symmetric <c>Features × Features</c> matrix in row-major order, averaged over <see cref="Rows"/> vectors.
 /// </summary>
-public sealed record SecondMoment(int Axis, int Features, long Rows, ImmutableArray<double> Values);
+public sealed record SecondMoment(int Axis, int Features, long Rows, ImmutableArray<double> Values)
+{
+    /// <summary>E[x] over the same vectors, when measured (Conv patches); empty otherwise.</summary>
+    public ImmutableArray<float> Mean { get; init; } = [];
+}
 
 /// <summary>
 /// The input patches of a 2-D Conv with one group (its im2col columns): <see cref="Channels"/> × kernel values per output

@@ -199,6 +199,7 @@ public static class ModelCompressor
             var plans = ModelPlanner.Plan(WeightLocator.Locate(model4, external, null), options with { Calibration = null, Pruning = PruningMethod.None }, opset4, model4);
             var moments = ModelPlanner.ReconstructedInputs(plans, options).Select(input => (input, -1)).ToList();
             // Int8's bias correction: the mean of every fused layer's input.
+            var patches = new List<(string Tensor, ConvPatches Patches)>();
             var channels = options.Method == CompressionMethod.Int8 && options.Reconstruct
                 ? Int8BiasCorrection.Inputs(plans).Distinct(StringComparer.Ordinal).Select(input => (input, -1)).ToList() : [];
             if (options.Pruning == PruningMethod.Structured)
@@ -212,6 +213,11 @@ public static class ModelCompressor
                 }
                 foreach (var chain in StructuredPruningPlanner.FindChains(folded, WeightLocator.Locate(folded, external, null), options))
                 {
+                    if (chain.ConsumerPatches is { } consumerPatches && options.Reconstruct)
+                    {
+                        // A k×k Conv consumer is refitted from its input patches.
+                        patches.Add((chain.Intermediate, consumerPatches));
+                    }
                     if (!channels.Contains((chain.Intermediate, chain.IntermediateAxis)))
                     {
                         channels.Add((chain.Intermediate, chain.IntermediateAxis));
@@ -222,7 +228,7 @@ public static class ModelCompressor
                     }
                 }
             }
-            return new CalibrationRequest([], channels, moments) { PatchMoments = ModelPlanner.ReconstructedPatches(plans, options) };
+            return new CalibrationRequest([], channels, moments) { PatchMoments = ModelPlanner.ReconstructedPatches(plans, options).Concat(patches).Distinct().ToList() };
         }
         if (options.Method != CompressionMethod.Int8Static)
         {

@@ -7,6 +7,7 @@ namespace OnnxBuildTools.Calibration.Statistics;
 /// Running Σ p pᵀ over the input patches of a 2-D Conv (<see cref="ConvPatches"/>) of an [N, C, H, W] tensor: the
 /// second moment GPTQ needs for a Conv weight. At most <see cref="MaxPositionsPerImage"/> output positions of each image
 /// are taken, evenly spaced, so the cost per sample is bounded too; memory is Features² doubles whatever the number of samples.
+/// E[p] is kept too (the padding's zeros make it differ from the channel means at the borders).
 /// </summary>
 internal sealed class PatchMomentAccumulator(ConvPatches patches)
 {
@@ -15,6 +16,7 @@ internal sealed class PatchMomentAccumulator(ConvPatches patches)
 
     private readonly double[] _total = new double[(long)patches.Features * patches.Features];
     private readonly float[] _sample = new float[(long)patches.Features * patches.Features];
+    private readonly double[] _sum = new double[patches.Features];
     private long _rows;
 
     public void Add(ReadOnlySpan<float> values, ReadOnlySpan<long> shape)
@@ -55,6 +57,7 @@ internal sealed class PatchMomentAccumulator(ConvPatches patches)
                 }
                 for (f = 0; f < features; f++)
                 {
+                    _sum[f] += vector[f];
                     if (vector[f] != 0f)
                     {
                         var row = _sample.AsSpan(f * features, features);
@@ -84,5 +87,5 @@ internal sealed class PatchMomentAccumulator(ConvPatches patches)
     }
 
     public SecondMoment? Result() => _rows == 0 ? null
-        : new SecondMoment(1, patches.Features, _rows, [.. _total.Select(v => v / _rows)]);
+        : new SecondMoment(1, patches.Features, _rows, [.. _total.Select(v => v / _rows)]) { Mean = [.. _sum.Select(v => (float)(v / _rows))] };
 }

@@ -119,7 +119,7 @@ internal static class ModelPlanner
     }
 
     /// <summary>The patch geometry of a 2-D Conv with one group and explicit (or no) padding; null otherwise.</summary>
-    private static ConvPatches? Patches(NodeProto conv, long[] dims)
+    internal static ConvPatches? Patches(NodeProto conv, long[] dims)
     {
         long[] Ints(string name, long fill, int count)
         {

@@ -46,6 +46,9 @@ internal sealed record PrunableChain(
     /// <summary>Depthwise Convs between producer and consumer, whose <c>group</c> becomes the number of channels kept.</summary>
     public IReadOnlyList<NodeProto> Depthwise { get; init; } = [];
 
+    /// <summary>A k×k Conv consumer's input patches (one group, explicit padding): refitted from their second moment; null otherwise.</summary>
+    public ConvPatches? ConsumerPatches { get; init; }
+
     /// <summary>The axis of <see cref="Intermediate"/> that holds the channels: the last for MatMul inputs, 1 for Conv inputs.</summary>
     public int IntermediateAxis => Kind == StructureKind.FeedForward ? -1 : 1;
 
@@ -161,9 +164,12 @@ internal static class StructuredPruningPlanner
                 continue;
             }
             var chain = chains[i];
-            bool reconstruct = options.Reconstruct && chain.PointwiseConsumer && calibration is not null
-                && calibration.SecondMoments.GetValueOrDefault(chain.Intermediate) is { } m && m.Features == chain.Channels
-                && calibration.Channels.GetValueOrDefault(chain.Intermediate) is { } c && c.Channels == chain.Channels;
+            bool reconstruct = options.Reconstruct && calibration is not null
+                && calibration.Channels.GetValueOrDefault(chain.Intermediate) is { } c && c.Channels == chain.Channels
+                && (chain.PointwiseConsumer
+                    ? calibration.SecondMoments.GetValueOrDefault(chain.Intermediate) is { } m && m.Features == chain.Channels
+                    : chain.ConsumerPatches is { } patches && calibration.SecondMoments.GetValueOrDefault(patches.Key(chain.Intermediate)) is { } p
+                        && p.Features == patches.Features);
             planned.Add(new PrunedChain(chain, [.. Enumerable.Range(0, chain.Channels).Where(j => !removed[i].Contains(j))], reconstruct, ranked[i]));
         }
         return new StructuredPruningPlan(planned, chains.Count);
@@ -283,7 +289,12 @@ internal static class StructuredPruningPlanner
             var (consumerWeight, consumerAxis, consumerBias, pointwise) = end.Value;
             consumers.Add(consumer);
             chains.Add(new PrunableChain(kind, producer, weight.Name, axis, [.. producerConstants, .. channelConstants], consumer, consumerWeight.Name, consumerAxis,
-                consumerBias, consumer.Input[0], region, channels, pointwise) { Depthwise = depthwise });
+                consumerBias, consumer.Input[0], region, channels, pointwise)
+            {
+                Depthwise = depthwise,
+                ConsumerPatches = kind == StructureKind.ConvChannels && !pointwise && consumer.OpType == "Conv" && consumerWeight.Dims.Length == 4
+                    ? ModelPlanner.Patches(consumer, consumerWeight.Dims) : null,
+            });
         }
         // A layer may be the consumer of one chain (losing input channels) and the producer of the next (losing output channels).
         return chains;

@@ -97,6 +97,10 @@ internal static class StructuredPruning
     private static ((float[] Values, long[] Dims) Weights, float[]? Bias)? Refitted(PrunableChain chain, IReadOnlyList<int> kept, (float[] Values, long[] Dims) consumer,
         float[]? bias, CalibrationTable calibration)
     {
+        if (!chain.PointwiseConsumer)
+        {
+            return chain.ConsumerPatches is { } patches ? RefittedConv(chain, patches, kept, consumer, bias, calibration) : null;
+        }
         var moment = calibration.SecondMoments[chain.Intermediate];
         var mean = calibration.Channels[chain.Intermediate].Mean;
         int channels = chain.Channels;
@@ -111,6 +115,32 @@ internal static class StructuredPruning
         long[] dims = [.. consumer.Dims];
         dims[chain.ConsumerAxis] = kept.Count;
         return ((chain.ConsumerAxis == 0 ? fitted.Weights : Transposed(fitted.Weights, kept.Count, outputs), dims), fitted.Bias);
+    }
+
+    /// <summary>
+    /// A k×k Conv consumer [M, C, kH, kW] refitted as the matrix product it is on its input patches: W as [C·kH·kW, M], the
+    /// features of the kept channels kept, from the patches' second moment and mean.
+    /// </summary>
+    private static ((float[] Values, long[] Dims) Weights, float[]? Bias)? RefittedConv(PrunableChain chain, ConvPatches patches, IReadOnlyList<int> kept,
+        (float[] Values, long[] Dims) consumer, float[]? bias, CalibrationTable calibration)
+    {
+        var moment = calibration.SecondMoments[patches.Key(chain.Intermediate)];
+        int area = patches.KernelH * patches.KernelW, features = patches.Features;
+        int outputs = consumer.Values.Length / features;
+        if (moment.Mean.Length != features)
+        {
+            return null;
+        }
+        var keptFeatures = kept.SelectMany(c => Enumerable.Range(c * area, area)).ToList();
+        var refit = StructuredKernels.Refit(Transposed(consumer.Values, outputs, features), features, outputs, bias ?? [], bias is not null,
+            moment.Values.AsSpan(), moment.Mean.AsSpan(), keptFeatures);
+        if (refit is not { } fitted)
+        {
+            return null;
+        }
+        long[] dims = [.. consumer.Dims];
+        dims[1] = kept.Count;
+        return ((Transposed(fitted.Weights, keptFeatures.Count, outputs), dims), fitted.Bias);
     }
 
     private static float[] Transposed(ReadOnlySpan<float> values, int rows, int columns)
