@@ -195,13 +195,16 @@ internal static class PruningBenchmark
                             var statistics = CalibrationRunner.Run(model, folder, ModelCompressor.CalibrationRequestFor(model, options), new CalibrationOptions());
                             options = options with { Calibration = statistics.Table };
                         }
-                        byte[] compressed = ModelCompressor.Compress(model, options).Model.ToByteArray();
+                        var result = ModelCompressor.Compress(model, options);
+                        byte[] compressed = result.Model.ToByteArray();
+                        string detail = lut ? $"GPTQ {result.Statistics.Weights.Count(w => w.Reconstructed)} weights"
+                            : $"refitted {result.Statistics.Structures.Count(st => st.Reconstructed)}/{result.Statistics.Structures.Count}";
                         clock.Stop();
                         using var candidate = NewSession(compressed);
                         var actual = workload.Evaluate(candidate);
                         double latency = LatencyRatio(() => workload.RunOnce(reference), () => workload.RunOnce(candidate));
                         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                            $"{name[10..],-6} {sparsity,7:0.00} {(calibrate ? "data" : "weights"),-8} {(refit ? "yes" : "no"),-5} {method,-6} {(double)compressed.Length / original.Length,6:0.000}x {latency,6:0.00}x  {Fidelity.Compare(expected, actual).Cosine,8:0.00000}  {workload.Agreement(expected, actual),-18} {clock.Elapsed.TotalSeconds,6:0.0}"));
+                            $"{name[10..],-6} {sparsity,7:0.00} {(calibrate ? "data" : "weights"),-8} {(refit ? "yes" : "no"),-5} {method,-6} {(double)compressed.Length / original.Length,6:0.000}x {latency,6:0.00}x  {Fidelity.Compare(expected, actual).Cosine,8:0.00000}  {workload.Agreement(expected, actual),-18} {clock.Elapsed.TotalSeconds,6:0.0}  {detail}"));
                     }
                 }
             }
