@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using OnnxBuildTools.Compression;
 
 namespace OnnxBuildTools.Calibration.Statistics;
@@ -14,10 +13,8 @@ internal sealed class PatchMomentAccumulator(ConvPatches patches)
     /// <summary>Output positions sampled per image (all of them when there are fewer).</summary>
     public const int MaxPositionsPerImage = 2048;
 
-    private readonly double[] _total = new double[(long)patches.Features * patches.Features];
-    private readonly float[] _sample = new float[(long)patches.Features * patches.Features];
+    private readonly OuterProductSum _products = new(patches.Features);
     private readonly double[] _sum = new double[patches.Features];
-    private long _rows;
 
     public void Add(ReadOnlySpan<float> values, ReadOnlySpan<long> shape)
     {
@@ -58,34 +55,20 @@ internal sealed class PatchMomentAccumulator(ConvPatches patches)
                 for (f = 0; f < features; f++)
                 {
                     _sum[f] += vector[f];
-                    if (vector[f] != 0f)
-                    {
-                        var row = _sample.AsSpan(f * features, features);
-                        TensorPrimitives.MultiplyAdd(vector, vector[f], row, row);
-                    }
                 }
-                if ((++_rows & 63) == 0)
-                {
-                    Flush();
-                }
+                _products.Add(vector);
             }
         }
-        Flush();
+        _products.Flush();
     }
 
     /// <summary>⌊(size + pads − dilation·(kernel − 1) − 1) / stride⌋ + 1, the Conv output size along one axis.</summary>
     public static int OutputSize(int size, int kernel, int stride, int padBefore, int padAfter, int dilation) =>
         ((size + padBefore + padAfter - (dilation * (kernel - 1)) - 1) / stride) + 1;
 
-    private void Flush()
+    public SecondMoment? Result()
     {
-        for (int i = 0; i < _sample.Length; i++)
-        {
-            _total[i] += _sample[i];
-        }
-        Array.Clear(_sample);
+        long rows = _products.Count;
+        return rows == 0 ? null : new SecondMoment(1, patches.Features, rows, _products.Average()) { Mean = [.. _sum.Select(v => (float)(v / rows))] };
     }
-
-    public SecondMoment? Result() => _rows == 0 ? null
-        : new SecondMoment(1, patches.Features, _rows, [.. _total.Select(v => v / _rows)]) { Mean = [.. _sum.Select(v => (float)(v / _rows))] };
 }

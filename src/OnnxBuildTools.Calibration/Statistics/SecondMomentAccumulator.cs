@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using OnnxBuildTools.Compression;
 
 namespace OnnxBuildTools.Calibration.Statistics;
@@ -9,10 +8,7 @@ namespace OnnxBuildTools.Calibration.Statistics;
 /// </summary>
 internal sealed class SecondMomentAccumulator(int axis)
 {
-    private double[]? _total;
-    private float[]? _sample;
-    private int _features;
-    private long _rows;
+    private OuterProductSum? _sum;
     private int _resolvedAxis;
 
     public void Add(ReadOnlySpan<float> values, ReadOnlySpan<long> shape)
@@ -33,14 +29,12 @@ internal sealed class SecondMomentAccumulator(int axis)
         {
             inner *= shape[d];
         }
-        if (_total is null)
+        if (_sum is null)
         {
-            _features = features;
             _resolvedAxis = a;
-            _total = new double[(long)features * features];
-            _sample = new float[(long)features * features];
+            _sum = new OuterProductSum(features);
         }
-        else if (features != _features)
+        else if (features != _sum.Features)
         {
             return;
         }
@@ -60,32 +54,12 @@ internal sealed class SecondMomentAccumulator(int axis)
                         vector[f] = values[(int)((o * features + f) * inner + i)];
                     }
                 }
-                for (int f = 0; f < features; f++)
-                {
-                    if (vector[f] != 0f)
-                    {
-                        var row = _sample.AsSpan(f * features, features);
-                        TensorPrimitives.MultiplyAdd(vector, vector[f], row, row);
-                    }
-                }
-                if ((++_rows & 63) == 0)
-                {
-                    Flush();
-                }
+                _sum.Add(vector);
             }
         }
-        Flush();
+        _sum.Flush();
     }
 
-    private void Flush()
-    {
-        for (int i = 0; i < _sample!.Length; i++)
-        {
-            _total![i] += _sample[i];
-        }
-        Array.Clear(_sample);
-    }
-
-    public SecondMoment? Result() => _total is null || _rows == 0 ? null
-        : new SecondMoment(_resolvedAxis, _features, _rows, [.. _total.Select(v => v / _rows)]);
+    public SecondMoment? Result() => _sum is null || _sum.Count == 0 ? null
+        : new SecondMoment(_resolvedAxis, _sum.Features, _sum.Count, _sum.Average());
 }
