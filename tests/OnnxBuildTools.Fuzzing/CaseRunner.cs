@@ -31,10 +31,16 @@ internal sealed class CaseRunner(TextWriter log, long index)
     public static readonly CompressionMethod[] Methods = [CompressionMethod.Float16, CompressionMethod.Int8, CompressionMethod.Int4];
 
     public static IEnumerable<string> StageNames =>
-        [Signature, Load, Catalog, .. Methods.Select(m => m.ToString()), Structured, CalibrationRequest, Save, Reload, ParseCompress];
+        [Signature, Load, Catalog, .. Methods.Select(m => m.ToString()), Structured, LutPruned, CalibrationRequest, Save, Reload, ParseCompress];
 
     /// <summary>Int8 after <c>Pruning="Structured"</c> (half of every chain's channels removed), saved and reloaded like the methods.</summary>
     public const string Structured = "structured";
+
+    /// <summary>
+    /// 4-bit lookup tables after <c>Pruning="Magnitude"</c> (half of every weight), with GPTQ on every Conv whose input patches
+    /// the calibration request names (their second moment taken as the identity), saved and reloaded like the methods.
+    /// </summary>
+    public const string LutPruned = "lut-pruned";
 
     public void Run(string modelPath, string outputDirectory)
     {
@@ -50,10 +56,11 @@ internal sealed class CaseRunner(TextWriter log, long index)
                 // The output keeps the tensors the engine does not touch: when the source's cannot be read, neither can the output's.
                 bool readable = Stage(Catalog, inputBytes, false, () => ReadEveryWeight(loaded));
                 var structured = Options(CompressionMethod.Int8) with { Pruning = PruningMethod.Structured, Sparsity = 0.5 };
-                foreach (var (stage, options) in Methods.Select(m => (m.ToString(), Options(m))).Append((Structured, structured)))
+                var lut = Options(CompressionMethod.Lut) with { LutBits = 4, Pruning = PruningMethod.Magnitude, Sparsity = 0.5 };
+                foreach (var (stage, options) in Methods.Select(m => (m.ToString(), Options(m))).Append((Structured, structured)).Append((LutPruned, lut)))
                 {
                     CompressionResult? result = null;
-                    Stage(stage, inputBytes, false, () => result = ModelCompressor.Compress(loaded, options));
+                    Stage(stage, inputBytes, false, () => result = ModelCompressor.Compress(loaded, stage == LutPruned ? options with { Calibration = IdentityPatchMoments(loaded, options) } : options));
                     if (result is null) continue;
                     string output = Path.Combine(outputDirectory, $"{stage}.onnx");
                     bool saved = Stage(Save, inputBytes, true, () => OnnxModelFile.Save(result.Model, output, null, loaded.ExternalData));
@@ -76,6 +83,12 @@ internal sealed class CaseRunner(TextWriter log, long index)
     }
 
     private static CompressionOptions Options(CompressionMethod method) => new() { Method = method, MinElements = 1, MinInt8Elements = 1 };
+
+    /// <summary>E[p pᵀ] = I over as many vectors as features, for every Conv input the request names (at most 512 features).</summary>
+    private static CalibrationTable IdentityPatchMoments(LoadedModel model, CompressionOptions options) => new([], secondMoments:
+        ModelCompressor.CalibrationRequestFor(model, options).PatchMoments.Where(p => p.Patches.Features <= 512).DistinctBy(p => p.Patches.Key(p.Tensor))
+            .Select(p => KeyValuePair.Create(p.Patches.Key(p.Tensor), new SecondMoment(1, p.Patches.Features, p.Patches.Features,
+                [.. Enumerable.Range(0, p.Patches.Features * p.Patches.Features).Select(i => i % (p.Patches.Features + 1) == 0 ? 1.0 : 0.0)]))));
 
     /// <summary>Every weight's size and bytes, and the floating-point ones as float32, through the model layer.</summary>
     private static void ReadEveryWeight(LoadedModel model)
