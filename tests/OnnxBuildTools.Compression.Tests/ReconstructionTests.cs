@@ -221,6 +221,28 @@ public sealed class ReconstructionTests
         CollectionAssert.AreEqual(fitted.Model.ToByteArray(), ModelCompressor.Compress(model, lut with { Calibration = table }).Model.ToByteArray(), "deterministic");
     }
 
+    /// <summary>A Conv's patches are requested only for a geometry the runner can walk: one group, explicit padding, positive strides and dilations.</summary>
+    [TestMethod]
+    [DataRow(1, "NOTSET", 1, 1, true)]
+    [DataRow(1, "VALID", 2, 1, true)]
+    [DataRow(1, "SAME_UPPER", 1, 1, false)]
+    [DataRow(1, "NOTSET", 0, 1, false)]
+    [DataRow(1, "NOTSET", 1, -1, false)]
+    [DataRow(2, "NOTSET", 1, 1, false)]
+    public void ConvPatchesAreRequestedOnlyForGeometriesTheRunnerCanWalk(int group, string autoPad, int stride, int dilation, bool requested)
+    {
+        var graph = new GraphProto { Name = "conv" };
+        graph.Input.Add(Value("x", DataType.Float, 1, 8, 16, 16));
+        graph.Output.Add(Value("y", DataType.Float, 1, 16, "h", "w"));
+        graph.Initializer.Add(FloatTensor("w", [16, 8 / group, 3, 3], RandomValues(16 * 8 / group * 9, 99)));
+        graph.Node.Add(Node("Conv", "conv", ["x", "w"], ["y"], Int("group", group),
+            new AttributeProto { Name = "auto_pad", Type = AttributeProto.Types.AttributeType.String, S = ByteString.CopyFromUtf8(autoPad) },
+            new AttributeProto { Name = "strides", Type = AttributeProto.Types.AttributeType.Ints, Ints = { stride, stride } },
+            new AttributeProto { Name = "dilations", Type = AttributeProto.Types.AttributeType.Ints, Ints = { dilation, dilation } }));
+        var request = ModelCompressor.CalibrationRequestFor(Model(graph), new CompressionOptions { Method = CompressionMethod.Lut, LutBits = 4, MinElements = 1 });
+        Assert.AreEqual(requested ? 1 : 0, request.PatchMoments.Count);
+    }
+
     [TestMethod]
     public void GptqIsDeterministic()
     {

@@ -134,7 +134,8 @@ internal static class ModelPlanner
             return null;
         }
         long[] strides = Ints("strides", 1, 2), pads = pad == "VALID" ? [0, 0, 0, 0] : Ints("pads", 0, 4), dilations = Ints("dilations", 1, 2);
-        if (strides.Length != 2 || pads.Length != 4 || dilations.Length != 2 || dims[1] * dims[2] * dims[3] > MaxPatchFeatures)
+        if (strides.Length != 2 || pads.Length != 4 || dilations.Length != 2 || strides.Any(v => v is < 1 or > int.MaxValue) || dilations.Any(v => v is < 1 or > int.MaxValue)
+            || pads.Any(v => v is < 0 or > int.MaxValue) || dims.Any(d => d < 1) || dims[1] * dims[2] * dims[3] > MaxPatchFeatures)
         {
             return null;
         }

@@ -17,7 +17,7 @@ internal static class LutWeightEncoder
     /// Encodes <paramref name="values"/> (the plan's weight, pruned when the plan prunes) as the plan's lookup table.
     /// A pruned weight's codebooks each hold an exact zero, which the pruned entries take, placed at
     /// <see cref="PrunedZeroIndex"/> so that they pack as the bytes (or 4-bit codes) <see cref="SparseStorage"/> leaves out.
-    /// With <see cref="WeightPlan.InputMoment"/> (a MatMul or Gemm weight, <c>Reconstruct</c> with calibration data), the
+    /// With <see cref="WeightPlan.InputMoment"/> (a MatMul, Gemm or 2-D Conv weight, <c>Reconstruct</c> with calibration data), the
     /// codebooks are built the same way and the indices are chosen by GPTQ (<see cref="GptqKernels.AssignToCodebooks"/>) from
     /// the unpruned <paramref name="values"/>, <paramref name="forcedZero"/> marking the pruned entries.
     /// </summary>
