@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using OnnxBuildTools.Compression.Kernels;
 using OnnxBuildTools.Compression.Planning;
 using OnnxBuildTools.Onnx.Building;
 using OnnxBuildTools.Onnx.Diagnostics;
@@ -46,17 +47,23 @@ internal static class Int8BiasCorrection
             var scales = MemoryMarshal.Cast<byte, float>(scaleTensor.RawData.Span);
             var weights = plan.Site.Values;
             float alpha = plan.FusedUses[0].Consumer.Alpha;
+            // The weight as the codes store it: [K, N], alpha folded in. Int8Static corrects its int32 biases with the same shift.
+            var stored = new float[k * n];
+            for (int row = 0; row < k; row++)
+            {
+                for (int column = 0; column < n; column++)
+                {
+                    stored[(row * n) + column] = alpha * (plan.WeightIsNByK ? weights[(column * k) + row] : weights[(row * n) + column]);
+                }
+            }
+            if (StaticKernels.RoundingShift(stored, codes, scales, [k, n], 1, [.. input.Mean]) is not { } shift)
+            {
+                return;
+            }
             var values = bias.Values.ToArray();
             for (int column = 0; column < n; column++)
             {
-                double shift = 0;
-                float scale = scales.Length == 1 ? scales[0] : scales[column];
-                for (int row = 0; row < k; row++)
-                {
-                    float original = alpha * (plan.WeightIsNByK ? weights[(column * k) + row] : weights[(row * n) + column]);
-                    shift += ((codes[(row * n) + column] * scale) - original) * (double)input.Mean[row];
-                }
-                values[column] = (float)(values[column] - shift);
+                values[column] = (float)(values[column] - shift[column]);
             }
             corrected[i] = (bias, values);
         });
