@@ -204,10 +204,10 @@ public sealed record CompressionOptions
         {
             throw new DiagnosticException(DiagnosticCodes.CompressionInvalidOption, filePath, $"Sparsity {Sparsity} is not in 0..1.");
         }
-        if (Pruning != PruningMethod.None && Method == CompressionMethod.Int8Static)
+        if (Pruning == PruningMethod.Structured && Method == CompressionMethod.Int8Static)
         {
             throw new DiagnosticException(DiagnosticCodes.CompressionInvalidOption, filePath,
-                "Pruning does not combine with Int8Static: its integer layers are calibrated on the unpruned weights. Use Int8, Int4, Float16 or None.");
+                "Pruning=\"Structured\" does not combine with Int8Static: its activations would be calibrated at the unpruned widths. Use Pruning=\"Magnitude\", or Int8, Int4, Float16, Lut or None.");
         }
         if (!(SmoothQuant >= 0f && SmoothQuant <= 1f))
         {

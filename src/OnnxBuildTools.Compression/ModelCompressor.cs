@@ -136,6 +136,35 @@ public static class ModelCompressor
     }
 
     /// <summary>
+    /// The model with <see cref="PruningMethod.Magnitude"/> applied and nothing else: every prunable weight, with the entries
+    /// <see cref="CompressionOptions.Sparsity"/> removes set to zero, stored as plain float32 (external data read in). Int8Static
+    /// calibrates this model, so its integer layers see the activations the pruned weights give; compressing it again with the
+    /// same pruning options removes the same (zero) entries and stores them sparsely.
+    /// </summary>
+    public static ModelProto PruneMagnitude(LoadedModel source, CompressionOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(options);
+        var model = source.Proto.Clone();
+        OnnxModelFile.InlineExternalData(model, source.ExternalData);
+        if (options.Pruning != PruningMethod.Magnitude || model.Graph is null)
+        {
+            return model;
+        }
+        long opset = model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(1).Max();
+        var sites = WeightLocator.Locate(model, null, source.FilePath);
+        var pruning = PruningPlanner.Plan(sites, options, opset);
+        foreach (var site in sites)
+        {
+            if (pruning.For(site) is { } pruned && (site.ConstantNode is null || site.Weight.ConstantAttribute == "value"))
+            {
+                site.Replace(pruned.Apply(site.Values));
+            }
+        }
+        return model;
+    }
+
+    /// <summary>
     /// Structured pruning, in place, before the weights are planned for storage: plan the chains, shrink them (refitting
     /// consumers when the plan says so), and narrow the calibration statistics of the pruned channels to the kept ones, so a
     /// later GPTQ fit of the same layer reads the second moment of the input it now has. OBT2006 when nothing is prunable.

@@ -215,17 +215,19 @@ public static class ModelProcessor
                 Method = job.Compression == CompressionMethod.Auto ? CompressionMethod.Int8 : job.Compression, CompactNames = false,
                 Pruning = job.Pruning, Sparsity = job.Sparsity, PruningScope = Enum.Parse<PruningScope>(job[ModelSettings.PruningScope]),
             };
-            if (job.Compression == CompressionMethod.Int8Static && job.Pruning != PruningMethod.None)
+            if (job.Compression == CompressionMethod.Int8Static && job.Pruning == PruningMethod.Structured)
             {
                 // Before any calibration is spent on it.
                 throw new DiagnosticException(DiagnosticCodes.CompressionInvalidOption, source,
-                    $"'{job.DisplayName}': Pruning does not combine with Int8Static (its integer layers are calibrated on the unpruned weights); use Int8, Int4, Float16 or None.");
+                    $"'{job.DisplayName}': Pruning=\"Structured\" does not combine with Int8Static (its activations would be calibrated at the unpruned widths); use Pruning=\"Magnitude\", or Int8, Int4, Float16, Lut or None.");
             }
             CompressionResult result;
             if (job.Compression == CompressionMethod.Int8Static)
             {
-                // Calibrate (and time integer layers against float) before compressing, on the model as given.
-                calibrated = Calibrate(job, source, input, options);
+                // Calibrate (and time integer layers against float) before compressing, on the model as given; with magnitude
+                // pruning, on the pruned model, whose zeros the compression then stores sparsely.
+                using LoadedModel? pruned = job.Pruning == PruningMethod.Magnitude ? new LoadedModel(ModelCompressor.PruneMagnitude(input, options), input.FilePath) : null;
+                calibrated = Calibrate(job, source, pruned ?? input, options);
                 result = calibrated.Compression;
                 report(StaticSummary(job.DisplayName, calibrated));
             }

@@ -109,6 +109,39 @@ public sealed class CorpusStaticTests
         Assert.IsTrue(convs.Skip(report.LayersMoved).All(l => l.Form == LayerForm.Integer));
     }
 
+    /// <summary>
+    /// Int8Static with magnitude pruning: the pruned model is calibrated, every Conv still runs on QLinearConv (ONNX Runtime folds
+    /// the sparse weights' restore before its QDQ fusion), half of every pruned weight is zero, and the file is smaller than
+    /// Int8Static's without pruning.
+    /// </summary>
+    [TestMethod]
+    public void MagnitudePrunedDetectionIsCalibratedPrunedAndStillRunsEveryConvOnQLinearConv()
+    {
+        const int Size = 96;
+        using var data = new TestData();
+        string folder = Path.Combine(data.Root, "pages");
+        Directory.CreateDirectory(folder);
+        var pages = Enumerable.Range(0, 6).SelectMany(s => SyntheticInputs.TextPage(3, Size, Size, 6000 + s)).ToArray();
+        NpyFile.Write(Path.Combine(folder, "x.npy"), new HostTensor(DataType.Float, [6, 1, 3, Size, Size], MemoryMarshal.AsBytes(pages.AsSpan()).ToArray()));
+        using var model = OnnxModelFile.Load(TestCorpus.RealModel("paddleocr_det"));
+        var settings = new StaticCompressionOptions { SpeedGuard = false, MaxErrorRatio = 0 };
+        var plain = StaticCompression.Run(model, new CompressionOptions { Method = CompressionMethod.Int8Static }, folder, settings);
+        var options = new CompressionOptions { Method = CompressionMethod.Int8Static, Pruning = PruningMethod.Magnitude, Sparsity = 0.5 };
+        using var prunedSource = new LoadedModel(ModelCompressor.PruneMagnitude(model, options), model.FilePath);
+        var pruned = StaticCompression.Run(prunedSource, options, folder, settings);
+
+        int integer = pruned.Compression.Statistics.Layers.Count(l => l.Form == LayerForm.Integer);
+        Assert.AreEqual(plain.Compression.Statistics.Layers.Count(l => l.Form == LayerForm.Integer), integer);
+        var weights = pruned.Compression.Statistics.Weights.Where(w => w.PrunedFraction is not null).ToList();
+        Assert.IsTrue(weights.Count > 20 && weights.All(w => w.PrunedFraction >= 0.5), string.Join(", ", weights.Select(w => $"{w.Name} {w.PrunedFraction}")));
+        Assert.IsTrue(weights.Count(w => w.SparseStorage) > 10, "the large pruned weights are stored as a mask and their non-zero codes");
+        var (ops, bytes) = Optimized(pruned.Compression.Model);
+        Assert.AreEqual(integer, ops.Count(o => o == "QLinearConv"), string.Join(" ", ops.Distinct()));
+        long plainBytes = plain.Compression.Model.CalculateSize();
+        Console.WriteLine($"Int8Static {plainBytes} bytes, with 50 % magnitude pruning {bytes.Length}; {integer} integer layers");
+        Assert.IsTrue(bytes.Length < plainBytes * 0.85, $"{bytes.Length} bytes pruned, {plainBytes} not");
+    }
+
     [TestMethod]
     public void PaddleOcrClassifierIsConvertedFromOpsetNineAndRunsOnIntegerKernels()
     {

@@ -176,9 +176,12 @@ public sealed class PruningTests
     }
 
     [TestMethod]
-    public void PruningWithInt8StaticIsObt2002()
+    public void StructuredPruningWithInt8StaticIsObt2002()
     {
-        var options = Options(CompressionMethod.Int8Static) with { Calibration = new CalibrationTable(new Dictionary<string, TensorRange>()) };
+        var options = Options(CompressionMethod.Int8Static) with
+        {
+            Pruning = PruningMethod.Structured, Calibration = new CalibrationTable(new Dictionary<string, TensorRange>()),
+        };
         var e = Assert.ThrowsExactly<DiagnosticException>(() => ModelCompressor.Compress(Mlp(), options, "m.onnx"));
         Assert.AreEqual(DiagnosticCodes.CompressionInvalidOption, e.Code);
         StringAssert.Contains(e.Message, "Int8Static");

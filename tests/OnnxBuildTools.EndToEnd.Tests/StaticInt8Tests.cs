@@ -72,6 +72,34 @@ public sealed class StaticInt8Tests
         StringAssert.Contains(redone.Output, "models/paddleocr_det.onnx: Int8Static: ");
     }
 
+    /// <summary>Int8Static with magnitude pruning: the pruned model is calibrated, its layers still run on integer kernels, the file is smaller, the wrapper runs it.</summary>
+    [TestMethod]
+    public void Int8StaticWithMagnitudePruningBuildsASmallerIntegerModelAndItsWrapperRunsIt()
+    {
+        const string Items = """<OnnxModel Include="models/paddleocr_det.onnx" Compression="Int8Static" Pruning="Magnitude" Sparsity="0.5" CalibrationData="calibration" ClassName="PaddleocrDet" Namespace="Corpus" AccuracyCheck="Warn" InputShapes="x=1x3x64x64" />""";
+        var project = ConsumerProject.Create("StaticInt8Pruned", Items, program: Program);
+        string model = Path.Combine(project.Directory, "models", "paddleocr_det.onnx");
+        Directory.CreateDirectory(Path.GetDirectoryName(model)!);
+        File.Copy(TestCorpus.RealModel("paddleocr_det"), model);
+        string calibration = Path.Combine(project.Directory, "calibration");
+        Directory.CreateDirectory(calibration);
+        WritePages(Path.Combine(calibration, "x.npy"), firstSeed: 900, count: 6);
+        File.WriteAllLines(Path.Combine(project.Directory, "page.txt"), SyntheticInputs.TextPage(3, Size, Size, 17).Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
+
+        ProcessResult build = project.Build().AssertSucceeded("build with Int8Static and magnitude pruning");
+        string line = build.Output.Split('\n').Single(l => l.Contains("models/paddleocr_det.onnx: Int8Static: ", StringComparison.Ordinal));
+        StringAssert.Contains(line, "of 64 layers on integer kernels");
+        Assert.IsFalse(line.Contains(": Int8Static: 0 of", StringComparison.Ordinal), line);
+        StringAssert.Contains(build.Output, "(Int8Static, Magnitude 50%, ");
+        string output = Path.Combine(project.OutputDirectory, "models", "paddleocr_det.onnx");
+        double ratio = (double)new FileInfo(output).Length / new FileInfo(model).Length;
+        Assert.IsTrue(ratio < 0.22, $"size ratio {ratio:F3}: the pruned int8 weights are stored as a mask and their non-zero codes");
+
+        File.Copy(Path.Combine(project.Directory, "page.txt"), Path.Combine(project.OutputDirectory, "page.txt"), overwrite: true);
+        ProcessResult run = E2E.Dotnet(project.OutputDirectory, "exec", Path.Combine(project.OutputDirectory, "StaticInt8Pruned.dll")).AssertSucceeded("run the wrapper");
+        StringAssert.Contains(run.Output, "map 1,1,64,64");
+    }
+
     [TestMethod]
     public void Int8StaticWithoutCalibrationDataFailsWithObt2005NamingTheModel()
     {

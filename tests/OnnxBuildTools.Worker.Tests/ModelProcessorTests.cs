@@ -106,7 +106,7 @@ public sealed class ModelProcessorTests
     }
 
     [TestMethod]
-    public void PruningWithInt8StaticIsObt2002NamingTheModelBeforeCalibrating()
+    public void StructuredPruningWithInt8StaticIsObt2002NamingTheModelBeforeCalibrating()
     {
         string source = Mlp("mlp.onnx", plantOutlier: false);
         var job = Job(source, "Off") with
@@ -114,14 +114,14 @@ public sealed class ModelProcessorTests
             Settings = new Dictionary<ModelSetting, string>
             {
                 [ModelSettings.Compression] = nameof(CompressionMethod.Int8Static),
-                [ModelSettings.Pruning] = "Magnitude",
+                [ModelSettings.Pruning] = "Structured",
                 [ModelSettings.CalibrationData] = Path.Combine(_dir, "no-such-folder"),
             },
         };
         var e = Assert.ThrowsExactly<DiagnosticException>(() => ModelProcessor.Process(job, _ => { }));
         Assert.AreEqual(DiagnosticCodes.CompressionInvalidOption, e.Code, e.Message);
         Assert.AreEqual(Path.GetFullPath(source), e.FilePath);
-        StringAssert.Contains(e.Message, "'mlp.onnx': Pruning does not combine with Int8Static");
+        StringAssert.Contains(e.Message, "'mlp.onnx': Pruning=\"Structured\" does not combine with Int8Static");
     }
 
     [TestMethod]

@@ -54,4 +54,20 @@ internal sealed class WeightSite
 
     /// <summary>The float32 values, read through the model layer (OBT1xxx when the data does not match the dims).</summary>
     public ReadOnlySpan<float> Values => MemoryMarshal.Cast<byte, float>(_data.Value.Span);
+
+    /// <summary>
+    /// Puts new float32 values of the same shape (or of <paramref name="dims"/>) in the model where the weight is: the initializer
+    /// (its doc string kept) or the <c>Constant</c> node's <c>value</c>. This site keeps reading the old values.
+    /// </summary>
+    public void Replace(float[] values, long[]? dims = null)
+    {
+        var tensor = Onnx.Building.ModelBuilder.FloatTensor(Name, values, dims ?? Dims);
+        if (ConstantNode is { } constant)
+        {
+            constant.Attribute.First(a => a.Name == "value").T = tensor;
+            return;
+        }
+        tensor.DocString = Tensor.DocString;
+        Graph.Initializer[Graph.Initializer.IndexOf(Tensor)] = tensor;
+    }
 }

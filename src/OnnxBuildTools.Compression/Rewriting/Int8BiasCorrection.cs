@@ -70,18 +70,7 @@ internal static class Int8BiasCorrection
         int count = 0;
         foreach (var (bias, values) in corrected.OfType<(WeightSite, float[])>())
         {
-            var tensor = ModelBuilder.FloatTensor(bias.Name, values, bias.Dims);
-            if (bias.ConstantNode is { } constant)
-            {
-                constant.Attribute.First(a => a.Name == "value").T = tensor;
-            }
-            else
-            {
-                var graph = bias.Graph;
-                int index = graph.Initializer.IndexOf(bias.Tensor);
-                tensor.DocString = bias.Tensor.DocString;
-                graph.Initializer[index] = tensor;
-            }
+            bias.Replace(values);
             count++;
         }
         return count;
