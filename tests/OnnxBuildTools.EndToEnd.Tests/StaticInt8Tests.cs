@@ -25,11 +25,10 @@ public sealed class StaticInt8Tests
         Console.WriteLine($"map {string.Join(",", output.Sigmoid0Tmp0Shape)}");
         """;
 
-    [TestMethod]
-    public void Int8StaticWithCalibrationDataBuildsAndItsWrapperRunsTheModel()
+    /// <summary>A consumer project with PaddleOCR det at models/, 6 calibration pages at calibration/, and the page its program reads.</summary>
+    private static (ConsumerProject Project, string Model, string Calibration, float[] Page) DetectionProject(string name, string items)
     {
-        const string Items = """<OnnxModel Include="models/paddleocr_det.onnx" Compression="Int8Static" CalibrationData="calibration" CalibrationMethod="MinMax" ClassName="PaddleocrDet" Namespace="Corpus" AccuracyCheck="Warn" InputShapes="x=1x3x64x64" />""";
-        var project = ConsumerProject.Create("StaticInt8", Items, program: Program);
+        var project = ConsumerProject.Create(name, items, program: Program);
         string model = Path.Combine(project.Directory, "models", "paddleocr_det.onnx");
         Directory.CreateDirectory(Path.GetDirectoryName(model)!);
         File.Copy(TestCorpus.RealModel("paddleocr_det"), model);
@@ -38,6 +37,14 @@ public sealed class StaticInt8Tests
         WritePages(Path.Combine(calibration, "x.npy"), firstSeed: 900, count: 6);
         float[] page = SyntheticInputs.TextPage(3, Size, Size, 17);
         File.WriteAllLines(Path.Combine(project.Directory, "page.txt"), page.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
+        return (project, model, calibration, page);
+    }
+
+    [TestMethod]
+    public void Int8StaticWithCalibrationDataBuildsAndItsWrapperRunsTheModel()
+    {
+        const string Items = """<OnnxModel Include="models/paddleocr_det.onnx" Compression="Int8Static" CalibrationData="calibration" CalibrationMethod="MinMax" ClassName="PaddleocrDet" Namespace="Corpus" AccuracyCheck="Warn" InputShapes="x=1x3x64x64" />""";
+        var (project, model, calibration, page) = DetectionProject("StaticInt8", Items);
 
         ProcessResult build = project.Build().AssertSucceeded("build with Int8Static and CalibrationData");
         string line = build.Output.Split('\n').Single(l => l.Contains("models/paddleocr_det.onnx: Int8Static: ", StringComparison.Ordinal));
@@ -77,14 +84,7 @@ public sealed class StaticInt8Tests
     public void Int8StaticWithMagnitudePruningBuildsASmallerIntegerModelAndItsWrapperRunsIt()
     {
         const string Items = """<OnnxModel Include="models/paddleocr_det.onnx" Compression="Int8Static" Pruning="Magnitude" Sparsity="0.5" CalibrationData="calibration" ClassName="PaddleocrDet" Namespace="Corpus" AccuracyCheck="Warn" InputShapes="x=1x3x64x64" />""";
-        var project = ConsumerProject.Create("StaticInt8Pruned", Items, program: Program);
-        string model = Path.Combine(project.Directory, "models", "paddleocr_det.onnx");
-        Directory.CreateDirectory(Path.GetDirectoryName(model)!);
-        File.Copy(TestCorpus.RealModel("paddleocr_det"), model);
-        string calibration = Path.Combine(project.Directory, "calibration");
-        Directory.CreateDirectory(calibration);
-        WritePages(Path.Combine(calibration, "x.npy"), firstSeed: 900, count: 6);
-        File.WriteAllLines(Path.Combine(project.Directory, "page.txt"), SyntheticInputs.TextPage(3, Size, Size, 17).Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
+        var (project, model, _, _) = DetectionProject("StaticInt8Pruned", Items);
 
         ProcessResult build = project.Build().AssertSucceeded("build with Int8Static and magnitude pruning");
         string line = build.Output.Split('\n').Single(l => l.Contains("models/paddleocr_det.onnx: Int8Static: ", StringComparison.Ordinal));
