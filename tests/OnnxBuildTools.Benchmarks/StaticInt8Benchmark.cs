@@ -92,8 +92,9 @@ internal static partial class StaticInt8Benchmark
     }
 
     /// <summary>
-    /// `static-int8-profile model-filter [samples=64] [guard=true]`: where the time goes, per op type, in fp32 and in
-    /// the Int8Static model (ONNX Runtime's profiler, median of 20 runs per node, one thread).
+    /// `static-int8-profile model-filter [guard=true] [errorratio=1.5] [nodes=false]`: where the time goes, per op type
+    /// (and with nodes=true per node), in fp32 and in the Int8Static model (ONNX Runtime's profiler, median of 20 runs
+    /// per node, one thread).
     /// </summary>
     public static int Profile(string[] args)
     {
@@ -105,8 +106,10 @@ internal static partial class StaticInt8Benchmark
         string data = model.CalibrationFolder(path, 512);
         using var loaded = OnnxModelFile.Load(path);
         bool equalize = !settings.TryGetValue("equalize", out var eq) || bool.Parse(eq);
+        bool perNode = settings.TryGetValue("nodes", out var n) && bool.Parse(n);
+        double errorRatio = settings.TryGetValue("errorratio", out var er) ? double.Parse(er, CultureInfo.InvariantCulture) : 1.5;
         var result = StaticCompression.Run(loaded, new CompressionOptions { Method = CompressionMethod.Int8Static, CompactNames = false, EqualizeChannels = equalize }, data,
-            new StaticCompressionOptions { SpeedGuard = guard, Calibration = new CalibrationOptions { MaxSamples = 64 } });
+            new StaticCompressionOptions { SpeedGuard = guard, MaxErrorRatio = errorRatio, Calibration = new CalibrationOptions { MaxSamples = 64 } });
         IReadOnlyDictionary<string, HostTensor> sample;
         using (var source = ValidationDataSet.Open(data, ModelInput.Of(loaded.Proto), "calibration"))
         {
@@ -127,6 +130,13 @@ internal static partial class StaticInt8Benchmark
             foreach (var group in nodes.GroupBy(n => ops.GetValueOrDefault(n.Key, "?")).OrderByDescending(g => g.Sum(n => n.Value)))
             {
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {group.Key,-28} {group.Count(),4} nodes {group.Sum(n => n.Value) / 1000,7:F2} ms"));
+                if (perNode)
+                {
+                    foreach (var (node, microseconds) in group.OrderByDescending(n => n.Value))
+                    {
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"      {node,-60} {microseconds,8:F0} µs"));
+                    }
+                }
             }
         }
         return 0;

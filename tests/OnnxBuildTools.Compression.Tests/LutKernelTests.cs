@@ -140,10 +140,10 @@ public sealed class LutKernelTests
         return centres.Select(c => (float)c).ToArray();
     }
 
-    private static float[] Build(float[] values, int levels, LutMode mode)
+    private static float[] Build(float[] values, int levels, LutMode mode, float[]? importance = null)
     {
         var codebook = new float[levels];
-        new LutKernels().Build(values, StridedRuns.Contiguous(values.Length), mode, codebook);
+        new LutKernels().Build(values, StridedRuns.Contiguous(values.Length), mode, codebook, importance);
         return codebook;
     }
 
@@ -196,6 +196,24 @@ public sealed class LutKernelTests
         float[] weighted = Build([.. Enumerable.Repeat(lower, 20).SelectMany(v => v), .. upper], 4, LutMode.KMeans);
         Assert.AreEqual(2, even.Count(c => c < 1f), string.Join(", ", even));
         Assert.AreEqual(3, weighted.Count(c => c < 1f), string.Join(", ", weighted));
+    }
+
+    [TestMethod]
+    public void ImportanceWeightsCountAsRepetitionsAndZeroWeightsAreLeftOut()
+    {
+        // Importance 20 on the lower half is the same as the lower half 20 times; importance 0 drops a value.
+        float[] lower = Enumerable.Range(0, 200).Select(i => i * 0.005f).ToArray();
+        float[] upper = Enumerable.Range(0, 200).Select(i => 1f + i * 0.005f).ToArray();
+        float[] values = [.. lower, .. upper];
+        float[] repeated = Build([.. Enumerable.Repeat(lower, 20).SelectMany(v => v), .. upper], 4, LutMode.KMeans);
+        float[] byImportance = Build(values, 4, LutMode.KMeans, [.. lower.Select(_ => 20f), .. upper.Select(_ => 1f)]);
+        for (int j = 0; j < repeated.Length; j++)
+        {
+            Assert.AreEqual(repeated[j], byImportance[j], 1e-5f, $"level {j}");
+        }
+        float[] upperOnly = Build(values, 4, LutMode.KMeans, [.. lower.Select(_ => 0f), .. upper.Select(_ => 1f)]);
+        Assert.IsTrue(upperOnly.All(c => c >= 1f), string.Join(", ", upperOnly));
+        CollectionAssert.AreEqual(Build(values, 4, LutMode.KMeans), Build(values, 4, LutMode.KMeans, new float[values.Length]), "all weights zero: plain k-means");
     }
 
     [TestMethod]

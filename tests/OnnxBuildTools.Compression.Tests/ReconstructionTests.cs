@@ -221,6 +221,43 @@ public sealed class ReconstructionTests
         CollectionAssert.AreEqual(fitted.Model.ToByteArray(), ModelCompressor.Compress(model, lut with { Calibration = table }).Model.ToByteArray(), "deterministic");
     }
 
+    /// <summary>
+    /// With calibration data, a MatMul's codebooks are fitted to the values that matter most: each value weighs
+    /// E[x_k²]·s_k². One input carries 30 times the others' amplitude (independent inputs, so GPTQ spreads nothing and
+    /// the codebook alone decides): each codebook fits that input's 16 values far more closely than the other 2032
+    /// (measured: relative error 0.018 against 0.077), where plain k-means treats them alike (0.057 against 0.066).
+    /// </summary>
+    [TestMethod]
+    public void LookupTableCodebooksFollowTheEnergyOfTheInputs()
+    {
+        var model = MatMul(K, N, seed: 96);
+        var lut = new CompressionOptions { Method = CompressionMethod.Lut, LutBits = 4, LutGroupSize = 16, CompactNames = false };
+        var moment = new double[K * K];
+        for (int k = 0; k < K; k++)
+        {
+            moment[(k * K) + k] = k == 5 ? 900 : 1;
+        }
+        var table = new CalibrationTable([], secondMoments: [KeyValuePair.Create("x", new SecondMoment(1, K, Rows, [.. moment]))]);
+        var identity = new float[K * K];
+        for (int i = 0; i < K; i++)
+        {
+            identity[(i * K) + i] = 1f;
+        }
+        float[] original = Run(model, "x", identity, [K, K]);
+        double RowError(ModelProto compressed, bool loud)
+        {
+            float[] restored = Run(compressed, "x", identity, [K, K]);
+            var rows = Enumerable.Range(0, K).Where(k => k == 5 == loud).ToList();
+            return rows.Average(k => RelativeError(original.AsSpan(k * N, N).ToArray(), restored.AsSpan(k * N, N).ToArray()));
+        }
+        var plain = ModelCompressor.Compress(model, lut).Model;
+        var fitted = ModelCompressor.Compress(model, lut with { Calibration = table }).Model;
+        Console.WriteLine($"plain: loud rows {RowError(plain, true):F4}, others {RowError(plain, false):F4}; fitted: loud rows {RowError(fitted, true):F4}, others {RowError(fitted, false):F4}");
+        Assert.IsTrue(RowError(plain, true) > RowError(plain, false) * 0.5, "plain k-means treats the rows alike");
+        Assert.IsTrue(RowError(fitted, true) < RowError(fitted, false) * 0.4, "the loud input's row gets the levels");
+        Assert.IsTrue(RowError(fitted, true) < RowError(plain, true) * 0.4);
+    }
+
     /// <summary>A Conv's patches are requested only for a geometry the runner can walk: one group, explicit padding, positive strides and dilations.</summary>
     [TestMethod]
     [DataRow(1, "NOTSET", 1, 1, true)]

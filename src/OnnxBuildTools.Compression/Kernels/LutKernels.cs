@@ -39,7 +39,7 @@ internal sealed class LutKernels
 
     private const int Chunk = 1024;
 
-    private int[] _counts = [];
+    private double[] _counts = [];
     private double[] _sums = [];
     private double[] _positions = [];
     private double[] _weights = [];
@@ -49,8 +49,12 @@ internal sealed class LutKernels
     private double[] _blockSums = [];
     private readonly int[] _bins = new int[Chunk];
 
-    /// <summary>Builds a sorted codebook of <c>codebook.Length</c> levels (a power of two, 4 to 256) for the finite values of <paramref name="runs"/>.</summary>
-    public void Build(ReadOnlySpan<float> values, StridedRuns runs, LutMode mode, Span<float> codebook)
+    /// <summary>
+    /// Builds a sorted codebook of <c>codebook.Length</c> levels (a power of two, 4 to 256) for the finite values of
+    /// <paramref name="runs"/>. <paramref name="importance"/> (empty, or one non-negative weight per value, laid out as
+    /// <paramref name="values"/>) weights each value's squared error in k-means.
+    /// </summary>
+    public void Build(ReadOnlySpan<float> values, StridedRuns runs, LutMode mode, Span<float> codebook, ReadOnlySpan<float> importance = default)
     {
         var (min, max) = Range(values, runs);
         if (!(max > min))
@@ -67,7 +71,7 @@ internal sealed class LutKernels
                 LogLevels(values, runs, codebook);
                 break;
             default:
-                KMeans(values, runs, min, max, codebook);
+                KMeans(values, runs, min, max, codebook, importance);
                 break;
         }
     }
@@ -238,9 +242,10 @@ internal sealed class LutKernels
     /// Seeds by k-means++ (D² sampling with a fixed seed), then Lloyd iterations on the sorted points, where a
     /// cluster is a range of points between two midpoints, so an iteration costs O(levels · log points) with
     /// prefix sums. Centres are exact means of the values of their bins. With no more distinct bins than
-    /// levels, every bin mean is a level.
+    /// levels, every bin mean is a level. With <paramref name="importance"/> a value counts with its weight (bins hold
+    /// weighted counts and sums); values of weight 0 are left out, unless every value has weight 0.
     /// </summary>
-    public void KMeans(ReadOnlySpan<float> values, StridedRuns runs, float min, float max, Span<float> codebook)
+    public void KMeans(ReadOnlySpan<float> values, StridedRuns runs, float min, float max, Span<float> codebook, ReadOnlySpan<float> importance = default)
     {
         int levels = codebook.Length;
         int bins = BinsFor(levels);
@@ -256,14 +261,26 @@ internal sealed class LutKernels
         var sums = _sums.AsSpan(0, bins);
         counts.Clear();
         sums.Clear();
+        bool weighted = !importance.IsEmpty && HasWeight(importance, runs);
         for (int r = 0; r < runs.Count; r++)
         {
             var run = runs.Run(values, r);
+            var weights = weighted ? runs.Run(importance, r) : default;
             for (int start = 0; start < run.Length; start += Chunk)
             {
                 var chunk = run.Slice(start, Math.Min(Chunk, run.Length - start));
                 var binOf = _bins.AsSpan(0, chunk.Length);
                 BinIndices(chunk, min, scale, bins - 1, binOf);
+                if (weighted)
+                {
+                    var chunkWeights = weights.Slice(start, chunk.Length);
+                    for (int i = 0; i < chunk.Length; i++)
+                    {
+                        counts[binOf[i]] += chunkWeights[i];
+                        sums[binOf[i]] += (double)chunkWeights[i] * chunk[i];
+                    }
+                    continue;
+                }
                 for (int i = 0; i < chunk.Length; i++)
                 {
                     counts[binOf[i]]++;
@@ -310,6 +327,18 @@ internal sealed class LutKernels
         {
             codebook[j] = (float)active[Math.Min(j, seeded - 1)];
         }
+    }
+
+    private static bool HasWeight(ReadOnlySpan<float> importance, StridedRuns runs)
+    {
+        for (int r = 0; r < runs.Count; r++)
+        {
+            if (TensorPrimitives.Max(runs.Run(importance, r)) > 0)
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     /// <summary>bin = clamp(⌊(x − min) · scale⌋, 0, last), 8 values per step.</summary>

@@ -32,9 +32,15 @@ internal static class LutWeightEncoder
         // indices are stored that way.
         Half[]? inputScales = lut.ScaleAxis >= 0 ? new Half[lut.ScaleLength] : null;
         float[] source = inputScales is null ? weight : DivideByScales(weight, dims, lut.ScaleAxis, inputScales, lut.ScaleByMaxMagnitude);
+        // With calibration data, k-means weighs each MatMul or Gemm value by the energy of the input it multiplies
+        // (Conv weights keep plain k-means: measured on PaddleOCR, weighting helped det and hurt cls; docs/compression.md).
+        float[]? importance = plan.InputMoment is { } inputMoment && lut.Mode == LutMode.KMeans && dims.Length == 2 && inputScales is not null
+            ? Importance(dims, lut, inputMoment, inputScales)
+            : null;
         if (lut.ChannelMajor)
         {
             source = ChannelMajorCopy(source, lut);
+            importance = importance is null ? null : ChannelMajorCopy(importance, lut);
         }
         int levels = lut.Levels;
         var indices = new byte[checked((int)lut.ElementCount)];
@@ -42,13 +48,13 @@ internal static class LutWeightEncoder
         var floatCodebooks = new float[lut.Groups * levels];
         if (lut.Groups == 1)
         {
-            EncodeGroup(source, lut, 0, new LutKernels(), pruned, codebooks, floatCodebooks, indices);
+            EncodeGroup(source, importance, lut, 0, new LutKernels(), pruned, codebooks, floatCodebooks, indices);
         }
         else
         {
             Parallel.For(0, lut.Groups, () => new LutKernels(), (group, _, kernels) =>
             {
-                EncodeGroup(source, lut, group, kernels, pruned, codebooks, floatCodebooks, indices);
+                EncodeGroup(source, importance, lut, group, kernels, pruned, codebooks, floatCodebooks, indices);
                 return kernels;
             }, _ => { });
         }
@@ -133,6 +139,27 @@ internal static class LutWeightEncoder
                 indices[StoredPosition(lut, position(r, c))] = assigned[(r * k) + c];
             }
         }
+    }
+
+    /// <summary>
+    /// Each value's weight in k-means with calibration data: how much an error in its stored value moves the layer's
+    /// output, E[x_k²] · s_k², with x_k the input it multiplies and s_k that input's scale. Laid out as the weight.
+    /// </summary>
+    private static float[] Importance(long[] dims, LutPlan lut, SecondMoment moment, Half[] inputScales)
+    {
+        int kAxis = lut.ScaleAxis;
+        int k = checked((int)dims[kAxis]), n = checked((int)(lut.ElementCount / k));
+        var importance = new float[n * k];
+        for (int c = 0; c < k; c++)
+        {
+            double scale = (double)inputScales[c];
+            float weight = (float)(Math.Max(0, moment.Values[(c * k) + c]) * scale * scale);
+            for (int r = 0; r < n; r++)
+            {
+                importance[kAxis == 0 ? (c * n) + r : (r * k) + c] = weight;
+            }
+        }
+        return importance;
     }
 
     /// <summary>Where the index of the value at <paramref name="position"/> (the weight's own layout) is stored: the same place, or channel-major.</summary>
@@ -250,12 +277,12 @@ internal static class LutWeightEncoder
         return copy;
     }
 
-    private static void EncodeGroup(ReadOnlySpan<float> values, LutPlan lut, int group, LutKernels kernels, bool pruned, Half[] codebooks, float[] floatCodebooks,
-        byte[] indices)
+    private static void EncodeGroup(ReadOnlySpan<float> values, float[]? importance, LutPlan lut, int group, LutKernels kernels, bool pruned, Half[] codebooks,
+        float[] floatCodebooks, byte[] indices)
     {
         var runs = lut.Runs(group);
         var codebook = floatCodebooks.AsSpan(group * lut.Levels, lut.Levels);
-        kernels.Build(values, runs, lut.Mode, codebook);
+        kernels.Build(values, runs, lut.Mode, codebook, importance);
         LutKernels.RoundToHalf(codebook, codebooks.AsSpan(group * lut.Levels, lut.Levels));
         if (pruned)
         {
