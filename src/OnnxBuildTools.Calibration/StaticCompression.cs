@@ -137,8 +137,8 @@ public static class StaticCompression
 
     /// <summary>
     /// Compares the integer model's outputs with float on the first calibration samples, against weight-only int8's,
-    /// and moves integer layers back to weight-only (earliest first, about a tenth at a time) until the error is within
-    /// <see cref="StaticCompressionOptions.MaxErrorRatio"/> times weight-only's.
+    /// and moves integer layers back to weight-only (earliest first, about a tenth at a time, then bisecting the last
+    /// step for the fewest) until the error is within <see cref="StaticCompressionOptions.MaxErrorRatio"/> times weight-only's.
     /// </summary>
     private static (CompressionResult Result, AccuracyGuardReport Report, Dictionary<string, string> Moved) GuardAccuracy(LoadedModel source, CompressionOptions calibrated,
         CompressionResult result, string calibrationData, StaticCompressionOptions settings, string display)
@@ -159,19 +159,37 @@ public static class StaticCompression
         double bound = settings.MaxErrorRatio * Math.Max(weightOnlyError, 1e-6);
         double error = SpeedGuard.RelativeError(reference, SpeedGuard.Outputs(Inline(result.Model, source), samples, display));
         double first = error;
-        var moved = new Dictionary<string, string>(StringComparer.Ordinal);
-        int step = Math.Max(1, (layers.Count + 9) / 10);
-        while (error > bound && moved.Count < layers.Count)
+        string reason = string.Create(CultureInfo.InvariantCulture,
+            $"accuracy guard: the integer model's error {first:0.####} was over {settings.MaxErrorRatio:0.#}x weight-only int8's {weightOnlyError:0.####}; earlier layers go back first");
+        Dictionary<string, string> Earliest(int count) => layers.Take(count).ToDictionary(l => l, _ => reason, StringComparer.Ordinal);
+        double Measure(int count, out CompressionResult compressed)
         {
-            foreach (string layer in layers.Skip(moved.Count).Take(step))
-            {
-                moved[layer] = string.Create(CultureInfo.InvariantCulture,
-                    $"accuracy guard: the integer model's error {first:0.####} was over {settings.MaxErrorRatio:0.#}x weight-only int8's {weightOnlyError:0.####}; earlier layers go back first");
-            }
-            result = ModelCompressor.Compress(source, calibrated with { WeightOnlyNodes = Merge(calibrated.WeightOnlyNodes, moved) });
-            error = SpeedGuard.RelativeError(reference, SpeedGuard.Outputs(Inline(result.Model, source), samples, display));
+            compressed = ModelCompressor.Compress(source, calibrated with { WeightOnlyNodes = Merge(calibrated.WeightOnlyNodes, Earliest(count)) });
+            return SpeedGuard.RelativeError(reference, SpeedGuard.Outputs(Inline(compressed.Model, source), samples, display));
         }
-        return (result, new AccuracyGuardReport(weightOnlyError, first, moved.Count), moved);
+        // A tenth at a time until the bound holds, then the fewest layers within the last step (bisection).
+        int moved = 0;
+        int step = Math.Max(1, (layers.Count + 9) / 10);
+        while (error > bound && moved < layers.Count)
+        {
+            moved = Math.Min(layers.Count, moved + step);
+            error = Measure(moved, out result);
+        }
+        int low = Math.Max(1, moved - step + 1);
+        while (first > bound && low < moved)
+        {
+            int middle = (low + moved) / 2;
+            double middleError = Measure(middle, out var candidate);
+            if (middleError <= bound)
+            {
+                (moved, result, error) = (middle, candidate, middleError);
+            }
+            else
+            {
+                low = middle + 1;
+            }
+        }
+        return (result, new AccuracyGuardReport(weightOnlyError, first, moved), Earliest(moved));
     }
 
     private static Dictionary<string, string> Merge(IReadOnlyDictionary<string, string> first, IReadOnlyDictionary<string, string> second)

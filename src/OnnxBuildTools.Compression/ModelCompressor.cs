@@ -64,7 +64,10 @@ public static class ModelCompressor
         }
         if (options.Method == CompressionMethod.Int8Static)
         {
-            ConvAffineFolding.Fold(model, external, filePath);
+            ConvAffineFolding.Fold(model, external, filePath, conv =>
+                options.WeightOnlyNodes.ContainsKey(StaticGraphPlanner.LayerName(conv))
+                || options.Exclude.Contains(conv.OpType, StringComparer.Ordinal)
+                || conv.Name.Length > 0 && options.Exclude.Contains(conv.Name, StringComparer.Ordinal));
             HardSwishSimplification.Simplify(model);
         }
         var warnings = new List<DiagnosticException>(Exclusions.Unmatched(source, options.Exclude, filePath));

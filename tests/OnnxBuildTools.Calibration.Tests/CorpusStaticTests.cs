@@ -107,6 +107,26 @@ public sealed class CorpusStaticTests
         var back = convs.Take(report.LayersMoved).ToList();
         Assert.IsTrue(back.All(l => l.Form == LayerForm.WeightOnly && l.Reason!.StartsWith("accuracy guard:", StringComparison.Ordinal)), "the earliest layers went back");
         Assert.IsTrue(convs.Skip(report.LayersMoved).All(l => l.Form == LayerForm.Integer));
+
+        // The fewest: with one layer fewer moved back, the error is over the bound (the guard bisects its last step).
+        var samples = new List<IReadOnlyDictionary<string, HostTensor>>();
+        using (var calibration = ValidationDataSet.Open(folder, ModelInput.Of(model.Proto), "calibration"))
+        {
+            samples.AddRange(Enumerable.Range(0, 8).Select(calibration.Read));
+        }
+        float[] reference = SpeedGuard.Outputs(File.ReadAllBytes(TestCorpus.RealModel("paddleocr_det")), samples, "det");
+        double ErrorWithEarliest(int count)
+        {
+            var options = new CompressionOptions
+            {
+                Method = CompressionMethod.Int8Static, Calibration = guarded.Calibration.Table,
+                WeightOnlyNodes = convs.Take(count).ToDictionary(l => l.Name, _ => "test", StringComparer.Ordinal),
+            };
+            return SpeedGuard.RelativeError(reference, SpeedGuard.Outputs(ModelCompressor.Compress(model, options).Model.ToByteArray(), samples, "det"));
+        }
+        double bound = 1.5 * report.WeightOnlyError;
+        Assert.IsTrue(ErrorWithEarliest(report.LayersMoved) <= bound);
+        Assert.IsTrue(ErrorWithEarliest(report.LayersMoved - 1) > bound, $"{report.LayersMoved - 1} layers back would have met the bound");
     }
 
     /// <summary>

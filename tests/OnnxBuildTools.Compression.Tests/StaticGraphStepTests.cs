@@ -48,6 +48,82 @@ public sealed class StaticGraphStepTests
         }
     }
 
+    /// <summary>
+    /// A Mul (and Add) by input-channel constants before Convs folds into their weights: into the bias too when no
+    /// reader pads, else (when the Convs run in float) one Add of b/a stays. Dense, depthwise and two readers at once;
+    /// the outputs are unchanged.
+    /// </summary>
+    [TestMethod]
+    [DataRow(1, 1, 0, true, 0)]
+    [DataRow(1, 3, 1, true, 1)]
+    [DataRow(4, 3, 1, true, 1)]
+    [DataRow(4, 1, 0, false, 0)]
+    [DataRow(2, 3, 1, false, 0)]
+    public void MulAndAddByChannelConstantsBeforeConvsFoldIntoThem(int group, int kernel, int pad, bool withAdd, int addsLeft)
+    {
+        var b = new ModelBuilder("steps", 13)
+            .Input("x", DataType.Float, 1, 4, 5, 5).Output("y", DataType.Float, 1, 4, 5, 5).Output("z", DataType.Float, 1, 4, 5, 5)
+            .Initializer("w0", TestGraphs.RandomValues(4 * 4 * 9, 1), 4, 4, 3, 3)
+            .Node("Conv", ["x", "w0"], ["c"], "producer", attributes: ModelBuilder.Attribute("pads", new long[] { 1, 1, 1, 1 }))
+            .Node("Relu", ["c"], ["h"], "relu")
+            .Initializer("scale", [0.5f, -2f, 3f, 0.25f], 4, 1, 1).Initializer("shift", [1.5f, -0.5f, 0.25f, 2f], 1, 4, 1, 1)
+            .Node("Mul", ["h", "scale"], ["m"], "mul");
+        if (withAdd)
+        {
+            b.Node("Add", ["shift", "m"], ["a"], "add");
+        }
+        string input = withAdd ? "a" : "m";
+        var pads = ModelBuilder.Attribute("pads", new long[] { pad, pad, pad, pad });
+        var groups = ModelBuilder.Attribute("group", (long)group);
+        b.Initializer("w1", TestGraphs.RandomValues(4 * (4 / group) * kernel * kernel, 5), 4, 4 / group, kernel, kernel).Initializer("b1", TestGraphs.RandomValues(4, 6), 4)
+            .Node("Conv", [input, "w1", "b1"], ["y"], "first", attributes: [pads, groups])
+            .Initializer("w2", TestGraphs.RandomValues(4 * (4 / group) * kernel * kernel, 7), 4, 4 / group, kernel, kernel)
+            .Node("Conv", [input, "w2"], ["z"], "second", attributes: [pads, groups]);
+        var model = b.Build();
+        var folded = model.Clone();
+        if (addsLeft > 0)
+        {
+            Assert.AreEqual(0, ConvAffineFolding.Fold(folded.Clone()), "an Add before padded Convs is folded only when they run in float");
+        }
+        Assert.AreEqual(1, ConvAffineFolding.Fold(folded, runsInFloat: _ => true));
+        Assert.AreEqual(0, folded.Graph.Node.Count(n => n.OpType == "Mul"));
+        Assert.AreEqual(addsLeft, folded.Graph.Node.Count(n => n.OpType == "Add"));
+        var x = TestGraphs.RandomValues(100, 3);
+        foreach (string output in new[] { "y", "z" })
+        {
+            var expected = TestGraphs.Run(model, "x", x, Shape, output);
+            var actual = TestGraphs.Run(folded, "x", x, Shape, output);
+            for (int i = 0; i < expected.Length; i++)
+            {
+                Assert.AreEqual(expected[i], actual[i], 1e-4f * (1 + Math.Abs(expected[i])), $"{output}[{i}]");
+            }
+        }
+    }
+
+    [TestMethod]
+    public void AMulThatWouldBroadcastTheConvInputOrHasOtherReadersStays()
+    {
+        // x has one channel: Mul by a [4, 1, 1] constant makes four, which the Conv reads; nothing may be folded.
+        var broadcast = new ModelBuilder("steps", 13)
+            .Input("x", DataType.Float, 1, 1, 5, 5).Output("y", DataType.Float, 1, 4, 5, 5)
+            .Initializer("scale", [0.5f, -2f, 3f, 0.25f], 4, 1, 1)
+            .Node("Mul", ["x", "scale"], ["m"], "mul")
+            .Initializer("w", TestGraphs.RandomValues(4 * 4, 1), 4, 4, 1, 1)
+            .Node("Conv", ["m", "w"], ["y"], "conv")
+            .Build();
+        Assert.AreEqual(0, ConvAffineFolding.Fold(broadcast.Clone()), "the activation's channels are not known to be 4");
+        var shared = Conv()
+            .Node("Relu", ["c"], ["h"], "relu")
+            .Initializer("scale", [0.5f, -2f, 3f, 0.25f], 4, 1, 1)
+            .Node("Mul", ["h", "scale"], ["m"], "mul")
+            .Initializer("w2", TestGraphs.RandomValues(4 * 4 * 9, 8), 4, 4, 3, 3)
+            .Node("Conv", ["m", "w2"], ["y"], "next", attributes: ModelBuilder.Attribute("pads", new long[] { 1, 1, 1, 1 }))
+            .Node("Relu", ["m"], ["r"], "other")
+            .Output("r", DataType.Float, 1, 4, 5, 5)
+            .Build();
+        Assert.AreEqual(0, ConvAffineFolding.Fold(shared.Clone()), "the Mul has a reader that is not a Conv");
+    }
+
     [TestMethod]
     public void AnAffineOpWithOtherReadersOrANonChannelConstantStays()
     {

@@ -61,13 +61,13 @@ internal static class TestGraphs
         return Model(graph);
     }
 
-    public static float[] Run(ModelProto model, string input, float[] data, long[] shape)
+    public static float[] Run(ModelProto model, string input, float[] data, long[] shape, string? output = null)
     {
         using var options = new SessionOptions { IntraOpNumThreads = 1 };
         using var session = new InferenceSession(model.ToByteArray(), options);
         using var value = OrtValue.CreateTensorValueFromMemory(data, shape);
         using var runOptions = new RunOptions();
-        using var results = session.Run(runOptions, [input], [value], [session.OutputMetadata.Keys.First()]);
+        using var results = session.Run(runOptions, [input], [value], [output ?? session.OutputMetadata.Keys.First()]);
         return results[0].GetTensorDataAsSpan<float>().ToArray();
     }
 
