@@ -41,26 +41,7 @@ internal static class ConvAffineFolding
     private static int FoldOnce(ModelProto model, ExternalDataStore? external, string? filePath)
     {
         var graph = model.Graph;
-        var sites = WeightLocator.Locate(model, external, filePath);
-        var weights = sites.Where(s => ReferenceEquals(s.Graph, graph)).GroupBy(s => s.Name, StringComparer.Ordinal).Where(g => g.Count() == 1)
-            .ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
-        var readers = new Dictionary<string, List<NodeProto>>(StringComparer.Ordinal);
-        var names = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var node in WeightCatalogNodes(model))
-        {
-            foreach (string input in node.Input)
-            {
-                if (!readers.TryGetValue(input, out var list))
-                {
-                    readers[input] = list = [];
-                }
-                list.Add(node);
-            }
-            names.UnionWith(node.Output);
-            names.Add(node.Name);
-        }
-        names.UnionWith(graph.Initializer.Select(t => t.Name));
-        var outputs = graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
+        var (weights, readers, names, outputs) = Index(model, external, filePath);
         var removed = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
         int folded = 0;
         foreach (var conv in graph.Node.Where(n => n is { OpType: "Conv", Domain: "" or "ai.onnx", Output.Count: 1 } && n.Input.Count >= 2).ToList())
@@ -125,16 +106,7 @@ internal static class ConvAffineFolding
             }
             else if (affine.OpType == "Add" || bias.Any(v => v != 0f))
             {
-                string biasName = Unique(names, conv.Input[1] + "_bias");
-                var tensor = new TensorProto { Name = biasName, DataType = (int)TensorProto.Types.DataType.Float };
-                tensor.Dims.Add(channels);
-                SetValues(tensor, bias);
-                graph.Initializer.Add(tensor);
-                while (conv.Input.Count < 3)
-                {
-                    conv.Input.Add("");
-                }
-                conv.Input[2] = biasName;
+                AddBias(graph, conv, names, bias);
             }
             conv.Output[0] = affine.Output[0];
             removed.Add(affine);
@@ -149,26 +121,7 @@ internal static class ConvAffineFolding
     private static int FoldInputsOnce(ModelProto model, ExternalDataStore? external, string? filePath, Func<NodeProto, bool>? runsInFloat)
     {
         var graph = model.Graph;
-        var sites = WeightLocator.Locate(model, external, filePath);
-        var weights = sites.Where(s => ReferenceEquals(s.Graph, graph)).GroupBy(s => s.Name, StringComparer.Ordinal).Where(g => g.Count() == 1)
-            .ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
-        var readers = new Dictionary<string, List<NodeProto>>(StringComparer.Ordinal);
-        var names = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var node in WeightCatalogNodes(model))
-        {
-            foreach (string input in node.Input)
-            {
-                if (!readers.TryGetValue(input, out var list))
-                {
-                    readers[input] = list = [];
-                }
-                list.Add(node);
-            }
-            names.UnionWith(node.Output);
-            names.Add(node.Name);
-        }
-        names.UnionWith(graph.Initializer.Select(t => t.Name));
-        var outputs = graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
+        var (weights, readers, names, outputs) = Index(model, external, filePath);
         foreach (var mul in graph.Node.Where(n => n is { OpType: "Mul", Domain: "" or "ai.onnx", Input.Count: 2, Output.Count: 1 }).ToList())
         {
             int constantSide = weights.ContainsKey(mul.Input[1]) ? 1 : weights.ContainsKey(mul.Input[0]) ? 0 : -1;
@@ -249,16 +202,7 @@ internal static class ConvAffineFolding
                     }
                     else
                     {
-                        string biasName = Unique(names, conv.Input[1] + "_bias");
-                        var tensor = new TensorProto { Name = biasName, DataType = (int)TensorProto.Types.DataType.Float };
-                        tensor.Dims.Add(outChannels);
-                        SetValues(tensor, bias);
-                        graph.Initializer.Add(tensor);
-                        while (conv.Input.Count < 3)
-                        {
-                            conv.Input.Add("");
-                        }
-                        conv.Input[2] = biasName;
+                        AddBias(graph, conv, names, bias);
                     }
                 }
             }
@@ -392,6 +336,47 @@ internal static class ConvAffineFolding
                 }
             }
         }
+    }
+
+    /// <summary>The main graph's constants (each named once), every value's readers, the names in use, and the graph outputs.</summary>
+    private static (Dictionary<string, WeightSite> Weights, Dictionary<string, List<NodeProto>> Readers, HashSet<string> Names, HashSet<string> Outputs) Index(
+        ModelProto model, ExternalDataStore? external, string? filePath)
+    {
+        var graph = model.Graph;
+        var weights = WeightLocator.Locate(model, external, filePath).Where(s => ReferenceEquals(s.Graph, graph)).GroupBy(s => s.Name, StringComparer.Ordinal)
+            .Where(g => g.Count() == 1).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+        var readers = new Dictionary<string, List<NodeProto>>(StringComparer.Ordinal);
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var node in WeightCatalogNodes(model))
+        {
+            foreach (string input in node.Input)
+            {
+                if (!readers.TryGetValue(input, out var list))
+                {
+                    readers[input] = list = [];
+                }
+                list.Add(node);
+            }
+            names.UnionWith(node.Output);
+            names.Add(node.Name);
+        }
+        names.UnionWith(graph.Initializer.Select(t => t.Name));
+        return (weights, readers, names, graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal));
+    }
+
+    /// <summary>Gives a Conv without a bias a new float bias initializer of <paramref name="values"/>.</summary>
+    private static void AddBias(GraphProto graph, NodeProto conv, HashSet<string> names, float[] values)
+    {
+        string biasName = Unique(names, conv.Input[1] + "_bias");
+        var tensor = new TensorProto { Name = biasName, DataType = (int)TensorProto.Types.DataType.Float };
+        tensor.Dims.Add(values.Length);
+        SetValues(tensor, values);
+        graph.Initializer.Add(tensor);
+        while (conv.Input.Count < 3)
+        {
+            conv.Input.Add("");
+        }
+        conv.Input[2] = biasName;
     }
 
     private static IEnumerable<NodeProto> WeightCatalogNodes(ModelProto model) =>
