@@ -99,6 +99,9 @@ public sealed record CompressionOptions
     /// </summary>
     public int LutGroupSize { get; init; } = 16;
 
+    /// <summary>Lut: bits per index of embedding tables (read by Gather along axis 0); 0 means <see cref="LutBits"/>.</summary>
+    public int LutEmbeddingBits { get; init; }
+
     /// <summary>Fold inference BatchNormalization into the Conv before it (ONNX Runtime does the same at load).</summary>
     public bool FoldBatchNorm { get; init; } = true;
 
@@ -186,10 +189,10 @@ public sealed record CompressionOptions
             throw new DiagnosticException(DiagnosticCodes.CompressionInvalidOption, filePath,
                 $"Accuracy level {AccuracyLevel} is not in 0..4.");
         }
-        if (LutBits is < 2 or > 8 || !Enum.IsDefined(LutMode) || LutGroupSize < 0)
+        if (LutBits is < 2 or > 8 || !Enum.IsDefined(LutMode) || LutGroupSize < 0 || LutEmbeddingBits is not (0 or (>= 2 and <= 8)))
         {
             throw new DiagnosticException(DiagnosticCodes.CompressionInvalidOption, filePath,
-                $"Lookup-table options out of range: bits {LutBits} (2..8), mode '{LutMode}', group size {LutGroupSize} (0 or more).");
+                $"Lookup-table options out of range: bits {LutBits} (2..8), mode '{LutMode}', group size {LutGroupSize} (0 or more), embedding bits {LutEmbeddingBits} (0, or 2..8).");
         }
         if (MinElements < 0 || MinInt8Elements < 0)
         {

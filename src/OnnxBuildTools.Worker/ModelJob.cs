@@ -54,6 +54,7 @@ public sealed record ModelJob
         LutBits = int.Parse(this[ModelSettings.LutBits], CultureInfo.InvariantCulture),
         LutMode = Enum.Parse<LutMode>(this[ModelSettings.LutMode]),
         LutGroupSize = int.Parse(this[ModelSettings.LutGroupSize], CultureInfo.InvariantCulture),
+        LutEmbeddingBits = this[ModelSettings.LutEmbeddingBits] is { Length: > 0 } embeddingBits ? int.Parse(embeddingBits, CultureInfo.InvariantCulture) : 0,
     };
 
     /// <summary>Node names or op types to leave in float.</summary>

@@ -20,7 +20,8 @@ namespace OnnxBuildTools.Benchmarks;
 /// (calibration included). `-- pruning structured [sparsities]` (default 0.25; also run after the magnitude rows when no
 /// argument is given): <c>Pruning="Structured"</c> (that share of each feed-forward block's neurons removed) under None and
 /// Int8, ranked by weight norms, by calibration activations, and with the next layer refitted (Reconstruct).
-/// `-- pruning lut [sparsities] [gN]` (default 0 and 0.5, groups of 16): Lut at 3, 4 and 6 bits with and without GPTQ, beside Int4.
+/// `-- pruning lut [sparsities] [gN] [eN]` (default 0 and 0.5, groups of 16, embedding tables at the method's bits): Lut at
+/// 3, 4 and 6 bits with and without GPTQ, beside Int4.
 /// `-- pruning cnn [sparsities]` (default 0.25; also run when no argument is given): the same on PaddleOCR cls and det (Conv
 /// channels), calibrated on 8 synthetic text images and judged on 2 others (top-1 agreement, IoU of the probability map).
 /// </summary>
@@ -40,11 +41,14 @@ internal static class PruningBenchmark
         }
         bool structuredOnly = args.Length > 0 && args[0] == "structured";
         bool lutOnly = args.Length > 0 && args[0] == "lut";
-        int lutGroupSize = new CompressionOptions().LutGroupSize;
+        int lutGroupSize = new CompressionOptions().LutGroupSize, lutEmbeddingBits = 0;
         if (lutOnly)
         {
-            lutGroupSize = args.Skip(1).Where(a => a.StartsWith('g')).Select(a => int.Parse(a[1..], CultureInfo.InvariantCulture)).DefaultIfEmpty(lutGroupSize).Last();
-            args = args.Skip(1).Where(a => !a.StartsWith('g')).ToArray() is { Length: > 0 } rest ? rest : ["0", "0.5"];
+            int Option(char prefix, int fallback) =>
+                args.Skip(1).Where(a => a.StartsWith(prefix)).Select(a => int.Parse(a[1..], CultureInfo.InvariantCulture)).DefaultIfEmpty(fallback).Last();
+            lutGroupSize = Option('g', lutGroupSize);
+            lutEmbeddingBits = Option('e', 0);
+            args = args.Skip(1).Where(a => !a.StartsWith('g') && !a.StartsWith('e')).ToArray() is { Length: > 0 } rest ? rest : ["0", "0.5"];
         }
         double[] sparsities = structuredOnly ? [] : args.Length > 0 ? [.. args.Select(a => double.Parse(a, CultureInfo.InvariantCulture))] : [0, 0.5, 0.75];
         var variants = lutOnly ? LutVariants : MagnitudeVariants;
@@ -82,7 +86,7 @@ internal static class PruningBenchmark
                     }
                     var options = new CompressionOptions
                     {
-                        Method = method, Reconstruct = reconstruct, LutBits = Math.Max(2, lutBits), LutGroupSize = lutGroupSize,
+                        Method = method, Reconstruct = reconstruct, LutBits = Math.Max(2, lutBits), LutGroupSize = lutGroupSize, LutEmbeddingBits = lutEmbeddingBits,
                         Pruning = sparsity > 0 ? PruningMethod.Magnitude : PruningMethod.None, Sparsity = sparsity,
                     };
                     var clock = Stopwatch.StartNew();

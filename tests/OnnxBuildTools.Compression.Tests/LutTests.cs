@@ -176,6 +176,45 @@ public sealed class LutTests
         Assert.IsTrue(cosine6 > 0.999, $"6-bit cosine {cosine6}");
     }
 
+    /// <summary><c>LutEmbeddingBits</c> gives the tables only Gather reads their own index width; the MatMul keeps <c>LutBits</c>.</summary>
+    [TestMethod]
+    public void EmbeddingTablesTakeTheirOwnBits()
+    {
+        var graph = new GraphProto { Name = "embed" };
+        graph.Input.Add(Value("ids", DataType.Int64, 4));
+        graph.Output.Add(Value("y", DataType.Float, 4, 64));
+        float[] table = RandomValues(400 * 64, 3);
+        graph.Initializer.Add(FloatTensor("E", [400, 64], table));
+        graph.Initializer.Add(FloatTensor("W", [64, 64], RandomValues(64 * 64, 4)));
+        graph.Node.Add(Node("Gather", "lookup", ["E", "ids"], ["h"]));
+        graph.Node.Add(Node("MatMul", "mm", ["h", "W"], ["y"]));
+        long IndexBytes(ModelProto model, string weight) => model.Graph.Initializer
+            .Where(t => t.Name.StartsWith(weight, StringComparison.Ordinal) && t.DataType == (int)DataType.Uint8).Sum(t => (long)t.RawData.Length);
+        var four = ModelCompressor.Compress(Model(graph), Lut(bits: 4, groupSize: 16)).Model;
+        var eight = ModelCompressor.Compress(Model(graph), Lut(bits: 4, groupSize: 16) with { LutEmbeddingBits = 8 }).Model;
+        Assert.AreEqual(400 * 64 / 2, IndexBytes(four, "E"));
+        Assert.AreEqual(400 * 64, IndexBytes(eight, "E"), "8-bit indices for the table");
+        Assert.AreEqual(IndexBytes(four, "W"), IndexBytes(eight, "W"), "the MatMul keeps 4 bits");
+        var ids = new long[] { 0, 7, 123, 399 };
+        float[] Rows(ModelProto model) => RunGather(model, ids);
+        float[] expected = [.. ids.SelectMany(i => table.AsSpan((int)i * 64, 64).ToArray())];
+        Assert.IsTrue(Cosine(expected, Rows(eight)) > Cosine(expected, Rows(four)), "8-bit rows are closer");
+        Assert.IsTrue(Cosine(expected, Rows(eight)) > 0.9999);
+    }
+
+    /// <summary>The gathered rows (the MatMul's input, exposed as an output).</summary>
+    private static float[] RunGather(ModelProto model, long[] ids)
+    {
+        var copy = model.Clone();
+        copy.Graph.Output.Clear();
+        copy.Graph.Output.Add(Value("h", DataType.Float, ids.Length, 64));
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(copy.ToByteArray());
+        using var value = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(ids, [ids.Length]);
+        using var runOptions = new Microsoft.ML.OnnxRuntime.RunOptions();
+        using var results = session.Run(runOptions, ["ids"], [value], ["h"]);
+        return results[0].GetTensorDataAsSpan<float>().ToArray();
+    }
+
     [TestMethod]
     public void InputChannelScalesAreTheRmsOfMatMulRowsAndEmbeddingColumns()
     {

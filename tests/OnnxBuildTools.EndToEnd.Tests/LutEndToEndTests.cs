@@ -6,7 +6,8 @@ namespace OnnxBuildTools.EndToEnd.Tests;
 /// <summary>
 /// <c>Compression="Lut"</c> from a consumer project: PaddleOCR cls (opset 9) with the defaults and Silero VAD
 /// (Constant weights inside If branches) with every Lut setting given, both compressed by the build, within
-/// their accuracy budgets, and run through their generated wrappers; the command line takes the same settings.
+/// their accuracy budgets, and run through their generated wrappers; the command line takes the same settings
+/// (8-bit embedding tables on arctic-embed-xs).
 /// </summary>
 [TestClass]
 public sealed class LutEndToEndTests
@@ -41,7 +42,7 @@ public sealed class LutEndToEndTests
     public void ConsumerProjectBuildsWithLutAndItsWrappersRunTheModels()
     {
         string items = """
-            <OnnxModel Include="models/paddleocr_cls.onnx" Compression="Lut" ClassName="PaddleocrCls" Namespace="Lut" />
+            <OnnxModel Include="models/paddleocr_cls.onnx" Compression="Lut" LutEmbeddingBits="8" ClassName="PaddleocrCls" Namespace="Lut" />
             <OnnxModel Include="models/silero_vad.onnx" Compression="Lut" LutBits="8" LutMode="linear" LutGroupSize="0" ClassName="SileroVad" Namespace="Lut"
                        InputShapes="input=1x576;state=2x1x128" IntegerInputRanges="sr=16000" />
             """;
@@ -82,5 +83,16 @@ public sealed class LutEndToEndTests
         ProcessResult bad = E2E.Dotnet(project.Directory, E2E.WorkerPath, "compress", Path.Combine(project.Directory, "models", "paddleocr_cls.onnx"), "--output", cliOutput,
             "--compression", "Lut", "--lut-bits", "9").AssertFailed("9 bits");
         StringAssert.Contains(bad.Output, "--lut-bits='9' is not valid; expected one of 2, 3, 4, 5, 6, 7, 8.");
+
+        // LutEmbeddingBits: arctic-embed-xs's word embeddings (30522 × 384) take 8-bit indices, its MatMuls keep 4 bits.
+        long Compressed(string name, params string[] extra)
+        {
+            string output = Path.Combine(project.Directory, name);
+            E2E.Dotnet(project.Directory, [E2E.WorkerPath, "compress", TestCorpus.RealModel("arctic_embed_xs"), "--output", output,
+                "--compression", "lut", "--lut-bits", "4", "--accuracy-check", "Off", .. extra]).AssertSucceeded(name);
+            return new FileInfo(output).Length;
+        }
+        long grown = Compressed("embeddings8.onnx", "--lut-embedding-bits", "8") - Compressed("embeddings4.onnx");
+        Assert.IsTrue(grown > 30522L * 384 * 4 / 8 * 0.95 && grown < 30522L * 384 * 4 / 8 * 1.05, $"{grown} bytes more");
     }
 }

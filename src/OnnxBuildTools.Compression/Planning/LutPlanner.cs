@@ -57,7 +57,8 @@ internal static class LutPlanner
             return null;
         }
         var (channelAxis, inputAxis) = Axes(site);
-        var lut = Layout(site.Dims, channelAxis, options.LutBits, options.LutMode, options.LutGroupSize);
+        int bits = options.LutEmbeddingBits > 0 && IsEmbeddingTable(site) ? options.LutEmbeddingBits : options.LutBits;
+        var lut = Layout(site.Dims, channelAxis, bits, options.LutMode, options.LutGroupSize);
         if (inputAxis >= 0)
         {
             lut = lut with { ScaleAxis = inputAxis, ScaleLength = checked((int)site.Dims[inputAxis]) };
@@ -115,6 +116,11 @@ internal static class LutPlanner
     /// Conv input channels are left alone: on the PaddleOCR models the same scales helped at some widths and hurt
     /// at others.
     /// </summary>
+    /// <summary>A 2-D table that every reader gathers rows of (Gather along axis 0): an embedding.</summary>
+    public static bool IsEmbeddingTable(WeightSite site) =>
+        site.Tensor.Dims.Count == 2 && site.Uses.Count > 0
+        && site.Uses.All(u => u.Node is { OpType: "Gather", Domain: "" or "ai.onnx" } && u.InputIndex == 0 && IntAttribute(u.Node, "axis") == 0);
+
     public static (int Channel, int Input) Axes(WeightSite site)
     {
         int rank = site.Tensor.Dims.Count;

@@ -188,6 +188,9 @@ public static class ModelSettings
         nameof(Settings.LutMode.KMeans), typeof(Settings.LutMode).GetEnumNames());
     public static readonly ModelSetting LutGroupSize = new("LutGroupSize", SettingKind.Count, "lut-group-size", stamped: true,
         "With Compression Lut: output channels that share a codebook; 0 means one codebook per tensor.", "16");
+    public static readonly ModelSetting LutEmbeddingBits = new("LutEmbeddingBits", SettingKind.Choice, "lut-embedding-bits", stamped: true,
+        "With Compression Lut: bits per index of embedding tables (read by Gather), 2-8; empty: LutBits. Gathered rows are not averaged over many inputs as a MatMul's are, so their error reaches the next layer whole.",
+        "", ["2", "3", "4", "5", "6", "7", "8"]);
     public static readonly ModelSetting TargetOpset = new("TargetOpset", SettingKind.Choice, "target-opset", stamped: true,
         "Convert the model's standard operators to this opset (7-21) before compressing; empty keeps the model's own (docs/opset-conversion.md).",
         "", [.. Enumerable.Range(7, 15).Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture))]);
@@ -211,7 +214,7 @@ public static class ModelSettings
     /// <summary>Every setting, in the order the stamp, the job file and the help list them.</summary>
     public static readonly IReadOnlyList<ModelSetting> All =
     [
-        Compression, LutBits, LutMode, LutGroupSize, Exclude, CalibrationData, CalibrationMethod, Pruning, Sparsity, PruningScope, Reconstruct, AutoMethods, AutoTimeBudget, MaxLatencyRatio, AccuracyCheck, AccuracyLocalization, ValidationData, MinCosine, MaxRelativeError, MinTop1Agreement,
+        Compression, LutBits, LutMode, LutGroupSize, LutEmbeddingBits, Exclude, CalibrationData, CalibrationMethod, Pruning, Sparsity, PruningScope, Reconstruct, AutoMethods, AutoTimeBudget, MaxLatencyRatio, AccuracyCheck, AccuracyLocalization, ValidationData, MinCosine, MaxRelativeError, MinTop1Agreement,
         IntegerInputRanges, InputShapes, DimensionSizes, TargetOpset, Format, OptimizationLevel, Embed, OutputPath, Link, ClassName, Namespace,
     ];
 
