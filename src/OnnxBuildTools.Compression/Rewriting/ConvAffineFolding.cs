@@ -122,6 +122,7 @@ internal static class ConvAffineFolding
     {
         var graph = model.Graph;
         var (weights, readers, names, outputs) = Index(model, external, filePath);
+        Dictionary<string, NodeProto>? producers = null;
         foreach (var mul in graph.Node.Where(n => n is { OpType: "Mul", Domain: "" or "ai.onnx", Input.Count: 2, Output.Count: 1 }).ToList())
         {
             int constantSide = weights.ContainsKey(mul.Input[1]) ? 1 : weights.ContainsKey(mul.Input[0]) ? 0 : -1;
@@ -155,7 +156,9 @@ internal static class ConvAffineFolding
             bool plainScalars = scaleDims.Count <= 1 && (shiftDims is null || shiftDims.Count <= 1);
             if (!plainScalars)
             {
-                long? channels = TracedChannels(activation, graph, weights);
+                producers ??= graph.Node.SelectMany(n => n.Output.Select(o => (o, n))).GroupBy(p => p.o, StringComparer.Ordinal)
+                    .ToDictionary(g => g.Key, g => g.First().n, StringComparer.Ordinal);
+                long? channels = TracedChannels(activation, producers, weights);
                 if (channels is null || scale is { Length: > 1 } && scale.Length != channels || shift is { Length: > 1 } && shift.Length != channels)
                 {
                     continue;
@@ -243,11 +246,11 @@ internal static class ConvAffineFolding
     /// The channel count of a 4-D activation, traced back through ops that keep their first activation input's shape
     /// to the Conv that made it (its weight's output channels); null when the trace ends anywhere else.
     /// </summary>
-    private static long? TracedChannels(string value, GraphProto graph, Dictionary<string, WeightSite> weights)
+    private static long? TracedChannels(string value, Dictionary<string, NodeProto> producers, Dictionary<string, WeightSite> weights)
     {
         for (int depth = 0; depth < 16; depth++)
         {
-            var producer = graph.Node.FirstOrDefault(n => n.Output.Contains(value));
+            var producer = producers.GetValueOrDefault(value);
             switch (producer)
             {
                 case { OpType: "Conv", Domain: "" or "ai.onnx" } when producer.Input.Count > 1 && weights.TryGetValue(producer.Input[1], out var w) && w.Tensor.Dims.Count == 4:
