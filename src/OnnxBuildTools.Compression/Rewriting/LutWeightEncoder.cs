@@ -21,48 +21,54 @@ internal static class LutWeightEncoder
     /// codebooks are built the same way and the indices are chosen by GPTQ (<see cref="GptqKernels.AssignToCodebooks"/>) from
     /// the unpruned <paramref name="values"/>, <paramref name="forcedZero"/> marking the pruned entries.
     /// </summary>
-    public static EncodedWeight Encode(WeightPlan plan, ReadOnlySpan<float> values, bool[]? forcedZero = null)
+    public static unsafe EncodedWeight Encode(WeightPlan plan, ReadOnlySpan<float> values, bool[]? forcedZero = null)
     {
         var lut = plan.Lut ?? throw new InvalidOperationException("A lookup-table plan without its layout.");
         long[] dims = plan.Site.Dims;
-        bool pruned = plan.Pruning is not null;
-        // The codebooks are built from the pruned values; GPTQ assigns the unpruned ones.
-        float[] weight = forcedZero is null ? values.ToArray() : [.. values.ToArray().Select((v, i) => forcedZero[i] ? 0f : v)];
-        // Values divided by their input channel's scale, then channel-major ([channels, outer, inner]) when the
-        // indices are stored that way.
+        bool isPruned = plan.Pruning is not null;
+        // The codebooks are built from the pruned values; GPTQ assigns the unpruned ones. Each group reads its values
+        // divided by their input channel's scale, in the order its indices are stored (GroupReader): no divided or
+        // channel-major copy of the whole weight is made.
+        float[]? pruned = forcedZero is null ? null : Pruned(values, forcedZero);
+        ReadOnlySpan<float> source = pruned is null ? values : pruned;
         Half[]? inputScales = lut.ScaleAxis >= 0 ? new Half[lut.ScaleLength] : null;
-        float[] source = inputScales is null ? weight : DivideByScales(weight, dims, lut.ScaleAxis, inputScales, lut.ScaleByMaxMagnitude);
+        float[]? divisors = inputScales is null ? null : Scales(source, dims, lut.ScaleAxis, inputScales, lut.ScaleByMaxMagnitude);
+        int scaleInner = lut.ScaleAxis < 0 ? 1 : checked((int)dims.Skip(lut.ScaleAxis + 1).Aggregate(1L, (a, d) => a * d));
         // With calibration data, k-means weighs each MatMul or Gemm value by the energy of the input it multiplies
         // (Conv weights keep plain k-means: measured on PaddleOCR, weighting helped det and hurt cls; docs/compression.md).
         float[]? importance = plan.InputMoment is { } inputMoment && lut.Mode == LutMode.KMeans && dims.Length == 2 && inputScales is not null
             ? Importance(dims, lut, inputMoment, inputScales)
             : null;
-        if (lut.ChannelMajor)
-        {
-            source = ChannelMajorCopy(source, lut);
-            importance = importance is null ? null : ChannelMajorCopy(importance, lut);
-        }
         int levels = lut.Levels;
         var indices = new byte[checked((int)lut.ElementCount)];
         var codebooks = new Half[lut.Groups * levels];
         var floatCodebooks = new float[lut.Groups * levels];
-        if (lut.Groups == 1)
+        int groupLength = checked((int)(lut.ElementCount / lut.Groups));
+        fixed (float* pinned = source)
         {
-            EncodeGroup(source, importance, lut, 0, new LutKernels(), pruned, codebooks, floatCodebooks, indices);
-        }
-        else
-        {
-            Parallel.For(0, lut.Groups, () => new LutKernels(), (group, _, kernels) =>
+            var reader = new GroupReader(pinned, source.Length, lut, divisors, scaleInner);
+            if (lut.Groups == 1)
             {
-                EncodeGroup(source, importance, lut, group, kernels, pruned, codebooks, floatCodebooks, indices);
-                return kernels;
-            }, _ => { });
+                // One group: the values as they are when nothing divides them.
+                var group = divisors is null ? source : reader.Read(0, new float[groupLength]);
+                EncodeGroup(group, importance, lut, 0, new LutKernels(), isPruned, codebooks, floatCodebooks, indices);
+            }
+            else
+            {
+                Parallel.For(0, lut.Groups, () => (Kernels: new LutKernels(), Values: new float[groupLength], Importance: importance is null ? [] : new float[groupLength]),
+                    (group, _, local) =>
+                    {
+                        var groupImportance = importance is null ? default : GroupReader.Read(importance, lut, group, null, 1, local.Importance);
+                        EncodeGroup(reader.Read(group, local.Values), groupImportance, lut, group, local.Kernels, isPruned, codebooks, floatCodebooks, indices);
+                        return local;
+                    }, _ => { });
+            }
         }
         if (plan.InputMoment is { } moment)
         {
-            AssignByGptq(plan, lut, values, forcedZero, moment, inputScales, floatCodebooks, pruned, indices);
+            AssignByGptq(plan, lut, values, forcedZero, moment, inputScales, floatCodebooks, isPruned, indices);
         }
-        if (pruned)
+        if (isPruned)
         {
             MoveZeroLevels(lut, codebooks, indices);
         }
@@ -82,6 +88,16 @@ internal static class LutWeightEncoder
             null,
             InputScales: inputScales is null ? null
                 : WeightEncoder.Tensor(DataType.Float16, [.. dims.Select((d, i) => i == lut.ScaleAxis ? d : 1L)], MemoryMarshal.AsBytes(inputScales.AsSpan()).ToArray()));
+    }
+
+    private static float[] Pruned(ReadOnlySpan<float> values, bool[] forcedZero)
+    {
+        var pruned = values.ToArray();
+        for (int i = 0; i < pruned.Length; i++)
+        {
+            pruned[i] = forcedZero[i] ? 0f : pruned[i];
+        }
+        return pruned;
     }
 
     /// <summary>Where a pruned weight's codebooks keep their zero: code 8 at 4 bits (the zero <see cref="SparseStorage"/> drops from 4-bit codes), else 0 (zero bytes).</summary>
@@ -199,16 +215,15 @@ internal static class LutWeightEncoder
 
     /// <summary>
     /// The RMS (or with <paramref name="byMaxMagnitude"/> the largest magnitude) of every index of <paramref name="axis"/>
-    /// over all other axes, rounded to float16 (at least 2^-14; 1 for all zeros) into <paramref name="scales"/>, and the
-    /// values divided by their index's scale.
+    /// over all other axes, rounded to float16 (at least 2^-14; 1 for all zeros) into <paramref name="scales"/>; returns
+    /// them as the floats the values are divided by.
     /// </summary>
-    internal static float[] DivideByScales(ReadOnlySpan<float> values, long[] dims, int axis, Span<Half> scales, bool byMaxMagnitude = false)
+    internal static float[] Scales(ReadOnlySpan<float> values, long[] dims, int axis, Span<Half> scales, bool byMaxMagnitude = false)
     {
         int length = checked((int)dims[axis]);
         int outer = checked((int)dims.Take(axis).Aggregate(1L, (a, d) => a * d));
         int inner = checked((int)dims.Skip(axis + 1).Aggregate(1L, (a, d) => a * d));
         var sums = new float[length];
-        var result = new float[values.Length];
         for (int o = 0; o < outer; o++)
         {
             if (inner == 1)
@@ -242,47 +257,100 @@ internal static class LutWeightEncoder
             scales[k] = scale > 0 ? (Half)Math.Clamp(scale, LutKernels.MinNormalHalf, Float16Kernels.MaxHalf) : Half.One;
             divisors[k] = (float)scales[k];
         }
-        for (int o = 0; o < outer; o++)
-        {
-            if (inner == 1)
-            {
-                TensorPrimitives.Divide(values.Slice(o * length, length), divisors, result.AsSpan(o * length, length));
-                continue;
-            }
-            for (int k = 0; k < length; k++)
-            {
-                int start = (o * length + k) * inner;
-                TensorPrimitives.Divide(values.Slice(start, inner), divisors[k], result.AsSpan(start, inner));
-            }
-        }
-        return result;
+        return divisors;
     }
 
-    private static float[] ChannelMajorCopy(ReadOnlySpan<float> values, LutPlan lut)
+    /// <summary>
+    /// Reads one group's values in the order its indices are stored (<see cref="LutPlan.Runs"/>: channel-major when
+    /// <see cref="LutPlan.ChannelMajor"/>), each divided by the scale of its entry along the plan's scale axis, into a
+    /// buffer of the group's length. The weight stays pinned while the groups are read.
+    /// </summary>
+    private sealed unsafe class GroupReader(float* values, int length, LutPlan lut, float[]? divisors, int scaleInner)
     {
-        var copy = new float[values.Length];
-        int inner = lut.Inner;
-        if (inner == 1)
+        public Span<float> Read(int group, Span<float> destination) =>
+            Read(new ReadOnlySpan<float>(values, length), lut, group, divisors, scaleInner, destination);
+
+        /// <param name="scaleInner">The number of consecutive values that share one scale (the elements after the scale axis).</param>
+        public static Span<float> Read(ReadOnlySpan<float> values, LutPlan lut, int group, float[]? divisors, int scaleInner, Span<float> destination)
         {
-            WeightEncoder.Transpose(values, lut.Outer, lut.Channels, copy);
-            return copy;
-        }
-        for (int o = 0; o < lut.Outer; o++)
-        {
-            for (int c = 0; c < lut.Channels; c++)
+            if (!lut.ChannelMajor)
             {
-                values.Slice((o * lut.Channels + c) * inner, inner).CopyTo(copy.AsSpan((c * lut.Outer + o) * inner, inner));
+                var runs = lut.Runs(group);
+                for (int r = 0; r < runs.Count; r++)
+                {
+                    CopyDivided(values, runs.Offset + (r * runs.Stride), runs.Length, divisors, scaleInner, destination.Slice(r * runs.Length, runs.Length));
+                }
+                return destination;
+            }
+            int channels = lut.Channels, outer = lut.Outer, inner = lut.Inner, size = lut.ChannelsPerGroup, first = group * size;
+            if (inner == 1 && (divisors is null || scaleInner % channels == 0))
+            {
+                // A MatMul weight [K, N]: row o holds the group's channels side by side, all divided by row o's scale.
+                for (int o = 0; o < outer; o++)
+                {
+                    var row = values.Slice((o * channels) + first, size);
+                    if (divisors is null)
+                    {
+                        for (int c = 0; c < size; c++)
+                        {
+                            destination[(c * outer) + o] = row[c];
+                        }
+                        continue;
+                    }
+                    float divisor = divisors[(int)((long)o * channels / scaleInner % divisors.Length)];
+                    for (int c = 0; c < size; c++)
+                    {
+                        destination[(c * outer) + o] = row[c] / divisor;
+                    }
+                }
+                return destination;
+            }
+            for (int c = 0; c < size; c++)
+            {
+                for (int o = 0; o < outer; o++)
+                {
+                    CopyDivided(values, ((o * channels) + first + c) * inner, inner, divisors, scaleInner, destination.Slice(((c * outer) + o) * inner, inner));
+                }
+            }
+            return destination;
+        }
+
+        /// <summary>Values [start, start + count) of the weight, each divided by its scale (entry (position / scaleInner) mod scales).</summary>
+        private static void CopyDivided(ReadOnlySpan<float> values, int start, int count, float[]? divisors, int scaleInner, Span<float> destination)
+        {
+            if (divisors is null)
+            {
+                values.Slice(start, count).CopyTo(destination);
+                return;
+            }
+            int position = start, end = start + count, at = 0;
+            while (position < end)
+            {
+                int entry = (int)((long)position / scaleInner % divisors.Length);
+                int n = scaleInner == 1
+                    ? Math.Min(end - position, divisors.Length - entry)
+                    : (int)Math.Min(end - position, (((long)position / scaleInner) + 1) * scaleInner - position);
+                if (scaleInner == 1)
+                {
+                    TensorPrimitives.Divide(values.Slice(position, n), divisors.AsSpan(entry, n), destination.Slice(at, n));
+                }
+                else
+                {
+                    TensorPrimitives.Divide(values.Slice(position, n), divisors[entry], destination.Slice(at, n));
+                }
+                position += n;
+                at += n;
             }
         }
-        return copy;
     }
 
-    private static void EncodeGroup(ReadOnlySpan<float> values, float[]? importance, LutPlan lut, int group, LutKernels kernels, bool pruned, Half[] codebooks,
+    /// <summary>Builds group <paramref name="group"/>'s codebook from its values (in stored order) and assigns their indices.</summary>
+    private static void EncodeGroup(ReadOnlySpan<float> values, ReadOnlySpan<float> importance, LutPlan lut, int group, LutKernels kernels, bool pruned, Half[] codebooks,
         float[] floatCodebooks, byte[] indices)
     {
         var runs = lut.Runs(group);
         var codebook = floatCodebooks.AsSpan(group * lut.Levels, lut.Levels);
-        kernels.Build(values, runs, lut.Mode, codebook, importance);
+        kernels.Build(values, StridedRuns.Contiguous(values.Length), lut.Mode, codebook, importance);
         LutKernels.RoundToHalf(codebook, codebooks.AsSpan(group * lut.Levels, lut.Levels));
         if (pruned)
         {
@@ -297,7 +365,7 @@ internal static class LutWeightEncoder
         }
         for (int r = 0; r < runs.Count; r++)
         {
-            LutKernels.Assign(runs.Run(values, r), codebook, indices.AsSpan(runs.Offset + r * runs.Stride, runs.Length));
+            LutKernels.Assign(values.Slice(r * runs.Length, runs.Length), codebook, indices.AsSpan(runs.Offset + r * runs.Stride, runs.Length));
         }
     }
 }
