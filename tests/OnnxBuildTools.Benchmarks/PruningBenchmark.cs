@@ -33,7 +33,7 @@ internal static class PruningBenchmark
     {
         if (args.Length > 0 && args[0] == "cnn-lut")
         {
-            return RunConvNets([], lut: true);
+            return RunConvNets([], lut: true, heldOut: args.Contains("heldout"));
         }
         if (args.Length > 0 && args[0] == "cnn")
         {
@@ -161,11 +161,16 @@ internal static class PruningBenchmark
         (CompressionMethod.Lut, 8, false), (CompressionMethod.Lut, 8, true),
     ];
 
-    /// <summary>Structured pruning of Conv channels on PaddleOCR cls and det; with <paramref name="lut"/>, <see cref="ConvLutVariants"/> instead.</summary>
-    private static int RunConvNets(double[] sparsities, bool lut = false)
+    /// <summary>
+    /// Structured pruning of Conv channels on PaddleOCR cls and det; with <paramref name="lut"/>, <see cref="ConvLutVariants"/> instead.
+    /// With <paramref name="heldOut"/> (`cnn-lut heldout`), the static-int8 benchmark's data instead of the 8 + 2 stroke images: 64
+    /// calibration pages (lines) and 8 held-out text pages for det, 200 held-out text lines for cls (<see cref="StaticCase"/>).
+    /// </summary>
+    private static int RunConvNets(double[] sparsities, bool lut = false, bool heldOut = false)
     {
         Console.WriteLine((lut ? "Lookup tables (GPTQ: Reconstruct with the calibration images)" : "Pruning=\"Structured\" on Conv channels (per layer)")
-            + "; calibration: 8 synthetic text images, evaluation: 2 others; ONNX Runtime 1 thread");
+            + (heldOut ? "; calibration: 64 synthetic text pages (det) or lines (cls), evaluation: 8 held-out pages, 200 held-out lines" : "; calibration: 8 synthetic text images, evaluation: 2 others")
+            + "; ONNX Runtime 1 thread");
         Console.WriteLine("model  channels ranking  refit method   size   latency  cosine    agreement          compression-s");
         foreach (var (name, shape) in new[] { ("paddleocr_cls", new long[] { 1, 3, 48, 192 }), ("paddleocr_det", new long[] { 1, 3, 320, 320 }) })
         {
@@ -183,7 +188,8 @@ internal static class PruningBenchmark
                 NpyFile.Write(Path.Combine(folder, "x.npy"), new HostTensor(DataType.Float, [8, .. shape], MemoryMarshal.AsBytes(images.AsSpan()).ToArray()));
                 byte[] original = File.ReadAllBytes(path);
                 using var model = OnnxModelFile.Load(path);
-                var workload = Workload.For(name);
+                var workload = heldOut ? new HeldOutWorkload(StaticCases.All().First(c => c.Name == name)) : Workload.For(name);
+                string calibrationFolder = heldOut ? ((HeldOutWorkload)workload).Case.CalibrationFolder(path, 64) : folder;
                 using var reference = NewSession(original);
                 var expected = workload.Evaluate(reference);
                 var rows = lut
@@ -198,7 +204,7 @@ internal static class PruningBenchmark
                         var clock = Stopwatch.StartNew();
                         if (calibrate)
                         {
-                            var statistics = CalibrationRunner.Run(model, folder, ModelCompressor.CalibrationRequestFor(model, options), new CalibrationOptions());
+                            var statistics = CalibrationRunner.Run(model, calibrationFolder, ModelCompressor.CalibrationRequestFor(model, options), new CalibrationOptions());
                             options = options with { Calibration = statistics.Table };
                         }
                         var result = ModelCompressor.Compress(model, options);
@@ -295,4 +301,16 @@ internal static class PruningBenchmark
         ratios.Sort();
         return ratios[ratios.Count / 2];
     }
+}
+
+/// <summary>A <see cref="StaticCase"/>'s held-out inputs and task metric as a <see cref="Workload"/>.</summary>
+internal sealed class HeldOutWorkload(StaticCase heldOut) : Workload
+{
+    public StaticCase Case { get; } = heldOut;
+
+    public override RunOutputs Evaluate(InferenceSession session) => Case.Evaluate(session);
+
+    public override void RunOnce(InferenceSession session) => Case.RunOnce(session);
+
+    public override string Agreement(RunOutputs reference, RunOutputs candidate) => Case.Agreement(reference, candidate);
 }

@@ -389,6 +389,50 @@ public sealed class LutTests
         Assert.IsEmpty(failures, string.Join("; ", failures));
     }
 
+    /// <summary>
+    /// A 2-D Conv whose filters differ in scale by 100 times (as batch-norm folding leaves them): k-means codebooks are
+    /// built on each filter divided by its largest magnitude, so the quiet filters keep their precision.
+    /// </summary>
+    [TestMethod]
+    public void KMeansScalesEachFilterOfAnImageConv()
+    {
+        const int outputs = 8, inputs = 16, size = 12;
+        var random = new Random(21);
+        var w = new float[outputs * inputs * 9];
+        for (int o = 0; o < outputs; o++)
+        {
+            float filterScale = MathF.Pow(10f, -2f * o / (outputs - 1));
+            for (int i = 0; i < inputs * 9; i++)
+            {
+                w[(o * inputs * 9) + i] = filterScale * (float)(random.NextDouble() - 0.5);
+            }
+        }
+        var graph = new GraphProto { Name = "conv" };
+        graph.Input.Add(Value("x", DataType.Float, 1, inputs, size, size));
+        graph.Output.Add(Value("y", DataType.Float, 1, outputs, size - 2, size - 2));
+        graph.Initializer.Add(FloatTensor("W", [outputs, inputs, 3, 3], w));
+        graph.Node.Add(Node("Conv", "conv", ["x", "W"], ["y"]));
+        var model = Model(graph, 17);
+        float[] x = RandomValues(inputs * size * size, 22);
+        float[] expected = Run(model, "x", x, [1, inputs, size, size]);
+        var compressed = ModelCompressor.Compress(model, Lut(6, LutMode.KMeans, 0) with { MinInt8Elements = 16 });
+        float[] actual = Run(compressed.Model, "x", x, [1, inputs, size, size]);
+        int plane = (size - 2) * (size - 2);
+        double worst = Enumerable.Range(0, outputs).Max(o =>
+        {
+            var e = expected.AsSpan(o * plane, plane);
+            var a = actual.AsSpan(o * plane, plane);
+            double error = 0, norm = 0;
+            for (int i = 0; i < plane; i++)
+            {
+                error += (e[i] - a[i]) * (double)(e[i] - a[i]);
+                norm += e[i] * (double)e[i];
+            }
+            return Math.Sqrt(error / norm);
+        });
+        Assert.IsLessThan(0.03, worst, $"the quietest filter's relative error {worst:F4}");
+    }
+
     [TestMethod]
     public void ZerosStayExactInLogMode()
     {
