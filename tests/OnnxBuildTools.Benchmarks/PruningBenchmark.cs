@@ -153,10 +153,10 @@ internal static class PruningBenchmark
         (CompressionMethod.Int8, false, false), (CompressionMethod.Int8, true, false), (CompressionMethod.Int8, true, true),
     ];
 
-    /// <summary>`-- pruning cnn-lut`: no pruning; Int8, Int4, and lookup tables at 4, 6 and 8 bits (groups of 16) by nearest level and by GPTQ.</summary>
+    /// <summary>`-- pruning cnn-lut`: no pruning; Int8, Int4, Float16, and lookup tables at 4, 6 and 8 bits (groups of 16) by nearest level and by GPTQ.</summary>
     private static readonly (CompressionMethod Method, int LutBits, bool Reconstruct)[] ConvLutVariants =
     [
-        (CompressionMethod.Int8, 0, false), (CompressionMethod.Int4, 0, false),
+        (CompressionMethod.Int8, 0, false), (CompressionMethod.Int4, 0, false), (CompressionMethod.Float16, 0, false),
         (CompressionMethod.Lut, 4, false), (CompressionMethod.Lut, 4, true), (CompressionMethod.Lut, 6, false), (CompressionMethod.Lut, 6, true),
         (CompressionMethod.Lut, 8, false), (CompressionMethod.Lut, 8, true),
     ];
