@@ -59,9 +59,10 @@ public sealed class LutEndToEndTests
         {
             StringAssert.Contains(build.Output, $"models/{corpus}.onnx: accuracy within budget", build.Output);
             string output = Path.Combine(project.OutputDirectory, "models", corpus + ".onnx");
-            // 6-bit indices (cls) and 8-bit indices (Silero) with their codebooks and float16 biases.
+            // 6-bit indices (cls, with a float16 scale per Conv filter) and 8-bit indices (Silero) with their codebooks and
+            // float16 biases; cls below Int8's 0.265.
             double ratio = (double)new FileInfo(output).Length / new FileInfo(TestCorpus.RealModel(corpus)).Length;
-            Assert.IsTrue(ratio < (corpus == "silero_vad" ? 0.3 : 0.25), $"{corpus}: size ratio {ratio:F3}");
+            Assert.IsTrue(ratio < (corpus == "silero_vad" ? 0.3 : 0.26), $"{corpus}: size ratio {ratio:F3}");
         }
 
         ProcessResult run = E2E.Dotnet(project.Directory, "exec", Path.Combine(project.OutputDirectory, "LutWrappers.dll")).AssertSucceeded("run");
